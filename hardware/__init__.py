@@ -1,0 +1,1 @@
+"""Device ports (camera, lock, indicator) with real and emulated backends side by side."""

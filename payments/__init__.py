@@ -1,0 +1,1 @@
+"""Money, payment codes, back-end clients, deposit policy and the event outbox."""

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Sets up ScanPay on a fresh Debian / Raspberry Pi OS machine; safe to run again.
+#   scripts/setup.sh          runtime environment in .venv/
+#   scripts/setup.sh --dev    plus the test tools (pytest, ruff, hypothesis)
+# System packages come from apt (sudo when not root); Python packages are pinned in
+# requirements/. dlib comes from the prebuilt dlib-bin wheel and is never compiled.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+dev=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --dev)" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# --- system packages -------------------------------------------------------
+need_apt=()
+ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || need_apt+=(libzbar0)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  log "installing system packages: ${need_apt[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+python3 - <<'PY'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"[setup] ScanPay needs Python >= 3.11, found {sys.version.split()[0]}")
+PY
+
+# --- Python environment ----------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  python3 -m venv .venv
+fi
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+
+files=(requirements/runtime.txt requirements/nodeps.txt requirements/constraints.txt pyproject.toml)
+[ "$dev" -eq 1 ] && files+=(requirements/dev.txt)
+stamp_want="$(cat "${files[@]}" | sha256sum | cut -d' ' -f1)"
+stamp_file=".venv/.scanpay-setup-$([ "$dev" -eq 1 ] && echo dev || echo run)"
+if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp_want" ]; then
+  log "environment up to date"
+  exit 0
+fi
+
+log "installing Python packages (pinned)"
+"${pip[@]}" install -U "pip" "setuptools<81" wheel
+"${pip[@]}" install -c requirements/constraints.txt -r requirements/runtime.txt
+"${pip[@]}" install --no-deps -r requirements/nodeps.txt
+if [ "$dev" -eq 1 ]; then
+  "${pip[@]}" install -c requirements/constraints.txt -r requirements/dev.txt
+fi
+"${pip[@]}" install --no-deps --no-build-isolation -e .
+echo "$stamp_want" > "$stamp_file"
+log "done"

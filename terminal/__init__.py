@@ -1,0 +1,1 @@
+"""Composition root, device flows, CLI and the developer emulator."""

@@ -1,0 +1,76 @@
+"""The `scanpay` command line: one parser, sub-commands registered from their own modules.
+
+Every sub-command module exposes ``register(subparsers)``, which adds its parser and sets
+``handler`` to a function ``(argparse.Namespace) -> int``. Modules import heavy libraries
+(OpenCV, dlib, FastAPI) inside their handlers, so ``scanpay --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from hardware.errors import HardwareError
+from payments.errors import PaymentsError
+from terminal.errors import TerminalError
+from vision.errors import VisionError
+
+# Sub-command modules, in the order `scanpay --help` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "terminal.cli.config_cmd",
+    "terminal.cli.bench",
+)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+_KNOWN_ERRORS = (TerminalError, PaymentsError, VisionError, HardwareError)
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An argument parser that reports a usage error as one line and exits with 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the full `scanpay` parser with every registered sub-command."""
+    parser = OneLineArgumentParser(
+        prog="scanpay",
+        description="ScanPay payment terminal: bike-lock unit, ordering kiosk and emulator.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineArgumentParser)
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `scanpay` with ``argv`` (default: the process arguments); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except _KNOWN_ERRORS as exc:
+        print(f"scanpay: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("scanpay: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

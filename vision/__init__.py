@@ -1,0 +1,1 @@
+"""What the camera sees: QR codes, faces, landmarks, liveness evidence, embeddings."""
