@@ -92,8 +92,10 @@ class Money:
         """Human form, e.g. ``'1.50 CNY'``."""
         exp = currency_exponent(self.currency)
         sign = "-" if self.amount_minor < 0 else ""
-        units, minor = divmod(abs(self.amount_minor), 10**exp) if exp else (abs(self.amount_minor), 0)
-        return f"{sign}{units}.{minor:0{exp}d} {self.currency}" if exp else f"{sign}{units} {self.currency}"
+        if exp == 0:
+            return f"{sign}{abs(self.amount_minor)} {self.currency}"
+        units, minor = divmod(abs(self.amount_minor), 10**exp)
+        return f"{sign}{units}.{minor:0{exp}d} {self.currency}"
 
     def __str__(self) -> str:
         return self.format()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from payments.fare import FareRules
+
 Role = Literal["bike-lock", "kiosk"]
 
 
@@ -57,21 +59,6 @@ class DepositSection:
     decline_restrictions: tuple[str, ...] = ("court_blacklist",)
     # What to do when the score service cannot be reached in time.
     offline_rule: Literal["require_deposit", "decline", "waive"] = "require_deposit"
-
-
-@dataclass(frozen=True)
-class FareSection:
-    """Ride fare: ``amount_minor`` per started block of ``block_minutes``."""
-
-    amount_minor: int = 150
-    currency: str = "CNY"
-    block_minutes: int = 30
-    # Highest fare for one ride (0 = no cap).
-    cap_minor: int = 0
-
-    def __post_init__(self) -> None:
-        if self.amount_minor < 0 or self.block_minutes <= 0 or self.cap_minor < 0:
-            raise ValueError("fare: amount_minor and cap_minor must be >= 0, block_minutes > 0")
 
 
 @dataclass(frozen=True)
@@ -153,7 +140,7 @@ class Config:
     score_service: ServiceSection = field(default_factory=ServiceSection)
     gateway: ServiceSection = field(default_factory=ServiceSection)
     deposit: DepositSection = field(default_factory=DepositSection)
-    fare: FareSection = field(default_factory=FareSection)
+    fare: FareRules = field(default_factory=FareRules)
     camera: CameraSection = field(default_factory=CameraSection)
     lock: LockSection = field(default_factory=LockSection)
     scan: ScanSection = field(default_factory=ScanSection)
