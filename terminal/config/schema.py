@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from payments.fare import FareRules
+from payments.policy import DepositRules
 
 Role = Literal["bike-lock", "kiosk"]
 
@@ -46,22 +47,6 @@ class ServiceSection:
 
 
 @dataclass(frozen=True)
-class DepositSection:
-    """When a ride needs a deposit. Amounts are integer minor units (fen for CNY)."""
-
-    amount_minor: int = 19900
-    currency: str = "CNY"
-    # A score at or above this waives the deposit.
-    waive_at_score: int = 650
-    # Scores below this are declined outright (0 = never decline on score alone).
-    decline_below_score: int = 0
-    # Restrictions reported by the score service that decline the ride.
-    decline_restrictions: tuple[str, ...] = ("court_blacklist",)
-    # What to do when the score service cannot be reached in time.
-    offline_rule: Literal["require_deposit", "decline", "waive"] = "require_deposit"
-
-
-@dataclass(frozen=True)
 class CameraSection:
     """Which camera backend delivers frames."""
 
@@ -87,6 +72,17 @@ class LockSection:
     debounce_s: float = 0.05
     # Seconds the relay is held to release the latch.
     unlock_pulse_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class IndicatorSection:
+    """Status light and buzzer."""
+
+    kind: Literal["emulated", "gpio"] = "emulated"
+    # gpio: BCM pin numbers.
+    green_pin: int = 5
+    red_pin: int = 6
+    buzzer_pin: int = 13
 
 
 @dataclass(frozen=True)
@@ -139,17 +135,94 @@ class Config:
     terminal: TerminalSection
     score_service: ServiceSection = field(default_factory=ServiceSection)
     gateway: ServiceSection = field(default_factory=ServiceSection)
-    deposit: DepositSection = field(default_factory=DepositSection)
+    deposit: DepositRules = field(default_factory=DepositRules)
     fare: FareRules = field(default_factory=FareRules)
     camera: CameraSection = field(default_factory=CameraSection)
     lock: LockSection = field(default_factory=LockSection)
+    indicator: IndicatorSection = field(default_factory=IndicatorSection)
     scan: ScanSection = field(default_factory=ScanSection)
     outbox: OutboxSection = field(default_factory=OutboxSection)
     ride: RideSection = field(default_factory=RideSection)
     emulator: EmulatorSection | None = None
+    face: FaceSection | None = None
+    smile: SmileSection | None = None
 
     def __post_init__(self) -> None:
         if self.emulator is None or not self.emulator.enabled:
             for name, svc in (("score_service", self.score_service), ("gateway", self.gateway)):
                 if not svc.url:
                     raise ValueError(f"{name}.url: required unless [emulator] is enabled")
+
+
+FaceChallenge = Literal["smile", "blink", "turn_left", "turn_right"]
+
+
+@dataclass(frozen=True)
+class FaceSection:
+    """Smile to Pay face capture: match threshold, quality gates, liveness challenge."""
+
+    # Embedding distance at or below which a probe matches a template (face_recognition scale).
+    payment_threshold: float = 0.5
+    # Frames whose embeddings are combined into an enrollment template / a payment probe.
+    enroll_frames: int = 5
+    probe_frames: int = 3
+    # Quality gates before any embedding: face size (px between the eyes), pose (deg),
+    # sharpness (Laplacian variance), exposure (mean grey, share of clipped pixels).
+    min_interocular_px: float = 40.0
+    max_yaw_deg: float = 25.0
+    max_pitch_deg: float = 25.0
+    max_roll_deg: float = 25.0
+    min_sharpness: float = 40.0
+    min_brightness: float = 50.0
+    max_brightness: float = 210.0
+    max_clipped_fraction: float = 0.25
+    # Randomised liveness challenge: drawn from `challenges`, `challenge_steps` in a row, each
+    # answered within `challenge_window_s`; the whole attempt gives up after `session_timeout_s`.
+    challenges: tuple[FaceChallenge, ...] = ("smile", "blink", "turn_left", "turn_right")
+    challenge_steps: int = 2
+    challenge_window_s: float = 4.0
+    session_timeout_s: float = 20.0
+    # Optional ONNX anti-spoofing model (e.g. MiniFASNet) and its sha256; "" = not used.
+    antispoof_model: str = ""
+    antispoof_sha256: str = ""
+    # Crop around the face the model expects (MiniFASNetV2: 2.7, MiniFASNetV1SE: 4.0).
+    antispoof_crop_scale: float = 2.7
+    antispoof_min_live: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.payment_threshold < 2.0:
+            raise ValueError("face.payment_threshold must be between 0 and 2")
+        if self.enroll_frames < 1 or self.probe_frames < 1 or self.challenge_steps < 1:
+            raise ValueError("face: enroll_frames, probe_frames and challenge_steps must be >= 1")
+        if not self.challenges:
+            raise ValueError("face.challenges: list at least one challenge")
+        if self.challenge_window_s <= 0 or self.session_timeout_s <= 0:
+            raise ValueError("face: challenge_window_s and session_timeout_s must be positive")
+        if self.antispoof_model and len(self.antispoof_sha256) != 64:
+            raise ValueError("face.antispoof_sha256: the model needs its 64-hex-digit sha256")
+
+
+@dataclass(frozen=True)
+class SmileSection:
+    """Smile to Pay risk rule: how many phone digits to ask (see payments.smile_policy)."""
+
+    # False-match rate per comparison at face.payment_threshold (re-measure if it changes);
+    # about 1 in 4,000 on the developer impostor pairs at 0.5.
+    fmr_at_threshold: float = 2.5e-4
+    # Highest expected number of false matches accepted for one payment.
+    false_match_budget: float = 1e-3
+    currency: str = "CNY"
+    # Order limits in minor units: no digits up to, last four up to, face payment at all up to.
+    no_digits_max_minor: int = 3000
+    last4_max_minor: int = 20000
+    max_order_minor: int = 100000
+    # Seconds the customer has to type the digits.
+    digits_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.fmr_at_threshold < 1.0 or not 0.0 < self.false_match_budget < 1.0:
+            raise ValueError("smile: fmr_at_threshold and false_match_budget must be in (0, 1)")
+        if min(self.no_digits_max_minor, self.last4_max_minor, self.max_order_minor) < 0:
+            raise ValueError("smile: order limits must be >= 0")
+        if self.digits_timeout_s <= 0:
+            raise ValueError("smile.digits_timeout_s must be positive")

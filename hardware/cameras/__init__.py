@@ -1,0 +1,1 @@
+"""Real camera backends (OpenCV VideoCapture, Raspberry Pi camera) and their shared base."""

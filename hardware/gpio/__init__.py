@@ -1,0 +1,1 @@
+"""Real lock and indicator backends on gpiozero (imported only when constructed)."""

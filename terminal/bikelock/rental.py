@@ -1,0 +1,54 @@
+"""The rental model: everything a bike-lock unit must remember about one ride.
+
+It is persisted after every step (see :mod:`terminal.bikelock.journal`), so a unit that loses
+power mid-ride resumes with the same ride id and the same idempotency keys — a retried hold,
+charge or release can never happen twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from terminal.bikelock.states import RideState
+
+
+@dataclass
+class Rental:
+    """One ride, from the scanned code to the settled fare."""
+
+    ride_id: str
+    state: RideState = RideState.IDLE
+    started_at: float = 0.0  # Unix seconds when the code was scanned
+    code_id: str | None = None
+    subject_id: str | None = None
+    score: int | None = None
+    score_offline: bool = False
+    outcome: str | None = None  # waived | required | declined (deposit decision)
+    deposit_minor: int = 0
+    currency: str = "CNY"
+    reasons: list[dict[str, str]] = field(default_factory=list)
+    hold_id: str | None = None
+    unlocked_at: float | None = None
+    closed_at: float | None = None
+    fare_minor: int | None = None
+    fare_paid_by: str | None = None  # charge | deposit | unpaid
+    charge_id: str | None = None
+    # Idempotency keys, created once per money movement and persisted before the first send.
+    keys: dict[str, str] = field(default_factory=dict)
+    failure: str | None = None
+
+    def to_json(self) -> str:
+        """The journal form."""
+        data = dataclasses.asdict(self)
+        data["state"] = self.state.value
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Rental:
+        """Read the journal form back."""
+        data: dict[str, Any] = json.loads(text)
+        data["state"] = RideState(data["state"])
+        return cls(**data)

@@ -1,0 +1,89 @@
+"""Build a whole bike-lock unit from configuration: devices, clients, outbox, journal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardware.ports import Camera, Indicator, Lock
+from payments.clients.gateway import GatewayClient
+from payments.clients.http import ServiceSettings
+from payments.clients.score import ScoreClient
+from payments.outbox import Outbox
+from payments.uploader import Uploader
+from terminal.bikelock.journal import RentalJournal
+from terminal.bikelock.unit import BikeLockUnit, Notice, UnitSettings
+from terminal.config.schema import Config
+from terminal.devices import open_camera, open_indicator, open_lock
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the score service and the payment gateway answer, with this terminal's keys."""
+
+    score: ServiceSettings
+    gateway: ServiceSettings
+
+    @classmethod
+    def from_config(cls, config: Config) -> Endpoints:
+        """The configured production endpoints."""
+        return cls(ServiceSettings.from_section(config.score_service),
+                   ServiceSettings.from_section(config.gateway))
+
+
+class BikeLockStack:
+    """Owns every part of one unit; closing it closes them all (idempotent)."""
+
+    def __init__(
+        self,
+        config: Config,
+        endpoints: Endpoints,
+        *,
+        state_dir: Path,
+        clock: Callable[[], float] = time.time,
+        camera: Camera | None = None,
+        lock: Lock | None = None,
+        indicator: Indicator | None = None,
+        on_notice: Callable[[Notice], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._stack = ExitStack()
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self.camera = camera or open_camera(config.camera, clock=time.monotonic)
+            self._stack.callback(self.camera.close)
+            self.lock = lock or open_lock(config.lock, clock=time.monotonic)
+            self._stack.callback(self.lock.close)
+            self.indicator = indicator or open_indicator(config.indicator, clock=time.monotonic)
+            self._stack.callback(self.indicator.close)
+            self.score = self._stack.enter_context(ScoreClient(endpoints.score))
+            self.gateway = self._stack.enter_context(GatewayClient(endpoints.gateway))
+            self.outbox = self._stack.enter_context(Outbox(state_dir / "outbox.sqlite3"))
+            self.journal = self._stack.enter_context(RentalJournal(state_dir / "rentals.sqlite3"))
+            out = config.outbox
+            self.uploader = Uploader(self.outbox, self.score, batch_size=out.batch_size,
+                                     backoff_base_s=out.backoff_base_s,
+                                     backoff_max_s=out.backoff_max_s)
+            self._stack.callback(self.uploader.stop)
+            settings = UnitSettings(config.terminal.id, config.deposit, config.fare,
+                                    config.ride.unlock_window_s)
+            self.unit = BikeLockUnit(settings, lock=self.lock, gateway=self.gateway,
+                                     score=self.score, outbox=self.outbox, journal=self.journal,
+                                     clock=clock, indicator=self.indicator, on_notice=on_notice)
+            self._stack.callback(self.unit.close)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def close(self) -> None:
+        """Close every part; safe to call twice."""
+        self._stack.close()
+
+    def __enter__(self) -> BikeLockStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

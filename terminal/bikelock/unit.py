@@ -1,0 +1,462 @@
+"""The bike-lock unit: one rental at a time, driven by a scanned code and the lock's latch.
+
+Steps (see :mod:`terminal.bikelock.states` for the table)::
+
+    idle → code seen → payer resolved → score checked → deposit decided → (hold placed)
+         → unlocked → riding → lock closed → settled (fare charged, deposit released) → idle
+
+with rejected (bad code), declined (policy or gateway), abandoned (bike never taken) and failed
+(lock or back end) endings. The rental model is journalled after every step and every money
+movement uses an idempotency key persisted before its first send, so :meth:`resume` after a
+power loss finishes what was started without charging twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hardware.errors import LockError
+from hardware.ports import Indicator, Lock
+from payments.clients.errors import (
+    ApiError,
+    CodeRejected,
+    NotFoundError,
+    PaymentDeclined,
+    ServiceUnavailable,
+)
+from payments.clients.gateway import GatewayClient, new_idempotency_key
+from payments.clients.models import ScoreReport
+from payments.clients.score import ScoreClient
+from payments.events import make_event
+from payments.fare import FareRules, fare_for
+from payments.money import Money
+from payments.outbox import Outbox
+from payments.paycode import PaymentCodeError, ReplayGuard, check_locally, parse_code
+from payments.policy import DepositRules, decide_deposit
+from terminal.bikelock.journal import RentalJournal
+from terminal.bikelock.rental import Rental
+from terminal.bikelock.states import BUSY_STATES, END_STATES, TRANSITIONS, RideEvent, RideState
+from terminal.statemachine import StateMachine, Transition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UnitSettings:
+    """What a bike-lock unit needs to know besides its devices and services."""
+
+    terminal_id: str
+    deposit: DepositRules
+    fare: FareRules
+    # Relock and release the deposit if the bike is not taken within this time after unlock.
+    unlock_window_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One line of what the unit did, for a screen, a transcript or a log."""
+
+    state: RideState
+    text: str
+    data: dict[str, Any]
+
+
+class BikeLockUnit:
+    """Runs rentals on one lock. Thread-safe: the lock's callbacks may come from other threads."""
+
+    def __init__(
+        self,
+        settings: UnitSettings,
+        *,
+        lock: Lock,
+        gateway: GatewayClient,
+        score: ScoreClient,
+        outbox: Outbox,
+        journal: RentalJournal,
+        clock: Callable[[], float],
+        indicator: Indicator | None = None,
+        replay_guard: ReplayGuard | None = None,
+        on_notice: Callable[[Notice], None] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._lock = lock
+        self._gateway = gateway
+        self._score = score
+        self._outbox = outbox
+        self._journal = journal
+        self._clock = clock
+        self._indicator = indicator
+        self._guard = replay_guard or ReplayGuard(capacity=10_000, clock=clock)
+        self._on_notice = on_notice
+        self._mutex = threading.RLock()
+        self._machine: StateMachine[RideState, RideEvent] = StateMachine(
+            TRANSITIONS, RideState.IDLE, clock=clock, on_transition=self._moved
+        )
+        self._rental: Rental | None = None
+        self.last: Rental | None = None
+        self.events_logged = 0
+        self._unsubscribe = [lock.on_opened(self.latch_opened), lock.on_closed(self.latch_closed)]
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> RideState:
+        """Where the current rental stands (IDLE when none)."""
+        return self._machine.state
+
+    @property
+    def rental(self) -> Rental | None:
+        """The rental in progress, if any."""
+        return self._rental
+
+    def close(self) -> None:
+        """Stop listening to the lock; safe to call twice."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+
+    # -- inputs ----------------------------------------------------------------------------------
+
+    def present_code(self, text: str | bytes) -> Rental:
+        """Handle a payment code the camera read; returns the rental as far as it got."""
+        with self._mutex:
+            if self._machine.state is not RideState.IDLE:
+                raise_busy = self._rental.ride_id if self._rental else "?"
+                self._notice(f"busy with ride {raise_busy}; code ignored", ignored=True)
+                assert self._rental is not None
+                return self._rental
+            now = self._clock()
+            rental = Rental(ride_id=f"ride_{uuid.uuid4().hex[:16]}", started_at=now,
+                            currency=self._settings.fare.currency)
+            rental.keys["resolve"] = new_idempotency_key()
+            self._rental = rental
+            self._fire(RideEvent.CODE_SCANNED, "payment code seen")
+            if not self._accept_code(rental, text):
+                return self._finish()
+            if not self._check_score_and_decide(rental):
+                return self._finish()
+            if rental.outcome == "required" and not self._place_hold(rental):
+                return self._finish()
+            self._unlock(rental)
+            if self._machine.state in END_STATES:
+                return self._finish()
+            return rental
+
+    def latch_opened(self) -> None:
+        """The latch opened (the rider took the bike)."""
+        with self._mutex:
+            if self._machine.state is RideState.UNLOCKED:
+                self._fire(RideEvent.BIKE_TAKEN, "bike taken; ride timing")
+
+    def latch_closed(self) -> None:
+        """The latch closed (the rider returned the bike): end the ride and settle."""
+        with self._mutex:
+            if self._machine.state is not RideState.RIDING or self._rental is None:
+                return
+            rental = self._rental
+            rental.closed_at = self._clock()
+            duration = max(0.0, rental.closed_at - (rental.unlocked_at or rental.closed_at))
+            fare = fare_for(self._settings.fare, duration)
+            rental.fare_minor = fare.amount.amount_minor
+            self._log("ride.ended", rental, duration_s=int(duration), blocks=fare.blocks,
+                      fare_minor=fare.amount.amount_minor, currency=fare.amount.currency)
+            self._fire(RideEvent.LOCK_CLOSED, f"lock closed after {duration / 60:.1f} min; "
+                       f"fare {fare.describe()}", duration_s=duration,
+                       fare_minor=fare.amount.amount_minor)
+            self.settle()
+
+    def tick(self) -> None:
+        """Check time-outs: relock and release if the bike was not taken in time."""
+        with self._mutex:
+            rental = self._rental
+            if self._machine.state is not RideState.UNLOCKED or rental is None:
+                return
+            if self._clock() - (rental.unlocked_at or 0.0) < self._settings.unlock_window_s:
+                return
+            self._release_hold(rental)
+            self._fire(RideEvent.NOT_TAKEN, "bike not taken in time; ride cancelled, no fare")
+            self._finish()
+
+    # -- settlement -------------------------------------------------------------------------------
+
+    def settle(self) -> bool:
+        """Charge the fare and release the deposit; False if the back end must be retried."""
+        with self._mutex:
+            rental = self._rental
+            if self._machine.state is not RideState.LOCK_CLOSED or rental is None:
+                return False
+            try:
+                self._charge_fare(rental)
+                self._release_hold(rental)
+            except ServiceUnavailable as exc:
+                rental.failure = f"settlement pending: {exc.message}"
+                self._save(rental)
+                self._notice(f"payment service unreachable; settlement kept for retry ({exc.code})",
+                             pending=True)
+                return False
+            paid = {"charge": "charged", "deposit": "taken from the deposit",
+                    "unpaid": "declined; recorded as owed", "free": "no fare"}
+            self._fire(RideEvent.SETTLED, f"fare {paid.get(rental.fare_paid_by or '', '?')}",
+                       fare_paid_by=rental.fare_paid_by)
+            self._finish()
+            return True
+
+    def _charge_fare(self, rental: Rental) -> None:
+        assert rental.subject_id is not None and rental.fare_minor is not None
+        fare = Money(rental.fare_minor, self._settings.fare.currency)
+        if rental.fare_paid_by is not None:
+            return
+        if fare.amount_minor == 0:
+            rental.fare_paid_by = "free"
+            return
+        key = self._key(rental, "fare")
+        try:
+            charge = self._gateway.charge(rental.subject_id, fare, rental.ride_id,
+                                          "bike ride fare", key)
+        except PaymentDeclined as exc:
+            if rental.hold_id is None:
+                rental.fare_paid_by = "unpaid"
+                self._log("payment.declined", rental, amount_minor=fare.amount_minor,
+                          currency=fare.currency, reason=exc.code, stage="fare")
+                self._save(rental)
+                return
+            capture = self._gateway.capture_hold(rental.hold_id, fare,
+                                                 self._key(rental, "capture"))
+            rental.charge_id = capture.charge_id
+            rental.fare_paid_by = "deposit"
+            self._log("deposit.captured", rental, amount_minor=fare.amount_minor,
+                      currency=fare.currency, reason="fare_declined")
+            rental.hold_id = None  # capture releases the rest of the hold
+            self._save(rental)
+            return
+        rental.charge_id = charge.charge_id
+        rental.fare_paid_by = "charge"
+        self._log("payment.captured", rental, amount_minor=fare.amount_minor,
+                  currency=fare.currency, charge_id=charge.charge_id)
+        self._save(rental)
+
+    def _release_hold(self, rental: Rental) -> None:
+        if rental.hold_id is None:
+            return
+        self._gateway.release_hold(rental.hold_id, self._key(rental, "release"))
+        self._log("deposit.released", rental, amount_minor=rental.deposit_minor,
+                  currency=rental.currency)
+        self._notice(f"deposit {Money(rental.deposit_minor, rental.currency)} released",
+                     hold_id=rental.hold_id)
+        rental.hold_id = None
+        self._save(rental)
+
+    # -- resume after a restart ------------------------------------------------------------------
+
+    def resume(self) -> list[Rental]:
+        """Finish rentals a power loss interrupted; returns those it touched."""
+        touched = []
+        with self._mutex:
+            for rental in self._journal.unfinished():
+                touched.append(rental)
+                self._rental = rental
+                self._machine.restore(rental.state)
+                self._notice(f"resuming ride {rental.ride_id} from {rental.state.value}")
+                try:
+                    self._resume_one(rental)
+                except ServiceUnavailable as exc:
+                    self._notice(f"back end unreachable while resuming ({exc.code}); will retry")
+                    return touched
+        return touched
+
+    def _resume_one(self, rental: Rental) -> None:
+        state = rental.state
+        if state is RideState.RIDING and self._lock.is_closed:
+            self.latch_closed()
+        elif state is RideState.LOCK_CLOSED:
+            self.settle()
+        elif state is RideState.UNLOCKED and not self._lock.is_closed:
+            self.latch_opened()
+        elif state in (RideState.UNLOCKED, RideState.RIDING):
+            return  # still waiting for the rider; the lock callbacks and tick() continue
+        else:
+            # Interrupted before the bike was unlocked: return any hold, end the rental.
+            if "hold" in rental.keys and rental.hold_id is None and rental.subject_id:
+                hold = self._gateway.place_hold(
+                    rental.subject_id, Money(rental.deposit_minor, rental.currency),
+                    rental.ride_id, rental.keys["hold"])  # same key: finds the earlier hold
+                rental.hold_id = hold.hold_id
+            self._release_hold(rental)
+            self._fail(rental, "interrupted", "interrupted before unlock; nothing charged")
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _accept_code(self, rental: Rental, text: str | bytes) -> bool:
+        try:
+            code = parse_code(text)
+            check_locally(code, now=self._clock())
+            self._guard.check_and_remember(code)
+        except PaymentCodeError as exc:
+            self._reject(rental, exc.code, exc.message)
+            return False
+        rental.code_id = code.code_id
+        try:
+            resolved = self._gateway.resolve_code(code.text, rental.keys["resolve"])
+        except CodeRejected as exc:
+            self._reject(rental, exc.code, exc.message)
+            return False
+        except ApiError as exc:
+            self._fail(rental, exc.code, f"payment service: {exc.message}")
+            return False
+        rental.subject_id = resolved.subject_id
+        self._fire(RideEvent.CODE_ACCEPTED, "payer resolved", subject_id=resolved.subject_id)
+        return True
+
+    def _check_score_and_decide(self, rental: Rental) -> bool:
+        assert rental.subject_id is not None
+        report: ScoreReport | None = None
+        try:
+            report = self._score.get_score(rental.subject_id)
+        except ServiceUnavailable as exc:
+            rental.score_offline = True
+            self._fire(RideEvent.SCORE_UNAVAILABLE, f"score service unreachable ({exc.code}); "
+                       f"offline rule '{self._settings.deposit.offline_rule}' applies")
+        except NotFoundError:
+            self._fire(RideEvent.SCORE_UNAVAILABLE, "the score service has no score for this rider")
+        except ApiError as exc:
+            self._fail(rental, exc.code, f"score service: {exc.message}")
+            return False
+        if report is not None:
+            rental.score = report.score
+            self._fire(RideEvent.SCORE_RECEIVED, f"score {report.score}", score=report.score,
+                       restrictions=sorted(report.restriction_codes()))
+        decision = decide_deposit(self._settings.deposit, report, offline=rental.score_offline)
+        rental.outcome = decision.outcome
+        rental.reasons = [{"code": r.code, "text": r.text} for r in decision.reasons]
+        if decision.deposit is not None:
+            rental.deposit_minor = decision.deposit.amount_minor
+            rental.currency = decision.deposit.currency
+        reasons = {"reasons": rental.reasons}
+        if decision.outcome == "declined":
+            self._fire(RideEvent.RIDE_DECLINED, "ride declined", **reasons)
+            return False
+        if decision.outcome == "waived":
+            self._log("deposit.waived", rental)
+            self._fire(RideEvent.DEPOSIT_WAIVED, "no deposit needed", **reasons)
+        else:
+            self._fire(RideEvent.DEPOSIT_REQUIRED,
+                       f"deposit of {decision.deposit} required", **reasons)
+        return True
+
+    def _place_hold(self, rental: Rental) -> bool:
+        assert rental.subject_id is not None
+        amount = Money(rental.deposit_minor, rental.currency)
+        key = self._key(rental, "hold")
+        try:
+            hold = self._gateway.place_hold(rental.subject_id, amount, rental.ride_id, key)
+        except PaymentDeclined as exc:
+            self._log("payment.declined", rental, amount_minor=amount.amount_minor,
+                      currency=amount.currency, reason=exc.code, stage="deposit")
+            rental.reasons = [*rental.reasons[:3],
+                              {"code": "deposit_declined",
+                               "text": "Your wallet declined the deposit hold."}]
+            self._fire(RideEvent.HOLD_DECLINED, f"deposit hold declined ({exc.code})")
+            return False
+        except ApiError as exc:
+            self._fail(rental, exc.code, f"payment service: {exc.message}")
+            return False
+        rental.hold_id = hold.hold_id
+        self._log("deposit.held", rental, amount_minor=amount.amount_minor,
+                  currency=amount.currency, hold_id=hold.hold_id)
+        self._fire(RideEvent.HOLD_PLACED, f"deposit {amount} held", hold_id=hold.hold_id)
+        return True
+
+    def _unlock(self, rental: Rental) -> None:
+        try:
+            self._lock.unlock()
+        except LockError as exc:
+            self._log("unlock.failed", rental, reason="lock_fault")
+            self._machine.fire(RideEvent.UNLOCK_FAILED)
+            rental.failure = f"lock did not open: {exc}"
+            self._notice(f"lock did not open ({exc}); nothing charged")
+            self._release_hold(rental)
+            return
+        rental.unlocked_at = self._clock()
+        self._log("ride.started", rental)
+        self._fire(RideEvent.UNLOCKED, "unlocked")
+        if not self._lock.is_closed:
+            self.latch_opened()
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _reject(self, rental: Rental, code: str, message: str) -> None:
+        rental.failure = code
+        rental.reasons = [{"code": code, "text": message}]
+        self._log("code.rejected", rental, reason=code)
+        self._fire(RideEvent.CODE_REJECTED, f"code rejected: {message}", reason=code)
+
+    def _fail(self, rental: Rental, code: str, message: str) -> None:
+        rental.failure = code
+        rental.reasons = [{"code": code, "text": message}]
+        if self._machine.can(RideEvent.ERROR):
+            self._fire(RideEvent.ERROR, message, reason=code)
+        else:
+            self._notice(message, reason=code)
+
+    def _key(self, rental: Rental, purpose: str) -> str:
+        """The idempotency key of one money movement, persisted before its first use."""
+        if purpose not in rental.keys:
+            rental.keys[purpose] = new_idempotency_key()
+            self._save(rental)
+        return rental.keys[purpose]
+
+    def _fire(self, event: RideEvent, text: str, **data: Any) -> None:
+        self._machine.fire(event)
+        self._notice(text, **data)
+
+    def _moved(self, step: Transition[RideState, RideEvent]) -> None:
+        if self._rental is not None:
+            self._rental.state = step.target
+            self._save(self._rental)
+        if self._indicator is not None:
+            self._indicator.show(_INDICATOR.get(step.target, "busy"))
+
+    def _notice(self, text: str, **data: Any) -> None:
+        log.info("%s: %s", self._machine.state.value, text)
+        if self._on_notice is not None:
+            self._on_notice(Notice(self._machine.state, text, data))
+
+    def _log(self, type_: str, rental: Rental, **attributes: Any) -> None:
+        event = make_event(type_, terminal_id=self._settings.terminal_id,
+                           subject_id=rental.subject_id,
+                           attributes={"ride_id": rental.ride_id, **attributes},
+                           clock=self._clock)
+        if self._outbox.append(event):
+            self.events_logged += 1
+
+    def _save(self, rental: Rental) -> None:
+        self._journal.save(rental, now=self._clock())
+
+    def _finish(self) -> Rental:
+        rental = self._rental
+        assert rental is not None
+        if self._indicator is not None:
+            self._indicator.beep("ok" if rental.state is RideState.SETTLED else "error")
+        self.last = rental
+        self._rental = None
+        self._machine.fire(RideEvent.RESET)
+        return rental
+
+
+_INDICATOR = {
+    RideState.IDLE: "idle",
+    RideState.UNLOCKED: "ok",
+    RideState.RIDING: "ok",
+    RideState.SETTLED: "ok",
+    RideState.REJECTED: "error",
+    RideState.DECLINED: "error",
+    RideState.FAILED: "error",
+    RideState.ABANDONED: "attention",
+}
+
+__all__ = ["BUSY_STATES", "BikeLockUnit", "Notice", "UnitSettings"]
