@@ -1,0 +1,89 @@
+"""Run the reference back end for an emulated terminal and hand out its endpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from payments.clients.http import ServiceSettings
+from terminal.bikelock.stack import Endpoints
+from terminal.config.schema import Config
+from terminal.emulator.backend.server import BackendServer
+from terminal.emulator.backend.settings import BackendSettings
+from terminal.errors import TerminalError
+
+
+class EmulatorError(TerminalError):
+    """The emulated back end could not be started or asked."""
+
+
+class Emulator:
+    """The reference back end on loopback, configured from ``config.emulator``."""
+
+    def __init__(self, config: Config, *, state_dir: Path) -> None:
+        section = config.emulator
+        if section is None or not section.enabled:
+            raise EmulatorError("this configuration has no enabled [emulator] section")
+        self._config = config
+        database = section.database or str(state_dir / "backend.sqlite3")
+        settings = BackendSettings(database=database, signing_seed_hex=section.signing_seed_hex,
+                                   terminals=(config.terminal.id,))
+        self.server = BackendServer(settings, host=section.host, port=section.port)
+
+    def start(self) -> Emulator:
+        """Start serving; returns self."""
+        self.server.start()
+        return self
+
+    @property
+    def api_key(self) -> str:
+        """This terminal's API key on the emulated back end."""
+        return self.server.api_key_for(self._config.terminal.id)
+
+    def endpoints(self) -> Endpoints:
+        """Client settings that point at the emulated back end."""
+        return Endpoints(
+            score=_settings(self._config.score_service, self.server.url, self.api_key),
+            gateway=_settings(self._config.gateway, self.server.url, self.api_key),
+        )
+
+    def wallet_code(self, subject_id: str, *, ttl_s: int = 60) -> str:
+        """A fresh payment code for ``subject_id``, as the rider's wallet app would show it."""
+        body = self._post("/v1/dev/payment-codes", {"subject_id": subject_id, "ttl_s": ttl_s})
+        return str(body["code"])
+
+    def subjects(self) -> list[dict[str, Any]]:
+        """The seeded subjects with their standing."""
+        response = requests.get(f"{self.server.url}/v1/dev/subjects", timeout=5,
+                                headers={"Authorization": f"Bearer {self.api_key}"})
+        response.raise_for_status()
+        return list(response.json()["subjects"])
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = requests.post(f"{self.server.url}{path}", json=body, timeout=5,
+                                 headers={"Authorization": f"Bearer {self.api_key}"})
+        if response.status_code >= 300:
+            raise EmulatorError(f"emulator {path} answered {response.status_code}: "
+                                f"{response.text[:200]}")
+        return dict(response.json())
+
+    def close(self) -> None:
+        """Stop the back end; safe to call twice."""
+        self.server.close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _settings(section: Any, url: str, api_key: str) -> ServiceSettings:
+    base = ServiceSettings.from_section(section, url=url)
+    return ServiceSettings(url=base.url, api_key=api_key,
+                           connect_timeout_s=base.connect_timeout_s,
+                           read_timeout_s=base.read_timeout_s, max_retries=base.max_retries,
+                           backoff_base_s=base.backoff_base_s, backoff_max_s=base.backoff_max_s,
+                           deadline_s=base.deadline_s)
