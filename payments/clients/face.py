@@ -1,0 +1,249 @@
+"""Client of the gateway's face routes: consented enrollment, 1:1 verification, deletion.
+
+The terminal sends embeddings (never images) and the phone digits the customer typed; the back
+end keeps the encrypted templates and does the match. Phone numbers and embeddings never reach
+the log: they appear only in request bodies.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import requests
+
+from payments.clients.errors import BadArgument
+from payments.clients.gateway import new_idempotency_key
+from payments.clients.http import Clock, HttpClient, ServiceSettings, Sleep
+from payments.clients.parse import Fields
+
+EMBEDDING_SIZE = 128
+Scope = Literal["regulars", "last4", "full"]
+MatchReason = Literal["matched", "no_match", "not_enrolled", "ambiguous", "too_many_attempts"]
+_REASONS: frozenset[str] = frozenset(
+    {"matched", "no_match", "not_enrolled", "ambiguous", "too_many_attempts"}
+)
+
+
+@dataclass(frozen=True)
+class Consent:
+    """What the person agreed to when enrolling, recorded with the template."""
+
+    given_by: str  # the person's name as they confirmed it
+    purpose: str  # e.g. "smile_to_pay"
+    retention_days: int
+    given_at: datetime
+    # Allow paying without typing digits at terminals where the person is a regular.
+    digit_free: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.given_by.strip() or not self.purpose.strip():
+            raise BadArgument("consent needs who gave it and the purpose")
+        if isinstance(self.retention_days, bool) or not 1 <= self.retention_days <= 3650:
+            raise BadArgument("consent retention must be 1..3650 days")
+        if self.given_at.tzinfo is None:
+            raise BadArgument("consent time must carry a time zone")
+
+    def to_json(self) -> dict[str, object]:
+        """The wire form."""
+        return {
+            "given_by": self.given_by.strip(),
+            "purpose": self.purpose.strip(),
+            "retention_days": self.retention_days,
+            "given_at": self.given_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "digit_free": self.digit_free,
+        }
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """A stored template: which account, how many frames, and the consent as recorded."""
+
+    enrollment_id: str
+    subject_id: str
+    frames: int
+    spread: float  # largest distance of one enrollment frame from the template
+    terminal_id: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    """The back end's verdict on a probe: match or not, the best distance and why."""
+
+    match: bool
+    reason: MatchReason
+    distance: float | None
+    threshold: float
+    candidates: int
+    subject_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What a deletion removed."""
+
+    subject_id: str
+    enrollment_id: str
+    templates_deleted: int
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CandidateCount:
+    """How many enrolled accounts a probe with these digits would be compared against."""
+
+    scope: Scope
+    count: int
+
+
+class FaceClient:
+    """Enroll, verify and delete face templates on the gateway."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        session: requests.Session | None = None,
+        sleep: Sleep = time.sleep,
+        rng: random.Random | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._http = HttpClient(settings, service="payment gateway", session=session,
+                                sleep=sleep, rng=rng, clock=clock)
+
+    def close(self) -> None:
+        """Close the underlying HTTP client; safe to call twice."""
+        self._http.close()
+
+    def __enter__(self) -> FaceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def enroll(
+        self,
+        *,
+        subject_id: str,
+        phone: str,
+        embeddings: Sequence[Sequence[float]],
+        consent: Consent,
+        idempotency_key: str | None = None,
+    ) -> Enrollment:
+        """Store the template of ``subject_id`` (replacing an earlier one) with its consent."""
+        if not subject_id:
+            raise BadArgument("enrollment needs a subject id")
+        body = {
+            "subject_id": subject_id,
+            "phone": _phone(phone),
+            "embeddings": [_vector(e) for e in embeddings],
+            "consent": consent.to_json(),
+        }
+        if not body["embeddings"]:
+            raise BadArgument("enrollment needs at least one embedding")
+        key = idempotency_key or new_idempotency_key()
+        r = self._http.request("POST", "/v1/face/enrollments", json_body=body,
+                               idempotency_key=key)
+        f = Fields(r.body, what="enrollment", request_id=r.request_id)
+        consent_f = Fields(f.raw("consent"), what="enrollment consent", request_id=r.request_id)
+        return Enrollment(
+            enrollment_id=f.text("enrollment_id"),
+            subject_id=f.text("subject_id"),
+            frames=f.integer("frames"),
+            spread=_number(f, "spread"),
+            terminal_id=consent_f.text("terminal_id"),
+            expires_at=consent_f.time("expires_at", optional=True),
+        )
+
+    def verify(
+        self, *, phone_digits: str, probe: Sequence[float], threshold: float | None = None
+    ) -> FaceMatch:
+        """Match ``probe`` against the accounts the digits name ("" = this terminal's regulars).
+
+        Not retried: every attempt counts towards the per-account failure limit.
+        """
+        body: dict[str, object] = {"phone_digits": _digits(phone_digits), "probe": _vector(probe)}
+        if threshold is not None:
+            body["threshold"] = float(threshold)
+        r = self._http.request("POST", "/v1/face/verifications", json_body=body, idempotent=False)
+        f = Fields(r.body, what="face verification", request_id=r.request_id)
+        reason = f.text("reason")
+        if reason not in _REASONS:
+            raise f.error("reason", f"unknown value {reason[:30]!r}")
+        match = f.raw("match")
+        if not isinstance(match, bool) or match != (reason == "matched"):
+            raise f.error("match", "must be a boolean agreeing with the reason")
+        distance = f.raw("distance")
+        return FaceMatch(
+            match=match,
+            reason=reason,
+            distance=None if distance is None else _number(f, "distance"),
+            threshold=_number(f, "threshold"),
+            candidates=f.integer("candidates"),
+            subject_id=f.text("subject_id") if match else None,
+        )
+
+    def candidates(self, *, phone_digits: str) -> CandidateCount:
+        """How many enrolled accounts share these digits ("" = regulars of this terminal)."""
+        r = self._http.request("POST", "/v1/face/candidates",
+                               json_body={"phone_digits": _digits(phone_digits)}, idempotent=True)
+        f = Fields(r.body, what="face candidates", request_id=r.request_id)
+        scope = f.text("scope")
+        if scope not in ("regulars", "last4", "full"):
+            raise f.error("scope", f"unknown value {scope[:30]!r}")
+        count = f.integer("count")
+        if count < 0:
+            raise f.error("count", "must be >= 0")
+        return CandidateCount(scope, count)
+
+    def delete(self, *, phone: str, idempotency_key: str | None = None) -> Deletion:
+        """Delete the template enrolled under ``phone``; NotFoundError when none is."""
+        key = idempotency_key or new_idempotency_key()
+        r = self._http.request("POST", "/v1/face/enrollments:delete",
+                               json_body={"phone": _phone(phone)}, idempotency_key=key)
+        f = Fields(r.body, what="face deletion", request_id=r.request_id)
+        return Deletion(
+            subject_id=f.text("subject_id"),
+            enrollment_id=f.text("enrollment_id"),
+            templates_deleted=f.integer("templates_deleted"),
+            deleted_at=f.time("deleted_at", optional=True),
+        )
+
+
+def _vector(values: Sequence[float]) -> list[float]:
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise BadArgument("an embedding must be a sequence of numbers") from None
+    if len(out) != EMBEDDING_SIZE or not all(math.isfinite(v) for v in out):
+        raise BadArgument(f"an embedding must hold {EMBEDDING_SIZE} finite numbers")
+    return out
+
+
+def _digits(text: str) -> str:
+    digits = text.strip()
+    if digits and (not digits.isascii() or not digits.isdigit()):
+        raise BadArgument("phone digits must be digits only")
+    if len(digits) not in (0, 4) and not 7 <= len(digits) <= 15:
+        raise BadArgument("send no digits, the last four, or the full number (7-15 digits)")
+    return digits
+
+
+def _phone(text: str) -> str:
+    digits = text.strip().lstrip("+").replace(" ", "").replace("-", "")
+    if not digits.isascii() or not digits.isdigit() or not 7 <= len(digits) <= 15:
+        raise BadArgument("a phone number has 7 to 15 digits")
+    return digits
+
+
+def _number(f: Fields, field: str) -> float:
+    value = f.raw(field)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise f.error(field, "must be a finite number")
+    return float(value)

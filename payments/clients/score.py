@@ -1,0 +1,128 @@
+"""Client of the score service: credit scores and event batch ingestion."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import requests
+
+from payments.clients.errors import BadArgument
+from payments.clients.http import Clock, HttpClient, ServiceSettings, Sleep
+from payments.clients.models import (
+    SCORE_MAX,
+    SCORE_MIN,
+    BatchResult,
+    RejectedEvent,
+    Restriction,
+    ScoreFactor,
+    ScoreReport,
+)
+from payments.clients.parse import Fields
+
+if TYPE_CHECKING:
+    from payments.events import Event
+
+# The service accepts at most this many events per batch.
+MAX_BATCH_EVENTS = 500
+
+
+def check_identifier(value: object, what: str) -> str:
+    """Return ``value`` if it is a usable opaque id (1..128 visible ASCII characters)."""
+    if not isinstance(value, str) or not value:
+        raise BadArgument(f"{what} must be a non-empty string")
+    if len(value) > 128 or not value.isascii() or not value.isprintable() or " " in value:
+        raise BadArgument(f"{what} must be 1..128 visible ASCII characters")
+    return value
+
+
+class ScoreClient:
+    """Talks to the score service; safe to share between threads."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        session: requests.Session | None = None,
+        sleep: Sleep = time.sleep,
+        rng: random.Random | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._http = HttpClient(
+            settings, service="score service", session=session, sleep=sleep, rng=rng, clock=clock
+        )
+
+    def close(self) -> None:
+        """Release the connection pool; safe to call twice."""
+        self._http.close()
+
+    def __enter__(self) -> ScoreClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get_score(self, subject_id: str) -> ScoreReport:
+        """The subject's current score; :class:`NotFoundError` for an unknown subject."""
+        check_identifier(subject_id, "subject_id")
+        response = self._http.request("GET", f"/v1/subjects/{quote(subject_id, safe='')}/score")
+        return parse_score(response.body, subject_id, response.request_id)
+
+    def upload_events(self, events: Sequence[Event]) -> BatchResult:
+        """Send up to 500 events in one batch (idempotent by event id, so it is retried)."""
+        if not events:
+            return BatchResult(accepted=0, duplicates=0)
+        if len(events) > MAX_BATCH_EVENTS:
+            raise BadArgument(f"at most {MAX_BATCH_EVENTS} events per batch, got {len(events)}")
+        payload = {"events": [event.to_dict() for event in events]}
+        response = self._http.request(
+            "POST", "/v1/events:batch", json_body=payload, idempotent=True
+        )
+        return parse_batch_result(response.body, response.request_id)
+
+
+def parse_score(body: object, subject_id: str, request_id: str | None) -> ScoreReport:
+    """Validate a score response body into a :class:`ScoreReport`."""
+    fields = Fields(body, what="score response", request_id=request_id)
+    if fields.text("subject_id") != subject_id:
+        raise fields.error("subject_id", f"does not match the requested subject {subject_id!r}")
+    score = fields.integer("score")
+    if not SCORE_MIN <= score <= SCORE_MAX:
+        raise fields.error("score", f"must be in {SCORE_MIN}..{SCORE_MAX}, got {score}")
+    factors = []
+    for i, item in enumerate(fields.items("factors", optional=True)):
+        f = Fields(item, what=f"score response factors[{i}]", request_id=request_id)
+        factors.append(ScoreFactor(f.text("code"), f.text("description"), f.integer("points")))
+    restrictions = []
+    for i, item in enumerate(fields.items("restrictions", optional=True)):
+        r = Fields(item, what=f"score response restrictions[{i}]", request_id=request_id)
+        restrictions.append(Restriction(r.text("code"), r.text("description")))
+    as_of = fields.time("as_of")
+    if as_of is None:  # unreachable: time() without optional never returns None
+        raise fields.error("as_of", "is missing")
+    return ScoreReport(subject_id, score, as_of, tuple(factors), tuple(restrictions))
+
+
+def parse_batch_result(body: object, request_id: str | None) -> BatchResult:
+    """Validate an events-batch response; counts may come as integers or as id lists."""
+    fields = Fields(body, what="events batch response", request_id=request_id)
+    counts = []
+    for name in ("accepted", "duplicates"):
+        value = fields.raw(name)
+        if isinstance(value, list):
+            counts.append(len(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            counts.append(value)
+        else:
+            raise fields.error(name, "must be a count or a list of event ids")
+    rejected = []
+    for i, item in enumerate(fields.items("rejected", optional=True)):
+        r = Fields(item, what=f"events batch response rejected[{i}]", request_id=request_id)
+        error = r.raw("error")
+        text = error if isinstance(error, str) else str(error)[:200]
+        rejected.append(RejectedEvent(r.text("id"), text))
+    return BatchResult(counts[0], counts[1], tuple(rejected))
+
