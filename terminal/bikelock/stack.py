@@ -64,7 +64,9 @@ class BikeLockStack:
             self.outbox = self._stack.enter_context(Outbox(state_dir / "outbox.sqlite3"))
             self.journal = self._stack.enter_context(RentalJournal(state_dir / "rentals.sqlite3"))
             out = config.outbox
-            self.uploader = Uploader(self.outbox, self.score, batch_size=out.batch_size,
+            # The uploader runs in its own thread: it gets its own client (and session).
+            uploads = self._stack.enter_context(ScoreClient(endpoints.score))
+            self.uploader = Uploader(self.outbox, uploads, batch_size=out.batch_size,
                                      backoff_base_s=out.backoff_base_s,
                                      backoff_max_s=out.backoff_max_s)
             self._stack.callback(self.uploader.stop)

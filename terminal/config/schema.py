@@ -38,6 +38,8 @@ class ServiceSection:
     max_retries: int = 2
     backoff_base_s: float = 0.2
     backoff_max_s: float = 2.0
+    # Total budget of one call including retries; 0 means connect + read timeout.
+    deadline_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
@@ -194,8 +196,13 @@ class FaceSection:
             raise ValueError("face.payment_threshold must be between 0 and 2")
         if self.enroll_frames < 1 or self.probe_frames < 1 or self.challenge_steps < 1:
             raise ValueError("face: enroll_frames, probe_frames and challenge_steps must be >= 1")
-        if not self.challenges:
-            raise ValueError("face.challenges: list at least one challenge")
+        turns = {"turn_left", "turn_right"} & set(self.challenges)
+        expressions = {"smile", "blink"} & set(self.challenges)
+        if not turns or not expressions:
+            raise ValueError("face.challenges: list a head turn and a smile or blink")
+        if not 2 <= self.challenge_steps <= len(expressions) + 1:
+            raise ValueError(f"face.challenge_steps: 2..{len(expressions) + 1} for these "
+                             "challenges (one head turn plus expressions)")
         if self.challenge_window_s <= 0 or self.session_timeout_s <= 0:
             raise ValueError("face: challenge_window_s and session_timeout_s must be positive")
         if self.antispoof_model and len(self.antispoof_sha256) != 64:

@@ -22,7 +22,7 @@ from terminal.bikelock.states import RideState
 from terminal.bikelock.unit import Notice
 from terminal.config.schema import Config
 from terminal.emulator.session import Emulator
-from terminal.scanning import CodeScanner
+from vision.qr import QrDecoder, QrScanner
 
 RIDERS: dict[str, str] = {
     "good": "rider-good",
@@ -72,15 +72,17 @@ def _run(config: Config, subject: str, ride_minutes: float, say: Callable[[str],
             code = emulator.wallet_code(subject)
             say(f"rider        {subject} shows a payment code on their phone ({len(code)} chars)")
             stack.camera.show(code)  # type: ignore[attr-defined]
-            scanner = CodeScanner(budget_ms=config.scan.budget_ms,
-                                  confirm_frames=config.scan.confirm_frames)
-            seen = scanner.wait_for_code(stack.camera, timeout_s=config.scan.timeout_s)
+            with QrDecoder(budget_ms=config.scan.budget_ms) as decoder, QrScanner(
+                stack.camera, decoder, confirm_frames=config.scan.confirm_frames
+            ) as scanner:
+                seen = scanner.next_code(timeout_s=config.scan.timeout_s)
+                frames = scanner.stats.processed
             if seen is None:
                 say("camera       no payment code read before the time-out")
                 return {"outcome": "failed", "error": "no code read"}
-            say(f"camera       frame {seen.frame_index}: QR read by {seen.engine} "
-                f"in {seen.ms:.1f} ms after {seen.frames} frame(s)")
-            stack.unit.present_code(seen.payload)
+            say(f"camera       QR read by {seen.code.engine} in {seen.decode_ms:.1f} ms "
+                f"({frames} frame(s) decoded)")
+            stack.unit.present_code(seen.code.payload)
             if stack.unit.state is RideState.RIDING:
                 say(f"ride         rider cycles for {ride_minutes:g} minutes (simulated clock)")
                 clock.advance(ride_minutes * 60)
