@@ -141,7 +141,7 @@ class FaceClient:
             raise BadArgument("enrollment needs a subject id")
         body = {
             "subject_id": subject_id,
-            "phone": _phone(phone),
+            "phone": normalise_phone(phone),
             "embeddings": [_vector(e) for e in embeddings],
             "consent": consent.to_json(),
         }
@@ -206,7 +206,7 @@ class FaceClient:
         """Delete the template enrolled under ``phone``; NotFoundError when none is."""
         key = idempotency_key or new_idempotency_key()
         r = self._http.request("POST", "/v1/face/enrollments:delete",
-                               json_body={"phone": _phone(phone)}, idempotency_key=key)
+                               json_body={"phone": normalise_phone(phone)}, idempotency_key=key)
         f = Fields(r.body, what="face deletion", request_id=r.request_id)
         return Deletion(
             subject_id=f.text("subject_id"),
@@ -235,7 +235,8 @@ def _digits(text: str) -> str:
     return digits
 
 
-def _phone(text: str) -> str:
+def normalise_phone(text: str) -> str:
+    """The digits of a full phone number (spaces, dashes, a leading + allowed); BadArgument."""
     digits = text.strip().lstrip("+").replace(" ", "").replace("-", "")
     if not digits.isascii() or not digits.isdigit() or not 7 <= len(digits) <= 15:
         raise BadArgument("a phone number has 7 to 15 digits")

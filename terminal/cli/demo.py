@@ -13,11 +13,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `demo` command."""
     parser = sub.add_parser(
         "demo",
-        help="run a scripted bike rental on the emulator",
+        help="run a scripted bike rental (or Smile to Pay) on the emulator",
         description="Start the reference back end on a loopback port, show the rider's payment "
         "code to a synthetic camera, and run one rental on an emulated lock: score, deposit "
-        "decision with reasons, unlock, a simulated ride, fare, deposit release, event upload.",
+        "decision with reasons, unlock, a simulated ride, fare, deposit release, event upload. "
+        "With --device kiosk: consented enrollment from a recorded clip, then Smile to Pay "
+        "with another clip of the same person, or a still photo held up as an attack.",
     )
+    parser.add_argument("--device", choices=("bike", "kiosk"), default="bike",
+                        help="bike: a bike rental (default); kiosk: Smile to Pay (needs a "
+                        "face clip: --clip, or the EyeBlink8 clips under $SCANPAY_SHARED)")
+    parser.add_argument("--attack", choices=("none", "photo", "screen"), default="none",
+                        help="kiosk: hold up a still photo (print or phone screen) instead")
+    parser.add_argument("--clip", metavar="VIDEO", help="kiosk: the paying person's clip")
     parser.add_argument("--rider", choices=RIDER_CHOICES, default="good",
                         help="seeded rider: good (score 780), low (550, deposit held), "
                         "blacklisted (declined), broke (good score, empty wallet)")
@@ -40,6 +48,8 @@ def _minutes(text: str) -> float:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.device == "kiosk":
+        return _run_kiosk(args)
     from terminal.config import default_config_path, load_config
     from terminal.emulator.bike_demo import run_bike_demo
 
@@ -55,3 +65,24 @@ def _run(args: argparse.Namespace) -> int:
         fare = summary.get("fare", {})
         print(f"outcome      {summary['outcome']}; fare {fare.get('text', '-')}")
     return 0 if summary["outcome"] in ("completed", "declined") else 1
+
+
+def _run_kiosk(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from terminal.config import load_config
+    from terminal.emulator.smile_demo import run_smile_demo
+
+    config = load_config(args.config) if args.config else None
+    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+    if not args.json:
+        print(f"ScanPay Smile-to-Pay demo — attack: {args.attack}")
+    summary = run_smile_demo(clip=Path(args.clip) if args.clip else None, attack=args.attack,
+                             config=config, say=say)
+    if args.json:
+        json.dump(summary, sys.stdout, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(f"outcome      {'paid' if summary['completed'] else 'not paid'}")
+    # An attack that is stopped is the expected result.
+    return 0 if summary["completed"] == (args.attack == "none") else 1
