@@ -225,6 +225,8 @@ class BikeLockUnit:
                           currency=fare.currency, reason=exc.code, stage="fare")
                 self._save(rental)
                 return
+            self._log("payment.declined", rental, amount_minor=fare.amount_minor,
+                      currency=fare.currency, reason=exc.code, stage="fare")
             capture = self._gateway.capture_hold(rental.hold_id, fare,
                                                  self._key(rental, "capture"))
             rental.charge_id = capture.charge_id

@@ -1,0 +1,1 @@
+"""The emulator: the reference back end and simulated devices for development and the demo."""

@@ -1,0 +1,212 @@
+"""The reference back end's FastAPI app: score service and payment gateway in one process.
+
+Plug-in mechanism
+-----------------
+``create_app`` includes the routers of every module in :data:`ROUTER_MODULES`. A router module
+exposes ``router: fastapi.APIRouter`` and, optionally, ``SCHEMA_SQL: str`` — idempotent DDL
+(``CREATE TABLE IF NOT EXISTS ...``) run once when the app is created. To add one, write
+``terminal/emulator/backend/routes_<name>.py`` and append its dotted name to ``ROUTER_MODULES``.
+
+Inside a route, use the annotated dependencies of :mod:`terminal.emulator.backend.context`:
+
+- ``backend: BackendDep`` — :class:`~terminal.emulator.backend.context.Backend`:
+  ``backend.store.transaction()`` (a context manager yielding a ``sqlite3.Connection``; one
+  transaction per request, committed when the block ends, rolled back on error; tables of all
+  modules share one database), ``backend.now()`` / ``backend.clock`` (the injected clock; never
+  call ``time.time()``), ``backend.settings``, ``backend.signing_key``.
+- ``terminal_id: TerminalId`` — the calling terminal, from its Bearer API key (raises
+  ``401 unauthenticated``). Leave it out only for public routes.
+- ``req_id: RequestId`` — this request's id (already sent as ``X-Request-Id``).
+
+Errors: ``raise ApiError(status, "snake_case_code", "plain words")`` (from
+:mod:`terminal.emulator.backend.errors`); the app turns it into the documented error body. Bad
+request bodies become ``400 invalid_request``; unexpected exceptions become ``500
+internal_error`` (logged, never a traceback to the client).
+
+Money-moving or code-consuming POSTs take ``key: IdempotencyKey`` (from
+:mod:`terminal.emulator.backend.idempotency`) and wrap their work in ``run_idempotent(request,
+terminal_id=..., key=key, body=<the parsed body as JSON data>, operation=fn)``, where ``fn(conn)``
+returns ``(status, body)``; the response is stored per (terminal, key) and replayed.
+
+A module with ``DEV_ONLY = True`` is left out when ``BackendSettings.dev_routes`` is false.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from terminal.emulator.backend.context import Backend
+from terminal.emulator.backend.errors import ApiError
+from terminal.emulator.backend.idempotency import error_body
+from terminal.emulator.backend.settings import BackendSettings
+
+log = logging.getLogger(__name__)
+
+# Router modules, each exposing `router` and optionally `SCHEMA_SQL`.
+ROUTER_MODULES: tuple[str, ...] = (
+    "terminal.emulator.backend.routes_health",
+    "terminal.emulator.backend.routes_scores",
+    "terminal.emulator.backend.routes_codes",
+    "terminal.emulator.backend.routes_money",
+    "terminal.emulator.backend.routes_dev",
+    "terminal.emulator.backend.routes_face",
+    "terminal.emulator.backend.routes_orders",
+    "terminal.emulator.backend.routes_orders_dev",
+)
+
+CORE_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    terminal_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (terminal_id, key)
+);
+CREATE TABLE IF NOT EXISTS subjects (
+    subject_id TEXT PRIMARY KEY,
+    description TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+"""
+
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+
+
+class RequestIdMiddleware:
+    """Give every request an id, send it as ``X-Request-Id``, and turn crashes into a 500 body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        req_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else f"req_{secrets.token_hex(8)}"
+        scope.setdefault("state", {})["request_id"] = req_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", req_id.encode("ascii")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("request %s failed", req_id)
+            if started:
+                raise
+            response = JSONResponse(
+                status_code=500,
+                content=error_body("internal_error",
+                                   "the back end failed; the request may be retried", req_id),
+            )
+            await response(scope, receive, send_with_id)
+
+
+def _req_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "req_unknown"))
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(status_code=exc.status,
+                        content=error_body(exc.code, exc.message, _req_id(request)))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return JSONResponse(status_code=400, content=error_body(
+        "invalid_request", "invalid request: " + "; ".join(problems), _req_id(request)))
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_request",
+               413: "request_too_large", 415: "unsupported_media_type"}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no such API route: {request.url.path}"
+    elif exc.status_code == 405 and message == "Method Not Allowed":
+        message = f"{request.method} is not allowed on {request.url.path}"
+    return JSONResponse(status_code=exc.status_code,
+                        content=error_body(code, message, _req_id(request)),
+                        headers=getattr(exc, "headers", None))
+
+
+def create_app(settings: BackendSettings | None = None) -> FastAPI:
+    """Build the app: open the database, create every module's tables, seed the demo data."""
+    from terminal.emulator.backend.seed import seed_demo
+
+    settings = settings or BackendSettings()
+    modules: list[Any] = [importlib.import_module(name) for name in ROUTER_MODULES]
+    backend = Backend.open(settings)
+    try:
+        backend.store.execute_script(CORE_SCHEMA_SQL)
+        for module in modules:
+            schema = getattr(module, "SCHEMA_SQL", "")
+            if schema:
+                backend.store.execute_script(schema)
+        if settings.seed_demo:
+            seed_demo(backend)
+        for terminal_id in settings.terminals:
+            backend.api_key_for(terminal_id)
+        for key, terminal_id in settings.api_keys.items():
+            backend.register_api_key(key, terminal_id)
+    except BaseException:
+        backend.close()
+        raise
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        backend.close()
+
+    app = FastAPI(
+        title="ScanPay reference back end",
+        version="1",
+        description="Score service and payment gateway of docs/api.md, for the emulator and tests.",
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(RequestIdMiddleware)
+    for module in modules:
+        if getattr(module, "DEV_ONLY", False) and not settings.dev_routes:
+            continue
+        app.include_router(module.router)
+    return app

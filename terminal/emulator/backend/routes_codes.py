@@ -1,0 +1,94 @@
+"""Payment gateway: resolve a scanned app payment code to its payer (single use)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from payments.paycode import (
+    PaymentCodeError,
+    check_locally,
+    parse_code,
+    public_key_bytes,
+    verify_signature,
+)
+from terminal.emulator.backend.context import (
+    Backend,
+    BackendDep,
+    TerminalId,
+    rfc3339,
+)
+from terminal.emulator.backend.errors import ApiError
+from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS used_codes (
+    code_id TEXT PRIMARY KEY,
+    subject_id TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    used_at REAL NOT NULL
+);
+"""
+
+# HTTP status of each payment-code error.
+CODE_STATUS = {
+    "code_malformed": 400,
+    "code_not_yet_valid": 400,
+    "code_signature_invalid": 401,
+    "code_already_used": 409,
+    "code_expired": 410,
+}
+
+router = APIRouter(tags=["payment gateway"])
+
+
+class ResolveRequest(BaseModel):
+    """A scanned code, exactly as read from the QR."""
+
+    code: str = Field(max_length=4096)
+
+
+def resolve_code(backend: Backend, conn: sqlite3.Connection, text: str,
+                 terminal_id: str) -> dict[str, Any]:
+    """Check signature, expiry (gateway clock, no skew) and single use; mark the code used."""
+    now = backend.now()
+    try:
+        code = parse_code(text)
+        verify_signature(code, backend.public_keys)
+        check_locally(code, now=now, max_skew_s=0)
+    except PaymentCodeError as exc:
+        raise ApiError(CODE_STATUS[exc.code], exc.code, exc.message) from None
+    if conn.execute("SELECT 1 FROM subjects WHERE subject_id = ?",
+                    (code.subject_id,)).fetchone() is None:
+        raise ApiError(404, "unknown_subject", "the code's payer is not known to this gateway")
+    cur = conn.execute("INSERT OR IGNORE INTO used_codes(code_id, subject_id, terminal_id, used_at)"
+                       " VALUES (?, ?, ?, ?)", (code.code_id, code.subject_id, terminal_id, now))
+    if cur.rowcount != 1:
+        raise ApiError(409, "code_already_used",
+                       "this payment code was already used; ask the rider to refresh it")
+    return {"subject_id": code.subject_id, "code_id": code.code_id,
+            "expires_at": rfc3339(code.expires_at)}
+
+
+@router.post("/v1/payment-codes/resolve", summary="Resolve a scanned app payment code (once)")
+def post_resolve(body: ResolveRequest, request: Request, backend: BackendDep,
+                 terminal_id: TerminalId,
+                 key: IdempotencyKey) -> JSONResponse:
+    """Check the code and mark it used; a retry with the same Idempotency-Key gets the same 200."""
+    return run_idempotent(
+        request, terminal_id=terminal_id, key=key, body=body.model_dump(),
+        operation=lambda conn: (200, resolve_code(backend, conn, body.code, terminal_id)),
+    )
+
+
+@router.get("/v1/payment-codes/keys", summary="Public keys that sign payment codes")
+def get_keys(backend: BackendDep,
+             _terminal: TerminalId) -> dict[str, Any]:
+    """Key id and raw Ed25519 public key (hex) of each issuer, for terminals that verify locally."""
+    return {"keys": [{"key_id": kid, "algorithm": "Ed25519",
+                      "public_key_hex": public_key_bytes(pub).hex()}
+                     for kid, pub in backend.public_keys.items()]}

@@ -1,0 +1,385 @@
+"""Payment gateway: Smile to Pay face enrollment (with consent), 1:1 verification and deletion.
+
+Templates are stored only as AES-GCM ciphertext (:mod:`face_vault`), phone numbers only as
+keyed hashes of the full number and of its last four digits. Nothing here logs a template, an
+embedding, a distance per account or a phone number. See docs/api.md, section "Face".
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from terminal.emulator.backend.context import (
+    Backend,
+    BackendDep,
+    TerminalId,
+    parse_rfc3339,
+    rfc3339,
+    subject_exists,
+)
+from terminal.emulator.backend.errors import ApiError
+from terminal.emulator.backend.face_vault import (
+    FaceVault,
+    combine,
+    distance,
+    normalise_phone,
+    parse_embedding,
+)
+from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
+
+
+@dataclass(frozen=True)
+class FaceRules:
+    """The gateway's own limits; a terminal may ask for a stricter threshold, never a looser."""
+
+    default_threshold: float = 0.5
+    max_threshold: float = 0.6
+    min_enroll_frames: int = 3
+    max_enroll_frames: int = 20
+    # Failed verifications of one account within the window before it is locked.
+    max_failures: int = 5
+    failure_window_s: float = 900.0
+    # Matched face payments at a terminal (within the window) that make a digit-free regular.
+    regular_min_visits: int = 3
+    regular_window_s: float = 90 * 86400.0
+    # How far a consent time may lie in the future (terminal clock skew).
+    max_consent_skew_s: float = 300.0
+
+
+RULES = FaceRules()
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS face_enrollments (
+    enrollment_id TEXT PRIMARY KEY,
+    subject_id TEXT NOT NULL UNIQUE,
+    phone_hash TEXT NOT NULL UNIQUE,
+    last4_hash TEXT NOT NULL,
+    template BLOB NOT NULL,
+    frames INTEGER NOT NULL,
+    digit_free INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS face_enrollments_last4 ON face_enrollments(last4_hash);
+CREATE TABLE IF NOT EXISTS face_consents (
+    enrollment_id TEXT PRIMARY KEY,
+    subject_id TEXT NOT NULL,
+    given_by TEXT NOT NULL,
+    given_at REAL NOT NULL,
+    purpose TEXT NOT NULL,
+    retention_days INTEGER NOT NULL,
+    digit_free INTEGER NOT NULL,
+    terminal_id TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    ended_at REAL,
+    end_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS face_attempts (
+    subject_id TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    matched INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS face_attempts_subject ON face_attempts(subject_id, at);
+"""
+
+router = APIRouter(tags=["face"])
+
+
+@cache
+def _vault_for(seed_hex: str) -> FaceVault:
+    # A production gateway takes a dedicated secret from its key store; the reference back end
+    # derives the face keys from its one secret under separate HKDF labels.
+    return FaceVault.from_secret(bytes.fromhex(seed_hex))
+
+
+def vault(backend: Backend) -> FaceVault:
+    """The face vault of this back end."""
+    return _vault_for(backend.settings.signing_seed_hex)
+
+
+class ConsentBody(BaseModel):
+    """What the person agreed to."""
+
+    model_config = ConfigDict(extra="forbid")
+    given_by: str = Field(min_length=1, max_length=200)
+    given_at: str = Field(min_length=1, max_length=40)
+    purpose: str = Field(min_length=1, max_length=200)
+    retention_days: StrictInt = Field(ge=1, le=3650)
+    digit_free: StrictBool = False
+
+
+class EnrollRequest(BaseModel):
+    """Several frames' embeddings of one person, the account and the consent."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject_id: str = Field(min_length=1, max_length=128)
+    phone: str = Field(min_length=1, max_length=40)
+    embeddings: list[Any] = Field(max_length=RULES.max_enroll_frames)
+    consent: ConsentBody
+
+
+class VerifyRequest(BaseModel):
+    """A probe embedding and the phone digits the customer typed ("" = none)."""
+
+    model_config = ConfigDict(extra="forbid")
+    phone_digits: str = Field(default="", max_length=20)
+    probe: list[Any]
+    threshold: float | None = None
+
+
+class CandidatesRequest(BaseModel):
+    """The digits typed so far: "" (none) or the last four."""
+
+    model_config = ConfigDict(extra="forbid")
+    phone_digits: str = Field(default="", max_length=20)
+
+
+class DeleteRequest(BaseModel):
+    """The phone number the template was enrolled under."""
+
+    model_config = ConfigDict(extra="forbid")
+    phone: str = Field(min_length=1, max_length=40)
+
+
+@router.post("/v1/face/enrollments", status_code=201, summary="Enroll a face with consent")
+def post_enrollment(body: EnrollRequest, request: Request, backend: BackendDep,
+                    terminal_id: TerminalId, key: IdempotencyKey) -> JSONResponse:
+    """``201`` with the enrollment and the consent as recorded; replaces an earlier template."""
+    def operation(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
+        return 201, _enroll(conn, backend, body, terminal_id)
+    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
+                          operation=operation)
+
+
+@router.post("/v1/face/verifications", summary="Match a probe against the accounts the digits name")
+def post_verification(body: VerifyRequest, backend: BackendDep,
+                      terminal_id: TerminalId) -> dict[str, Any]:
+    """``200 {"match", "reason", "distance", "threshold", "candidates", "subject_id"}``."""
+    probe = _embedding(body.probe, "probe")
+    threshold = _threshold(body.threshold)
+    digits = _digits(body.phone_digits, allow_full=True)
+    with backend.store.transaction() as conn:
+        return _verify(conn, backend, probe, digits, threshold, terminal_id)
+
+
+@router.post("/v1/face/candidates", summary="Count enrolled accounts the digits would name")
+def post_candidates(body: CandidatesRequest, backend: BackendDep,
+                    terminal_id: TerminalId) -> dict[str, Any]:
+    """``200 {"scope": "regulars" | "last4", "count"}`` (no count is given for a full number)."""
+    digits = _digits(body.phone_digits, allow_full=False)
+    with backend.store.transaction() as conn:
+        _purge_expired(conn, backend.now())
+        rows = _candidates(conn, backend, digits, terminal_id)
+    return {"scope": "last4" if digits else "regulars", "count": len(rows)}
+
+
+@router.post("/v1/face/enrollments:delete", summary="Delete a face template (confirmed)")
+def post_delete(body: DeleteRequest, request: Request, backend: BackendDep,
+                terminal_id: TerminalId, key: IdempotencyKey) -> JSONResponse:
+    """``200`` saying what was deleted; ``404 not_enrolled`` when nothing is enrolled."""
+    phone = _phone(body.phone)
+
+    def operation(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
+        return 200, _delete(conn, backend, phone, terminal_id)
+    return run_idempotent(request, terminal_id=terminal_id, key=key,
+                          body={"phone_hash": vault(backend).phone_hash(phone)},
+                          operation=operation)
+
+
+# -- operations ---------------------------------------------------------------------------
+
+
+def _enroll(conn: sqlite3.Connection, backend: Backend, body: EnrollRequest,
+            terminal_id: str) -> dict[str, Any]:
+    now = backend.now()
+    phone = _phone(body.phone)
+    if len(body.embeddings) < RULES.min_enroll_frames:
+        raise ApiError(400, "too_few_frames",
+                       f"enrollment needs at least {RULES.min_enroll_frames} frames' embeddings")
+    frames = [_embedding(e, f"embeddings[{i}]") for i, e in enumerate(body.embeddings)]
+    given_at = parse_rfc3339(body.consent.given_at)
+    if given_at is None:
+        raise ApiError(400, "invalid_consent", "consent.given_at must be an RFC 3339 UTC time")
+    if given_at > now + RULES.max_consent_skew_s:
+        raise ApiError(400, "invalid_consent", "consent.given_at lies in the future")
+    if not subject_exists(conn, body.subject_id):
+        raise ApiError(404, "unknown_subject", "no payer account with this subject id")
+    template, spread = combine(frames)
+    if spread > RULES.default_threshold:
+        raise ApiError(422, "enrollment_inconsistent",
+                       "the frames do not consistently show one face; capture them again")
+    v = vault(backend)
+    phone_hash = v.phone_hash(phone)
+    other = conn.execute("SELECT subject_id FROM face_enrollments WHERE phone_hash = ?",
+                         (phone_hash,)).fetchone()
+    if other is not None and other["subject_id"] != body.subject_id:
+        raise ApiError(409, "phone_in_use", "this phone number is enrolled for another account")
+    previous = conn.execute("SELECT enrollment_id FROM face_enrollments WHERE subject_id = ?",
+                            (body.subject_id,)).fetchone()
+    if previous is not None:
+        _remove(conn, previous["enrollment_id"], body.subject_id, now, "replaced")
+    enrollment_id = f"enr_{secrets.token_hex(12)}"
+    consent = body.consent
+    expires_at = now + consent.retention_days * 86400.0
+    conn.execute(
+        "INSERT INTO face_enrollments(enrollment_id, subject_id, phone_hash, last4_hash,"
+        " template, frames, digit_free, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (enrollment_id, body.subject_id, phone_hash, v.last4_hash(phone),
+         v.seal(template, enrollment_id), len(frames), int(consent.digit_free), now, expires_at))
+    conn.execute(
+        "INSERT INTO face_consents(enrollment_id, subject_id, given_by, given_at, purpose,"
+        " retention_days, digit_free, terminal_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (enrollment_id, body.subject_id, consent.given_by.strip(), given_at,
+         consent.purpose.strip(), consent.retention_days, int(consent.digit_free), terminal_id,
+         now))
+    return {
+        "enrollment_id": enrollment_id,
+        "subject_id": body.subject_id,
+        "frames": len(frames),
+        "spread": round(spread, 4),
+        "replaced": previous is not None,
+        "consent": {
+            "given_by": consent.given_by.strip(), "given_at": rfc3339(given_at),
+            "purpose": consent.purpose.strip(), "retention_days": consent.retention_days,
+            "digit_free": consent.digit_free, "terminal_id": terminal_id,
+            "recorded_at": rfc3339(now), "expires_at": rfc3339(expires_at),
+        },
+    }
+
+
+def _verify(conn: sqlite3.Connection, backend: Backend, probe: np.ndarray, digits: str,
+            threshold: float, terminal_id: str) -> dict[str, Any]:
+    now = backend.now()
+    _purge_expired(conn, now)
+    rows = _candidates(conn, backend, digits, terminal_id)
+    result: dict[str, Any] = {"match": False, "distance": None, "threshold": threshold,
+                              "candidates": len(rows), "subject_id": None}
+    if not rows:
+        return {**result, "reason": "not_enrolled"}
+    open_rows = [r for r in rows if not _locked(conn, r["subject_id"], now)]
+    if not open_rows:
+        return {**result, "reason": "too_many_attempts"}
+    v = vault(backend)
+    scored = sorted(
+        ((distance(probe, v.open(r["template"], r["enrollment_id"])), r["subject_id"])
+         for r in open_rows),
+    )
+    best, best_subject = scored[0]
+    result["distance"] = round(best, 4)
+    within = [s for d, s in scored if d <= threshold]
+    if len(within) > 1:
+        return {**result, "reason": "ambiguous"}
+    if within:
+        conn.execute("INSERT INTO face_attempts(subject_id, terminal_id, at, matched)"
+                     " VALUES (?, ?, ?, 1)", (best_subject, terminal_id, now))
+        return {**result, "match": True, "reason": "matched", "subject_id": best_subject}
+    if digits:  # a probe against named accounts counts against them; the regulars' gallery not
+        conn.executemany("INSERT INTO face_attempts(subject_id, terminal_id, at, matched)"
+                         " VALUES (?, ?, ?, 0)", [(r["subject_id"], terminal_id, now)
+                                                  for r in open_rows])
+    return {**result, "reason": "no_match"}
+
+
+def _delete(conn: sqlite3.Connection, backend: Backend, phone: str,
+            terminal_id: str) -> dict[str, Any]:
+    now = backend.now()
+    row = conn.execute("SELECT enrollment_id, subject_id FROM face_enrollments"
+                       " WHERE phone_hash = ?", (vault(backend).phone_hash(phone),)).fetchone()
+    if row is None:
+        raise ApiError(404, "not_enrolled", "no face is enrolled under this phone number")
+    removed = _remove(conn, row["enrollment_id"], row["subject_id"], now,
+                      f"deleted on request at {terminal_id}")
+    return {"deleted": True, "subject_id": row["subject_id"],
+            "enrollment_id": row["enrollment_id"], "templates_deleted": removed,
+            "deleted_at": rfc3339(now)}
+
+
+def _remove(conn: sqlite3.Connection, enrollment_id: str, subject_id: str, now: float,
+            reason: str) -> int:
+    """Delete a template and its attempt history; end its consent record (kept as proof)."""
+    n = conn.execute("DELETE FROM face_enrollments WHERE enrollment_id = ?",
+                     (enrollment_id,)).rowcount
+    conn.execute("DELETE FROM face_attempts WHERE subject_id = ?", (subject_id,))
+    conn.execute("UPDATE face_consents SET ended_at = ?, end_reason = ? WHERE enrollment_id = ?",
+                 (now, reason, enrollment_id))
+    return int(n)
+
+
+def _purge_expired(conn: sqlite3.Connection, now: float) -> None:
+    for row in conn.execute("SELECT enrollment_id, subject_id FROM face_enrollments"
+                            " WHERE expires_at <= ?", (now,)).fetchall():
+        _remove(conn, row["enrollment_id"], row["subject_id"], now, "retention period ended")
+
+
+def _candidates(conn: sqlite3.Connection, backend: Backend, digits: str,
+                terminal_id: str) -> list[sqlite3.Row]:
+    cols = "SELECT enrollment_id, subject_id, template FROM face_enrollments"
+    v = vault(backend)
+    if len(digits) == 4:
+        return conn.execute(f"{cols} WHERE last4_hash = ?", (v.last4_hash(digits),)).fetchall()
+    if digits:
+        return conn.execute(f"{cols} WHERE phone_hash = ?", (v.phone_hash(digits),)).fetchall()
+    since = backend.now() - RULES.regular_window_s
+    return conn.execute(
+        f"{cols} e WHERE digit_free = 1 AND (SELECT COUNT(*) FROM face_attempts a"
+        " WHERE a.subject_id = e.subject_id AND a.terminal_id = ? AND a.matched = 1"
+        " AND a.at >= ?) >= ?",
+        (terminal_id, since, RULES.regular_min_visits),
+    ).fetchall()
+
+
+def _locked(conn: sqlite3.Connection, subject_id: str, now: float) -> bool:
+    last_ok = conn.execute("SELECT MAX(at) FROM face_attempts WHERE subject_id = ? AND matched = 1",
+                           (subject_id,)).fetchone()[0]
+    since = max(now - RULES.failure_window_s, last_ok if last_ok is not None else -1.0)
+    failures = conn.execute("SELECT COUNT(*) FROM face_attempts WHERE subject_id = ?"
+                            " AND matched = 0 AND at > ?", (subject_id, since)).fetchone()[0]
+    return int(failures) >= RULES.max_failures
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+def _embedding(value: Any, what: str) -> np.ndarray:
+    try:
+        return parse_embedding(value)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_embedding", f"{what}: {exc}") from None
+
+
+def _phone(text: str) -> str:
+    try:
+        return normalise_phone(text)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_phone", str(exc)) from None
+
+
+def _digits(text: str, *, allow_full: bool) -> str:
+    if text == "":
+        return ""
+    if not text.isascii() or not text.isdigit():
+        raise ApiError(400, "invalid_phone", "phone_digits must be digits only")
+    if len(text) == 4:
+        return text
+    if not allow_full:
+        raise ApiError(400, "invalid_phone", "send no digits or the last four digits")
+    return _phone(text)
+
+
+def _threshold(value: float | None) -> float:
+    if value is None:
+        return RULES.default_threshold
+    if not 0.0 < value <= RULES.max_threshold:
+        raise ApiError(400, "invalid_threshold",
+                       f"threshold must be in (0, {RULES.max_threshold}] (the gateway's limit)")
+    return float(value)

@@ -1,0 +1,127 @@
+"""Payment gateway: deposit holds, charges and refunds (all idempotent by Idempotency-Key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from terminal.emulator.backend import ledger
+from terminal.emulator.backend.context import (
+    BackendDep,
+    TerminalId,
+    money_from,
+)
+from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
+
+SCHEMA_SQL = ledger.SCHEMA_SQL
+
+router = APIRouter(tags=["payment gateway"])
+
+_ID = Field(min_length=1, max_length=128)
+
+
+class MoneyBody(BaseModel):
+    """Integer minor units and an ISO 4217 currency."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount_minor: StrictInt
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class HoldRequest(BaseModel):
+    """Reserve a deposit."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject_id: str = _ID
+    amount: MoneyBody
+    reference: str = Field(min_length=1, max_length=128, description="e.g. the ride id")
+
+
+class CaptureRequest(BaseModel):
+    """Keep (part of) a deposit."""
+
+    model_config = ConfigDict(extra="forbid")
+    amount: MoneyBody
+
+
+class ChargeRequest(BaseModel):
+    """Take money from a payer."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject_id: str = _ID
+    amount: MoneyBody
+    reference: str = Field(min_length=1, max_length=128)
+    description: str = Field(default="", max_length=256)
+
+
+class RefundRequest(BaseModel):
+    """Give (part of) a charge back."""
+
+    model_config = ConfigDict(extra="forbid")
+    charge_id: str = _ID
+    amount: MoneyBody
+
+
+@router.post("/v1/holds", status_code=201, summary="Place a deposit hold")
+def post_hold(body: HoldRequest, request: Request, backend: BackendDep,
+              terminal_id: TerminalId,
+              key: IdempotencyKey) -> JSONResponse:
+    """``201 {"hold_id", "status": "held", "amount"}`` or ``402 payment_declined``."""
+    def operation(conn: Any) -> tuple[int, dict[str, Any]]:
+        return 201, ledger.place_hold(
+            conn, subject_id=body.subject_id, amount=money_from(body.amount.model_dump()),
+            reference=body.reference, terminal_id=terminal_id, now=backend.now())
+    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
+                          operation=operation)
+
+
+@router.post("/v1/holds/{hold_id}/release", summary="Release a deposit hold")
+def post_release(hold_id: str, request: Request,
+                 terminal_id: TerminalId,
+                 key: IdempotencyKey) -> JSONResponse:
+    """``200 {"hold_id", "status": "released"}``; ``409 hold_not_active`` if already settled."""
+    return run_idempotent(request, terminal_id=terminal_id, key=key, body={},
+                          operation=lambda conn: (200, ledger.release_hold(conn, hold_id)))
+
+
+@router.post("/v1/holds/{hold_id}/capture", summary="Capture (part of) a deposit hold")
+def post_capture(hold_id: str, body: CaptureRequest, request: Request,
+                 backend: BackendDep,
+                 terminal_id: TerminalId,
+                 key: IdempotencyKey) -> JSONResponse:
+    """``200 {"hold_id", "status": "captured", "charge_id", "amount"}``."""
+    def operation(conn: Any) -> tuple[int, dict[str, Any]]:
+        return 200, ledger.capture_hold(conn, hold_id, money_from(body.amount.model_dump()),
+                                        terminal_id=terminal_id, now=backend.now())
+    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
+                          operation=operation)
+
+
+@router.post("/v1/charges", status_code=201, summary="Charge a payer")
+def post_charge(body: ChargeRequest, request: Request, backend: BackendDep,
+                terminal_id: TerminalId,
+                key: IdempotencyKey) -> JSONResponse:
+    """``201 {"charge_id", "status": "captured", "amount"}`` or ``402 payment_declined``."""
+    def operation(conn: Any) -> tuple[int, dict[str, Any]]:
+        return 201, ledger.charge(
+            conn, subject_id=body.subject_id, amount=money_from(body.amount.model_dump()),
+            reference=body.reference, description=body.description, terminal_id=terminal_id,
+            now=backend.now())
+    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
+                          operation=operation)
+
+
+@router.post("/v1/refunds", status_code=201, summary="Refund (part of) a charge")
+def post_refund(body: RefundRequest, request: Request, backend: BackendDep,
+                terminal_id: TerminalId,
+                key: IdempotencyKey) -> JSONResponse:
+    """``201 {"refund_id", "charge_id", "status": "refunded", "amount"}``."""
+    def operation(conn: Any) -> tuple[int, dict[str, Any]]:
+        return 201, ledger.refund(conn, charge_id=body.charge_id,
+                                  amount=money_from(body.amount.model_dump()),
+                                  terminal_id=terminal_id, now=backend.now())
+    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
+                          operation=operation)

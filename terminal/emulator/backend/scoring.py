@@ -1,0 +1,108 @@
+"""The reference scoring rule (docs/scoring.md): base points plus capped points per event type.
+
+An honest, explainable reference — not an imitation of any real credit model. Being
+unrecognised by a camera (failed liveness, no face match, unreadable code) never costs points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+BASE_SCORE = 600
+MIN_SCORE = 350
+MAX_SCORE = 950
+
+
+def _always(_: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _on_time(attributes: Mapping[str, Any]) -> bool:
+    return attributes.get("on_time") is not False
+
+
+def _late(attributes: Mapping[str, Any]) -> bool:
+    return attributes.get("on_time") is False
+
+
+def _kept_for_damage_or_loss(attributes: Mapping[str, Any]) -> bool:
+    # A deposit captured to pay a declined fare is already counted by payment.declined.
+    return attributes.get("reason") != "fare_declined"
+
+
+def _misparked(attributes: Mapping[str, Any]) -> bool:
+    return attributes.get("misparked") is True
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Points for each matching event, capped in total."""
+
+    factor: str
+    event_type: str
+    points_each: int
+    cap: int
+    # Description with {n} for the number of events.
+    description: str
+    # Which events of ``event_type`` count, judged by their attributes.
+    applies: Callable[[Mapping[str, Any]], bool] = _always
+
+    def matches(self, event_type: str, attributes: Mapping[str, Any]) -> bool:
+        """Whether an event of ``event_type`` with ``attributes`` counts for this rule."""
+        return event_type == self.event_type and self.applies(attributes)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("on_time_returns", "ride.ended", +5, +200, "Returned {n} bikes on time", _on_time),
+    Rule("late_returns", "ride.ended", -5, -100, "Returned {n} bikes late", _late),
+    Rule("payment_declines", "payment.declined", -15, -150, "{n} payments declined"),
+    Rule("deposits_captured", "deposit.captured", -40, -200,
+         "{n} deposits kept for damage or loss", _kept_for_damage_or_loss),
+    Rule("parking_violations", "parking.reported", -10, -100, "{n} parking violations",
+         _misparked),
+)
+
+# Event types that are recorded but never move the score. Being unrecognised by a camera or
+# having a code refused is never held against anyone.
+NEUTRAL_TYPES: frozenset[str] = frozenset({
+    "ride.started", "deposit.held", "deposit.released", "deposit.waived", "payment.captured",
+    "payment.refunded", "unlock.failed", "code.rejected", "liveness.failed", "face.verified",
+    "face.rejected", "face.enrolled", "face.deleted", "order.paid", "order.cancelled",
+    "terminal.started",
+})
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One line of the score explanation."""
+
+    code: str
+    description: str
+    points: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Wire form ``{"code", "description", "points"}``."""
+        return {"code": self.code, "description": self.description, "points": self.points}
+
+
+def score_events(events: Iterable[tuple[str, Mapping[str, Any]]]) -> tuple[int, list[Factor]]:
+    """Score a subject's ``(type, attributes)`` events; returns the score and its factors."""
+    counts = dict.fromkeys((r.factor for r in RULES), 0)
+    for event_type, attributes in events:
+        for rule in RULES:
+            if rule.matches(event_type, attributes):
+                counts[rule.factor] += 1
+    factors: list[Factor] = []
+    total = BASE_SCORE
+    for rule in RULES:
+        n = counts[rule.factor]
+        if n == 0:
+            continue
+        raw = n * rule.points_each
+        points = min(raw, rule.cap) if rule.cap >= 0 else max(raw, rule.cap)
+        total += points
+        factors.append(Factor(rule.factor, rule.description.format(n=n), points))
+    factors.sort(key=lambda f: -abs(f.points))
+    return max(MIN_SCORE, min(MAX_SCORE, total)), factors

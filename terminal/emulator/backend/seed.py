@@ -1,0 +1,76 @@
+"""Demo subjects with different standings, built from event histories the scoring rule reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from terminal.emulator.backend.context import Backend, rfc3339
+
+# 2026-01-01T00:00:00Z: seeded history is dated from here, one event per hour.
+_HISTORY_START = 1_767_225_600
+SEED_TERMINAL = "seed-history"
+DEMO_CURRENCY = "CNY"
+
+
+@dataclass(frozen=True)
+class DemoSubject:
+    """A seeded payer: wallet balance, event history and restrictions."""
+
+    subject_id: str
+    description: str
+    balance_minor: int
+    # (event type, attributes as JSON, how many)
+    history: tuple[tuple[str, str, int], ...]
+    restrictions: tuple[tuple[str, str], ...] = ()
+
+
+DEMO_SUBJECTS: tuple[DemoSubject, ...] = (
+    DemoSubject("rider-good", "good standing, funded (score 780)", 50_000,
+                (("ride.ended", '{"on_time": true}', 36),)),
+    DemoSubject("rider-low", "low score, funded (score 550)", 50_000,
+                (("ride.ended", '{"on_time": true}', 4), ("payment.declined", "{}", 2),
+                 ("parking.reported", '{"misparked": true}', 4))),
+    DemoSubject("rider-blacklisted", "court blacklist restriction, funded (score 660)", 50_000,
+                (("ride.ended", '{"on_time": true}', 12),),
+                (("court_blacklist", "Listed by a court as a defaulter"),)),
+    DemoSubject("rider-broke", "good score, empty wallet (score 750)", 0,
+                (("ride.ended", '{"on_time": true}', 30),)),
+)
+
+
+def add_subject(conn: sqlite3.Connection, subject_id: str, description: str,
+                balance_minor: int, now: float, currency: str = DEMO_CURRENCY) -> bool:
+    """Create a subject with a wallet; False when it already exists."""
+    cur = conn.execute("INSERT OR IGNORE INTO subjects(subject_id, description, created_at)"
+                       " VALUES (?, ?, ?)", (subject_id, description, now))
+    if cur.rowcount != 1:
+        return False
+    conn.execute("INSERT INTO wallets(subject_id, currency, balance_minor) VALUES (?, ?, ?)",
+                 (subject_id, currency, balance_minor))
+    return True
+
+
+def seed_demo(backend: Backend) -> None:
+    """Create the demo subjects once (a restart with the same database keeps their state)."""
+    with backend.store.transaction() as conn:
+        for subject in DEMO_SUBJECTS:
+            if not add_subject(conn, subject.subject_id, subject.description,
+                               subject.balance_minor, backend.now()):
+                continue
+            n = 0
+            for event_type, attributes, count in subject.history:
+                for _ in range(count):
+                    digest = hashlib.sha256(f"{subject.subject_id}/{n}".encode()).hexdigest()
+                    conn.execute(
+                        "INSERT OR IGNORE INTO events(event_id, type, time, terminal_id,"
+                        " subject_id, attributes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (f"evt_{digest[:32]}", event_type, rfc3339(_HISTORY_START + 3600 * n),
+                         SEED_TERMINAL, subject.subject_id,
+                         json.dumps(json.loads(attributes), sort_keys=True), backend.now()))
+                    n += 1
+            for code, description in subject.restrictions:
+                conn.execute("INSERT OR IGNORE INTO restrictions(subject_id, code, description)"
+                             " VALUES (?, ?, ?)", (subject.subject_id, code, description))
