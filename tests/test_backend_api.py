@@ -11,7 +11,7 @@ import requests
 
 from terminal.emulator.backend import BackendServer, BackendSettings
 from terminal.emulator.backend.errors import BackendError
-from terminal.emulator.clock import ManualClock
+from hardware.emulated.clock import ManualClock
 
 START = 1_795_689_000.0  # 2026-11-26T10:30:00Z
 

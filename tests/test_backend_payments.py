@@ -19,7 +19,7 @@ from payments.paycode import (
     verify_signature,
 )
 from terminal.emulator.backend import BackendServer, BackendSettings
-from terminal.emulator.clock import ManualClock
+from hardware.emulated.clock import ManualClock
 
 START = 1_795_689_000.0
 CLOCK = ManualClock(START)

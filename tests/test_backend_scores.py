@@ -11,7 +11,7 @@ import requests
 
 from terminal.emulator.backend import BackendServer, BackendSettings
 from terminal.emulator.backend.scoring import BASE_SCORE, score_events
-from terminal.emulator.clock import ManualClock
+from hardware.emulated.clock import ManualClock
 
 START = 1_795_689_000.0
 TERMINAL = "bike-0042"

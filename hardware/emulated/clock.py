@@ -24,6 +24,11 @@ class ManualClock:
             self._now += seconds
             return self._now
 
+    def set(self, now: float) -> None:
+        """Jump to ``now`` (may go backwards, to test clock trouble)."""
+        with self._lock:
+            self._now = float(now)
+
 
 class SteppingClock:
     """A clock that moves ``step_s`` forward on every read: frame i of a camera gets i*step_s.
