@@ -251,3 +251,21 @@ def test_a_unit_restarted_mid_ride_settles_once_with_the_same_keys(
 def test_fare_is_integer_money(rig: Rig) -> None:
     rental = rig.ride("rider-good", minutes=31)
     assert Money(rental.fare_minor or 0, "CNY") == Money(300, "CNY")
+
+
+def test_uploaded_ride_events_move_the_riders_score_explainably(
+    emulator: Emulator, rig: Rig
+) -> None:
+    response = requests.post(f"{emulator.server.url}/v1/dev/subjects", timeout=5,
+                             headers={"Authorization": f"Bearer {emulator.api_key}"},
+                             json={"subject_id": "rider-scored", "balance_minor": 100_000})
+    assert response.status_code == 201
+    before = rig.stack.score.get_score("rider-scored")
+    rig.ride("rider-scored", minutes=20)
+    rig.clock.set(time.time())  # the wallet issues codes on the real clock
+    rig.ride("rider-scored", minutes=25 * 60)  # kept over a day: a late return
+    assert rig.stack.uploader.flush(deadline_s=10).pending == 0
+    after = rig.stack.score.get_score("rider-scored")
+    factors = {f.code: f.points for f in after.factors}
+    assert factors == {"on_time_returns": 5, "late_returns": -5}
+    assert after.score == before.score

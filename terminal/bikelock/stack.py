@@ -71,7 +71,8 @@ class BikeLockStack:
                                      backoff_max_s=out.backoff_max_s)
             self._stack.callback(self.uploader.stop)
             settings = UnitSettings(config.terminal.id, config.deposit, config.fare,
-                                    config.ride.unlock_window_s)
+                                    config.ride.unlock_window_s,
+                                    config.ride.on_time_limit_h * 3600)
             self.unit = BikeLockUnit(settings, lock=self.lock, gateway=self.gateway,
                                      score=self.score, outbox=self.outbox, journal=self.journal,
                                      clock=clock, indicator=self.indicator, on_notice=on_notice)

@@ -55,6 +55,8 @@ class UnitSettings:
     fare: FareRules
     # Relock and release the deposit if the bike is not taken within this time after unlock.
     unlock_window_s: float = 60.0
+    # Rides longer than this end as late returns (the score service counts those).
+    on_time_limit_s: float = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,9 @@ class BikeLockUnit:
             duration = max(0.0, rental.closed_at - (rental.unlocked_at or rental.closed_at))
             fare = fare_for(self._settings.fare, duration)
             rental.fare_minor = fare.amount.amount_minor
+            on_time = duration <= self._settings.on_time_limit_s
             self._log("ride.ended", rental, duration_s=int(duration), blocks=fare.blocks,
+                      on_time=on_time,
                       fare_minor=fare.amount.amount_minor, currency=fare.amount.currency)
             self._fire(RideEvent.LOCK_CLOSED, f"lock closed after {duration / 60:.1f} min; "
                        f"fare {fare.describe()}", duration_s=duration,

@@ -114,6 +114,8 @@ class RideSection:
 
     # Seconds the rider has to pull the bike out after unlock before the unit relocks.
     unlock_window_s: float = 60.0
+    # A ride longer than this is reported as a late return (ride.ended on_time=false).
+    on_time_limit_h: float = 24.0
 
 
 @dataclass(frozen=True)
