@@ -26,8 +26,9 @@ def test_money_never_mixes_currencies() -> None:
 
 @pytest.mark.parametrize(
     ("money", "text"),
-    [(Money(150, "CNY"), "1.50 CNY"), (Money(5, "CNY"), "0.05 CNY"), (Money(-250, "USD"), "-2.50 USD"),
-     (Money(1200, "JPY"), "1200 JPY"), (Money(1234, "KWD"), "1.234 KWD")],
+    [(Money(150, "CNY"), "1.50 CNY"), (Money(5, "CNY"), "0.05 CNY"),
+     (Money(-250, "USD"), "-2.50 USD"), (Money(1200, "JPY"), "1200 JPY"),
+     (Money(1234, "KWD"), "1.234 KWD")],
 )
 def test_money_formats_with_the_currency_exponent(money: Money, text: str) -> None:
     assert money.format() == text

@@ -8,18 +8,14 @@ the log: they appear only in request bodies.
 from __future__ import annotations
 
 import math
-import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-import requests
-
 from payments.clients.errors import BadArgument
 from payments.clients.gateway import new_idempotency_key
-from payments.clients.http import Clock, HttpClient, ServiceSettings, Sleep
+from payments.clients.http import ServiceClient
 from payments.clients.parse import Fields
 
 EMBEDDING_SIZE = 128
@@ -102,30 +98,10 @@ class CandidateCount:
     count: int
 
 
-class FaceClient:
+class FaceClient(ServiceClient):
     """Enroll, verify and delete face templates on the gateway."""
 
-    def __init__(
-        self,
-        settings: ServiceSettings,
-        *,
-        session: requests.Session | None = None,
-        sleep: Sleep = time.sleep,
-        rng: random.Random | None = None,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self._http = HttpClient(settings, service="payment gateway", session=session,
-                                sleep=sleep, rng=rng, clock=clock)
-
-    def close(self) -> None:
-        """Close the underlying HTTP client; safe to call twice."""
-        self._http.close()
-
-    def __enter__(self) -> FaceClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SERVICE = "payment gateway"
 
     def enroll(
         self,

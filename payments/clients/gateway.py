@@ -8,17 +8,13 @@ sends that same key on each of its own retries, so the gateway performs the oper
 
 from __future__ import annotations
 
-import random
 import re
-import time
 import uuid
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from payments.clients.errors import BadArgument
-from payments.clients.http import Clock, HttpClient, ServiceSettings, Sleep
+from payments.clients.http import ServiceClient
 from payments.clients.models import Charge, Hold, Refund, ResolvedCode
 from payments.clients.parse import Fields
 from payments.clients.score import check_identifier
@@ -53,32 +49,10 @@ def _check_text(value: object, what: str, limit: int = 200) -> str:
     return value
 
 
-class GatewayClient:
+class GatewayClient(ServiceClient):
     """Talks to the payment gateway; safe to share between threads."""
 
-    def __init__(
-        self,
-        settings: ServiceSettings,
-        *,
-        session: requests.Session | None = None,
-        sleep: Sleep = time.sleep,
-        rng: random.Random | None = None,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self._http = HttpClient(
-            settings, service="payment gateway", session=session, sleep=sleep, rng=rng,
-            clock=clock,
-        )
-
-    def close(self) -> None:
-        """Release the connection pool; safe to call twice."""
-        self._http.close()
-
-    def __enter__(self) -> GatewayClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SERVICE = "payment gateway"
 
     def _post(self, path: str, body: dict[str, Any], key: str, what: str) -> Fields:
         response = self._http.request("POST", path, json_body=body, idempotency_key=key)

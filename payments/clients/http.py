@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import requests
@@ -293,3 +293,32 @@ def _decode_json(raw: bytes) -> Any:
     except (UnicodeDecodeError, ValueError):
         return None
 
+
+
+class ServiceClient:
+    """Base of the service clients: one :class:`HttpClient`, closed with the client."""
+
+    #: The service's name in error messages.
+    SERVICE: ClassVar[str] = "service"
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        session: requests.Session | None = None,
+        sleep: Sleep = time.sleep,
+        rng: random.Random | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._http = HttpClient(settings, service=self.SERVICE, session=session, sleep=sleep,
+                                rng=rng, clock=clock)
+
+    def close(self) -> None:
+        """Release the connection pool; safe to call twice."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -7,17 +7,13 @@ QR code, and waits with :func:`wait_for_order` until the order is paid or expire
 from __future__ import annotations
 
 import logging
-import random
 import re
-import time
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
-import requests
-
 from payments.clients.errors import BadArgument, ServiceUnavailable
-from payments.clients.http import Clock, HttpClient, ServiceSettings, Sleep
+from payments.clients.http import Clock, ServiceClient, Sleep
 from payments.clients.parse import Fields
 from payments.money import Money
 
@@ -48,30 +44,10 @@ def _reference(reference: object) -> str:
     return reference
 
 
-class OrderClient:
+class OrderClient(ServiceClient):
     """Creates and reads orders on the payment gateway; safe to share between threads."""
 
-    def __init__(
-        self,
-        settings: ServiceSettings,
-        *,
-        session: requests.Session | None = None,
-        sleep: Sleep = time.sleep,
-        rng: random.Random | None = None,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self._http = HttpClient(settings, service="payment gateway", session=session,
-                                sleep=sleep, rng=rng, clock=clock)
-
-    def close(self) -> None:
-        """Release the connection pool; safe to call twice."""
-        self._http.close()
-
-    def __enter__(self) -> OrderClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SERVICE = "payment gateway"
 
     def create_order(self, amount: Money, reference: str, idempotency_key: str, *,
                      expires_in_s: int = 300) -> Order:

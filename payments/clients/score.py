@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import requests
-
 from payments.clients.errors import BadArgument
-from payments.clients.http import Clock, HttpClient, ServiceSettings, Sleep
+from payments.clients.http import ServiceClient
 from payments.clients.models import (
     SCORE_MAX,
     SCORE_MIN,
@@ -39,31 +35,10 @@ def check_identifier(value: object, what: str) -> str:
     return value
 
 
-class ScoreClient:
+class ScoreClient(ServiceClient):
     """Talks to the score service; safe to share between threads."""
 
-    def __init__(
-        self,
-        settings: ServiceSettings,
-        *,
-        session: requests.Session | None = None,
-        sleep: Sleep = time.sleep,
-        rng: random.Random | None = None,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self._http = HttpClient(
-            settings, service="score service", session=session, sleep=sleep, rng=rng, clock=clock
-        )
-
-    def close(self) -> None:
-        """Release the connection pool; safe to call twice."""
-        self._http.close()
-
-    def __enter__(self) -> ScoreClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SERVICE = "score service"
 
     def get_score(self, subject_id: str) -> ScoreReport:
         """The subject's current score; :class:`NotFoundError` for an unknown subject."""
