@@ -44,7 +44,7 @@ def test_every_example_in_configs_is_valid(path: Path) -> None:
     load_config(path)
 
 
-@pytest.mark.parametrize("name", ["emulator"])
+@pytest.mark.parametrize("name", ["emulator", "kiosk"])
 def test_embedded_defaults_are_valid(name: str) -> None:
     load_config(default_config_path(name))
 
