@@ -20,8 +20,14 @@ from vision.errors import VisionError
 
 # Sub-command modules, in the order `scanpay --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "terminal.cli.demo",
+    "terminal.cli.run",
     "terminal.cli.config_cmd",
     "terminal.cli.bench",
+    "terminal.cli.qr",
+    "terminal.cli.backend",
+    "terminal.cli.decode",
+    "terminal.cli.face",
 )
 
 EXIT_OK = 0

@@ -1,0 +1,55 @@
+"""`scanpay run --config FILE`: run a bike-lock unit until stopped (Ctrl-C or SIGTERM)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import tempfile
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `run` command."""
+    parser = sub.add_parser(
+        "run", help="run a bike-lock unit from a configuration file until stopped",
+        description="Build the unit a configuration describes (camera, lock, indicator, back-end "
+        "clients, outbox, rental journal), finish rentals a power loss interrupted, then scan "
+        "for payment codes until Ctrl-C or SIGTERM. With an [emulator] section the reference "
+        "back end runs on loopback.")
+    parser.add_argument("--config", metavar="FILE", required=True, help="configuration file")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from terminal.bikelock.service import run_service
+    from terminal.bikelock.stack import BikeLockStack, Endpoints
+    from terminal.config import load_config
+    from terminal.errors import ConfigError
+
+    config = load_config(args.config)
+    if config.terminal.role != "bike-lock":
+        raise ConfigError(f"{args.config}: terminal.role: 'scanpay run' drives a bike-lock unit, "
+                          f"this file describes a {config.terminal.role}")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with ExitStack() as stack:
+        state_dir = Path(config.terminal.state_dir or stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="scanpay-")))
+        if config.emulator is not None and config.emulator.enabled:
+            from terminal.emulator.session import Emulator
+
+            emulator = stack.enter_context(Emulator(config, state_dir=state_dir))
+            endpoints = emulator.endpoints()
+            print(f"emulated back end at {emulator.server.url}", flush=True)
+        else:
+            endpoints = Endpoints.from_config(config)
+        unit = stack.enter_context(BikeLockStack(
+            config, endpoints, state_dir=state_dir,
+            on_notice=lambda n: print(f"{n.state.value:<15} {n.text}", flush=True)))
+        print(f"terminal {config.terminal.id} ready; waiting for payment codes", flush=True)
+        stats = run_service(unit, stop)
+    print(f"stopped: {stats.rentals} rental(s), {stats.resumed} resumed", flush=True)
+    return 0
