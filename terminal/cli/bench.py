@@ -6,7 +6,11 @@ import argparse
 import importlib
 
 # Benchmark modules; each exposes register(subparsers) like the top-level commands.
-BENCH_MODULES: tuple[str, ...] = ()
+BENCH_MODULES: tuple[str, ...] = (
+    "terminal.bench.qrparse",
+    "terminal.bench.qr",
+    "terminal.bench.face",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

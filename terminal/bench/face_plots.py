@@ -1,0 +1,96 @@
+"""PNG plots of `scanpay bench face`: verification error curves, ROC, latency histograms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def plot_all(out: Path, report: dict[str, Any],
+             curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[Path]:
+    """Write every plot the report has data for; return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    paths: list[Path] = []
+    if curves:
+        paths += _verification(out, curves, report.get("threshold"))
+    if report.get("_latency_raw"):
+        paths.append(_latency(out, report["_latency_raw"]))
+    held = report.get("liveness", {}).get("held_photo", {})
+    if held.get("parallax_scores"):
+        paths.append(_parallax(out, held["parallax_scores"]))
+    return paths
+
+
+def _verification(out: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]],
+                  threshold: float | None) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    from vision.face.metrics import error_curve
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, (g, i) in curves.items():
+        c = error_curve(g, i)
+        ax.plot(c["threshold"], 100 * c["far"], label=f"{name} FAR")
+        ax.plot(c["threshold"], 100 * c["frr"], "--", label=f"{name} FRR")
+    if threshold is not None:
+        ax.axvline(threshold, color="k", lw=0.8, label=f"payment threshold {threshold}")
+    ax.set_xlabel("distance threshold")
+    ax.set_ylabel("%")
+    ax.set_title("LFW dev pairs: false accepts / false rejects vs threshold")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    first = out / "verification_far_frr.png"
+    fig.tight_layout()
+    fig.savefig(first, dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, (g, i) in curves.items():
+        c = error_curve(g, i, points=2001)
+        ax.semilogx(np.maximum(c["far"], 1e-4), 100 * (1 - c["frr"]), label=name)
+    ax.set_xlabel("false-accept rate (log; 1e-4 = none of the impostor pairs)")
+    ax.set_ylabel("genuine accepted (%)")
+    ax.set_title("ROC, LFW dev pairs")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    second = out / "verification_roc.png"
+    fig.tight_layout()
+    fig.savefig(second, dpi=110)
+    plt.close(fig)
+    return [first, second]
+
+
+def _latency(out: Path, stages: dict[str, list[float]]) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(stages), figsize=(3.2 * len(stages), 3.2))
+    for ax, (name, values) in zip(np.atleast_1d(axes), stages.items(), strict=True):
+        ax.hist(values, bins=30, color="tab:blue")
+        ax.set_title(f"{name}\nmedian {np.median(values):.1f} ms", fontsize=9)
+        ax.set_xlabel("ms")
+    fig.suptitle("per-frame latency by stage (640x480)")
+    fig.tight_layout()
+    path = out / "latency_hist.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _parallax(out: Path, scores: list[float]) -> Path:
+    import matplotlib.pyplot as plt
+
+    from vision.face.passive import PARALLAX_MIN_RESIDUAL
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(scores, bins=30, color="tab:red", label="held photo / screen clips")
+    ax.axvline(PARALLAX_MIN_RESIDUAL, color="k", lw=0.8, label="parallax limit")
+    ax.set_xlabel("nose parallax / eye span")
+    ax.legend()
+    fig.tight_layout()
+    path = out / "held_photo_parallax.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

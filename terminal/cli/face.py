@@ -1,0 +1,247 @@
+"""`scanpay face ...`: face verification and liveness on files.
+
+Each action is one small ``_add_<action>(inner)`` function listed in ``FACE_ACTIONS``; adding a
+sub-command (enroll, delete) is one more such function. Vision and model imports stay inside
+the handlers so `scanpay --help` stays fast. Nothing is written to disk: images, embeddings
+and landmarks live in memory for the run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from terminal.cli import face_enroll
+from terminal.errors import TerminalError
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `face` command and its actions."""
+    parser = sub.add_parser("face", help="face verification, liveness and enrollment")
+    inner = parser.add_subparsers(dest="face_command", metavar="ACTION",
+                                  parser_class=type(parser))
+    inner.required = True
+    for add in FACE_ACTIONS:
+        add(inner)
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="terminal configuration whose [face] section gives the settings")
+
+
+def _add_verify(inner: argparse._SubParsersAction) -> None:
+    p = inner.add_parser("verify", help="1:1 face distance and match decision for image pairs")
+    p.add_argument("--pairs", required=True, metavar="FILE.csv",
+                   help="CSV with columns file_a,file_b (paths relative to the CSV's folder)")
+    p.add_argument("--json", action="store_true", help="one JSON line per pair")
+    p.add_argument("--threshold", type=float, metavar="D",
+                   help="match distance (default: face.payment_threshold of the config)")
+    _add_config_options(p)
+    p.set_defaults(handler=_verify)
+
+
+def _add_liveness(inner: argparse._SubParsersAction) -> None:
+    p = inner.add_parser("liveness", help="passive liveness checks of videos or images")
+    p.add_argument("files", nargs="+", metavar="FILE", help="video clips or still images")
+    p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p.add_argument("--max-frames", type=int, default=300, metavar="N",
+                   help="read at most N frames of a video (default 300)")
+    p.add_argument("--antispoof-model", metavar="ONNX",
+                   help="MiniFASNet ONNX file (default: face.antispoof_model of the config)")
+    p.add_argument("--antispoof-sha256", metavar="HEX", help="sha256 of --antispoof-model")
+    p.add_argument("--antispoof-scale", type=float, default=2.7, metavar="F",
+                   help="face-box crop scale of the model (MiniFASNetV2 2.7, V1SE 4.0)")
+    _add_config_options(p)
+    p.set_defaults(handler=_liveness)
+
+
+FACE_ACTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_verify, _add_liveness, face_enroll.add_enroll, face_enroll.add_delete]
+
+
+def _face_settings(args: argparse.Namespace) -> object:
+    """The [face] section of --config, or its defaults."""
+    from terminal.config import load_config
+    from terminal.config.schema import FaceSection
+
+    if getattr(args, "config", None):
+        section = load_config(args.config).face
+        if section is not None:
+            return section
+    return FaceSection()
+
+
+def _progress(done: int, total: int, what: str) -> None:
+    step = max(1, total // 20)
+    if done == total or done % step == 0:
+        print(f"{what}: {done}/{total}", file=sys.stderr, flush=True)
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """The (file_a, file_b) rows of a pairs CSV; other columns are ignored."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            fields = reader.fieldnames or []
+            if "file_a" not in fields or "file_b" not in fields:
+                raise TerminalError(f"{path}: needs columns file_a,file_b (has {fields})")
+            rows = [((r.get("file_a") or "").strip(), (r.get("file_b") or "").strip())
+                    for r in reader]
+    except FileNotFoundError:
+        raise TerminalError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise TerminalError(f"{path}: cannot read the pairs: {exc}") from None
+    return rows
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from vision.face.embedding import Embedder, NoFaceError, distance, embed_still
+    from vision.face.tracker import FaceTracker
+
+    pairs_path = Path(args.pairs)
+    rows = read_pairs(pairs_path)
+    threshold = args.threshold
+    if threshold is None:
+        threshold = float(_face_settings(args).payment_threshold)  # type: ignore[attr-defined]
+    if not 0.0 < threshold < 2.0:
+        raise TerminalError(f"threshold must be between 0 and 2, got {threshold}")
+    base = pairs_path.parent
+    embedder = Embedder()
+    cache: dict[str, object] = {}  # file -> embedding or the reason it has none (memory only)
+
+    def embedding_of(name: str, tracker: FaceTracker) -> object:
+        if name not in cache:
+            cache[name] = _embed_file(base, name, embedder, tracker, embed_still, NoFaceError)
+        return cache[name]
+
+    matches = 0
+    with FaceTracker(mode="image") as tracker:
+        for i, (a, b) in enumerate(rows, 1):
+            ea, eb = embedding_of(a, tracker), embedding_of(b, tracker)
+            record: dict[str, object] = {"file_a": a, "file_b": b}
+            if isinstance(ea, str) or isinstance(eb, str):
+                reason = "; ".join(dict.fromkeys(e for e in (ea, eb) if isinstance(e, str)))
+                record.update(distance=None, match=False, reason=reason)
+            else:
+                d = distance(ea, eb)  # type: ignore[arg-type]
+                record.update(distance=round(d, 4), match=d <= threshold)
+            matches += bool(record["match"])
+            _emit_pair(record, args.json)
+            _progress(i, len(rows), "verify")
+    if not args.json:
+        print(f"{matches}/{len(rows)} pairs match at threshold {threshold:g}")
+    return 0
+
+
+def _embed_file(base: Path, name: str, embedder: object, tracker: object,
+                embed_still: Callable[..., object], no_face: type[Exception]) -> object:
+    import cv2
+
+    if not name:
+        return "empty file name"
+    path = base / name
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+    if image is None:
+        return f"cannot read image {name}"
+    try:
+        return embed_still(image, embedder, tracker)
+    except no_face:
+        return f"no usable face in {name}"
+
+
+def _emit_pair(record: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(record), flush=True)
+        return
+    if record["distance"] is None:
+        print(f"{record['file_a']}  {record['file_b']}  no match ({record['reason']})")
+    else:
+        verdict = "match" if record["match"] else "no match"
+        print(f"{record['file_a']}  {record['file_b']}  {record['distance']:.4f}  {verdict}")
+
+
+def _liveness(args: argparse.Namespace) -> int:
+    from vision.face.clip import analyse_frames
+    from vision.face.tracker import FaceTracker
+
+    if args.max_frames < 1:
+        raise TerminalError("--max-frames must be >= 1")
+    antispoof = _antispoof(args)
+    for i, name in enumerate(args.files, 1):
+        frames, fps, problem = _read_frames(Path(name), args.max_frames)
+        if problem:
+            record: dict[str, object] = {
+                "file": name, "live": False,
+                "checks": {"input": {"passed": False, "score": 0.0, "detail": problem}}}
+        else:
+            mode = "video" if len(frames) > 1 else "image"
+            with FaceTracker(mode=mode) as tracker:
+                verdict = analyse_frames(frames, tracker, fps=fps, antispoof=antispoof)
+            record = {"file": name, **verdict.as_dict()}
+        _emit_liveness(record, args.json)
+        _progress(i, len(args.files), "liveness")
+    return 0
+
+
+def _antispoof(args: argparse.Namespace) -> object | None:
+    from vision.face.antispoof import AntiSpoofModel, AntiSpoofModelSpec
+
+    path, sha, scale = args.antispoof_model, args.antispoof_sha256, args.antispoof_scale
+    if path is None:
+        settings = _face_settings(args)
+        path = getattr(settings, "antispoof_model", "") or None
+        sha = getattr(settings, "antispoof_sha256", "")
+        scale = float(getattr(settings, "antispoof_crop_scale", scale))
+    if not path:
+        return None
+    if not sha:
+        raise TerminalError("--antispoof-model needs --antispoof-sha256 (its checksum)")
+    return AntiSpoofModel.load([AntiSpoofModelSpec(path, sha, scale)])
+
+
+def _read_frames(path: Path, max_frames: int) -> tuple[list[object], float, str]:
+    """Frames of a video or a one-frame list of an image; a problem string instead of raising."""
+    import cv2
+
+    if not path.is_file():
+        return [], 0.0, "file not found"
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        cap = cv2.VideoCapture(str(path))
+        try:
+            fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
+            frames = []
+            while len(frames) < max_frames:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                frames.append(frame)
+        finally:
+            cap.release()
+        return (frames, fps, "") if frames else ([], 0.0, "cannot decode the video")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        return [], 0.0, "cannot read the image"
+    return [image], 0.0, ""
+
+
+def _emit_liveness(record: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({k: record[k] for k in ("file", "live", "checks")}), flush=True)
+        return
+    checks = record["checks"]
+    assert isinstance(checks, dict)
+    failed = [k for k, v in checks.items() if not v["passed"]]
+    passed = [k for k, v in checks.items() if v["passed"]]
+    verdict = "live" if record["live"] else "NOT live"
+    print(f"{record['file']}: {verdict} (passed: {', '.join(passed) or '-'}; "
+          f"failed: {', '.join(failed) or '-'})")

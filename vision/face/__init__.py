@@ -1,0 +1,59 @@
+"""Faces: tracking, quality gates, identity embeddings, verification distances and liveness.
+
+Vision measures; the terminal's policy decides (match thresholds, what counts as live enough
+to pay live in config). Nothing here writes an image or an embedding to disk.
+
+Public API (all frame arguments are uint8 BGR numpy arrays; timestamps are seconds):
+
+Tracking (``vision.face.tracker``)
+    ``FaceTracker(backend="mediapipe", *, mode="video"|"image", clock=None)``
+        ``.process(image_bgr, timestamp=None) -> FaceObservation | None``; ``.close()``;
+        context manager. Detection + 468 landmarks, ~4 ms per 640x480 frame here.
+    ``FaceObservation``: ``timestamp``, ``box: Box``, ``landmarks`` (N,2 float32),
+        ``keypoints: dict[str, Point]``, ``pose: HeadPose`` (yaw/pitch/roll degrees),
+        ``measures: FaceMeasures`` (eye_openness = EAR, smile, mouth_open), ``face_count``,
+        ``image_width``, ``image_height``, ``interocular``.
+
+Quality (``vision.face.quality``)
+    ``assess_quality(observation, image_bgr, limits=QualityLimits()) -> QualityReport``
+        gates one_face, face_size, yaw, pitch, roll, sharpness, brightness, clipping; each a
+        ``QualityGate(name, value, limit, passed, hint)``; ``report.passed``, ``report.failed``.
+
+Identity (``vision.face.embedding``)
+    ``Embedder(*, flip=True, jitters=0)``: ``.embed(image_bgr, observation=None) -> ndarray``
+        (128-d, unit length; face_recognition's ResNet on a dlib 5-point aligned chip, averaged
+        with its mirror image); ``.embed_frames([(image, observation), ...]) -> ndarray``;
+        raises ``NoFaceError`` when no face is usable.
+    ``combine_embeddings(embeddings) -> ndarray`` (mean of unit vectors, re-normalised)
+    ``distance(a, b) -> float`` (Euclidean between unit vectors, 0..2; compare it with the
+        configured threshold, e.g. ``distance(probe, template) <= threshold``).
+
+Liveness (``vision.face.liveness``, ``vision.face.passive``, ``vision.face.antispoof``)
+    ``ChallengePlan.random(rng, actions=2, ...)``: a random order of smile / blink / turn_left /
+        turn_right with random windows; ``LivenessSession(plan, clock=time.monotonic)``
+        ``.update(observation | None, image_bgr=None) -> LivenessStatus`` (state, prompt,
+        current action, evidence so far); ``.evidence() -> LivenessEvidence``.
+    ``LivenessEvidence``: ``checks: dict[str, CheckResult(name, passed, score, detail)]``,
+        ``live: bool`` (challenge complete and no passive check failed).
+    Passive checks: ``planar_motion_check(tracks)``, ``screen_print_cues(image, observation)``,
+        ``AntiSpoofModel.load(path, sha256)`` (MiniFASNet ONNX, optional).
+"""
+
+from vision.face.quality import QualityGate, QualityLimits, QualityReport, assess_quality
+from vision.face.tracker import FaceTracker, TrackerError
+from vision.face.types import Box, CheckResult, FaceMeasures, FaceObservation, HeadPose, Point
+
+__all__ = [
+    "Box",
+    "CheckResult",
+    "FaceMeasures",
+    "FaceObservation",
+    "FaceTracker",
+    "HeadPose",
+    "Point",
+    "QualityGate",
+    "QualityLimits",
+    "QualityReport",
+    "TrackerError",
+    "assess_quality",
+]

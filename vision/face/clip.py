@@ -1,0 +1,131 @@
+"""Liveness evidence from a recorded clip or a single image (no challenge): spontaneous blinks
+and smiles against the person's own open-eye/neutral level, planar motion, image cues and the
+optional anti-spoof model.
+
+``live`` needs a spontaneous blink or smile judged against the person's own level, and no
+check that points at a spoof (a screen/print cue, the anti-spoof model). Parallax is reported
+but is not proof on its own: landmark models hallucinate some depth on tilted photos
+(measured in docs/face.md).
+A single image can never prove liveness, so it is never ``live``; its passive checks are
+still reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from vision.face.antispoof import AntiSpoofModel
+from vision.face.geometry import parallax_tracks
+from vision.face.passive import PARALLAX_MIN_RESIDUAL, planar_motion_check, screen_print_cues
+from vision.face.tracker import FaceTracker
+from vision.face.types import CheckResult, FaceObservation
+
+PROOF_CHECKS = ("blink", "smile")
+ADVISORY_CHECKS = ("planar_motion",)
+
+
+@dataclass(frozen=True)
+class ClipLimits:
+    """Limits of the spontaneous-expression checks (ratios of the person's own level)."""
+
+    blink_closed_ratio: float = 0.72
+    smile_ratio: float = 1.10
+    smile_frames: int = 2
+    min_parallax: float = PARALLAX_MIN_RESIDUAL
+    antispoof_min_real: float = 0.5
+    antispoof_frames: int = 3
+
+
+@dataclass(frozen=True)
+class ClipVerdict:
+    """The outcome for one clip or image: ``live`` and every check with its score."""
+
+    live: bool
+    checks: dict[str, CheckResult]
+    frames: int
+    face_frames: int
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready ``{"live", "checks": {...}, "frames", "face_frames"}``."""
+        return {"live": self.live, "checks": {k: v.as_dict() for k, v in self.checks.items()},
+                "frames": self.frames, "face_frames": self.face_frames}
+
+
+def blink_check(eye_openness: np.ndarray, closed_ratio: float = 0.72) -> CheckResult:
+    """A spontaneous blink: eye openness (EAR) dips to ``closed_ratio`` of the open level
+    (80th percentile of the clip) and is open elsewhere. Score = 1 - lowest / open level."""
+    e = np.asarray([x for x in eye_openness if np.isfinite(x)], dtype=np.float64)
+    if e.size < 3:
+        return CheckResult("blink", False, 0.0, "needs at least 3 frames with a face")
+    open_level = float(np.percentile(e, 80))
+    if open_level <= 0:
+        return CheckResult("blink", False, 0.0, "eyes not measurable")
+    depth = 1.0 - float(e.min()) / open_level
+    passed = depth >= 1.0 - closed_ratio
+    return CheckResult("blink", passed, depth,
+                       "eyes closed and reopened" if passed else "no blink seen")
+
+
+def smile_check(smile: np.ndarray, ratio: float = 1.10, frames: int = 2) -> CheckResult:
+    """A spontaneous smile: mouth width / eye span rises ``ratio`` x over its 20th percentile
+    for ``frames`` frames in a row. Score = highest such sustained rise."""
+    s = np.asarray([x for x in smile if np.isfinite(x)], dtype=np.float64)
+    if s.size < frames + 1:
+        return CheckResult("smile", False, 0.0, f"needs at least {frames + 1} frames with a face")
+    neutral = float(np.percentile(s, 20))
+    rel = s / neutral if neutral > 0 else np.zeros_like(s)
+    sustained = np.array([rel[i:i + frames].min() for i in range(s.size - frames + 1)])
+    score = float(sustained.max())
+    passed = score >= ratio
+    return CheckResult("smile", passed, score, "smile seen" if passed else "no smile seen")
+
+
+def analyse_frames(frames: Iterable[np.ndarray], tracker: FaceTracker, *,
+                   fps: float = 30.0, antispoof: AntiSpoofModel | None = None,
+                   limits: ClipLimits | None = None) -> ClipVerdict:
+    """Track a sequence of BGR frames and judge liveness from what they show."""
+    lim = limits or ClipLimits()
+    fps = fps if fps > 0 else 30.0
+    observations: list[FaceObservation] = []
+    keep: list[tuple[np.ndarray, FaceObservation]] = []
+    count = 0
+    for i, frame in enumerate(frames):
+        count += 1
+        obs = tracker.process(frame, i / fps)
+        if obs is not None:
+            observations.append(obs)
+            keep.append((frame, obs))
+    checks: dict[str, CheckResult] = {}
+    if not observations:
+        checks["face"] = CheckResult("face", False, 0.0, "no face found")
+        return ClipVerdict(False, checks, count, 0)
+    checks["one_face"] = CheckResult(
+        "one_face", all(o.face_count == 1 for o in observations),
+        float(max(o.face_count for o in observations)), "most faces seen in one frame")
+    if count > 1:
+        checks["blink"] = blink_check(
+            np.array([o.measures.eye_openness for o in observations]), lim.blink_closed_ratio)
+        checks["smile"] = smile_check(
+            np.array([o.measures.smile for o in observations]), lim.smile_ratio, lim.smile_frames)
+        base, probe = parallax_tracks([o.landmarks for o in observations])
+        checks["planar_motion"] = planar_motion_check(base, probe, min_residual=lim.min_parallax)
+    mid_frame, mid_obs = keep[len(keep) // 2]
+    checks.update(screen_print_cues(mid_frame, mid_obs))
+    if antispoof is not None:
+        step = max(1, len(keep) // lim.antispoof_frames)
+        probs = [antispoof.real_probability(f, o.box) for f, o in keep[::step]]
+        p = float(np.median(probs))
+        checks["antispoof_model"] = CheckResult(
+            "antispoof_model", p >= lim.antispoof_min_real, p,
+            f"MiniFASNet probability of a real face (limit {lim.antispoof_min_real})")
+    return ClipVerdict(_live(checks), checks, count, len(observations))
+
+
+def _live(checks: dict[str, CheckResult]) -> bool:
+    proof = any(checks[k].passed for k in PROOF_CHECKS if k in checks)
+    veto = [c for k, c in checks.items()
+            if k not in PROOF_CHECKS and k not in ADVISORY_CHECKS and not c.passed]
+    return proof and not veto
