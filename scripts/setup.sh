@@ -25,7 +25,9 @@ as_root() {
 
 # --- system packages -------------------------------------------------------
 need_apt=()
-ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || need_apt+=(libzbar0)
+# pyzbar finds zbar the same way (ctypes.util.find_library).
+python3 -c 'import ctypes.util, sys; sys.exit(not ctypes.util.find_library("zbar"))' \
+  || need_apt+=(libzbar0)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing system packages: ${need_apt[*]}"

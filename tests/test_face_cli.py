@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.face_shared import FACES, needs_faces
 from terminal.cli.main import main
+from tests.face_shared import FACES, needs_faces
 
 
 def _lines(out: str) -> list[dict]:
