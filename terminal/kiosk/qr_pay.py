@@ -1,0 +1,179 @@
+"""Paying a kiosk order by QR: the customer's wallet code shown to the camera, or the kiosk's
+dynamic merchant QR scanned by the customer's phone.
+
+Wallet code: the payload is parsed (any scheme the parser knows, so the customer hears *why* a
+code is refused), a ScanPay app code is checked locally (structure, expiry, replay) before any
+network call, resolved once by the gateway (which checks the signature and single use) and
+charged with an idempotency key made once for this order.
+
+Merchant QR: the gateway creates the order and returns its EMVCo dynamic payload (amount,
+reference, expiry in the additional data); the kiosk renders it as a PNG for the screen and
+polls the order until it is paid or expires.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from payments.clients.errors import ApiError, CodeRejected, PaymentDeclined
+from payments.clients.gateway import GatewayClient, new_idempotency_key
+from payments.clients.orders import Order as GatewayOrder
+from payments.clients.orders import OrderClient, wait_for_order
+from payments.events import Event, make_event
+from payments.paycode import PaymentCodeError, ReplayGuard, check_locally, parse_code
+from payments.policy import Reason
+from payments.qr import QRPayloadError, parse_payload
+from terminal.kiosk.smile import Order
+
+Outcome = Literal["paid", "declined", "rejected", "expired", "pending", "failed"]
+
+APP_SCHEME = "scanpay-app"
+
+
+@dataclass(frozen=True)
+class QrPayResult:
+    """How a QR payment ended, with at most four plain-language reasons."""
+
+    outcome: Outcome
+    reasons: tuple[Reason, ...]
+    charge_id: str | None = None
+    scheme: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for screens, receipts and logs."""
+        return {"outcome": self.outcome, "charge_id": self.charge_id, "scheme": self.scheme,
+                "reason_codes": [r.code for r in self.reasons],
+                "reasons": [r.text for r in self.reasons]}
+
+
+class KioskQrPayments:
+    """Both QR payment directions of one kiosk."""
+
+    def __init__(
+        self,
+        *,
+        terminal_id: str,
+        gateway: GatewayClient,
+        orders: OrderClient,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        replay_guard: ReplayGuard | None = None,
+        emit: Callable[[Event], object] | None = None,
+    ) -> None:
+        self._terminal_id = terminal_id
+        self._gateway = gateway
+        self._orders = orders
+        self._clock = clock
+        self._sleep = sleep
+        self._guard = replay_guard or ReplayGuard(capacity=10_000, clock=clock)
+        self._emit = emit or (lambda _e: None)
+        self._keys: dict[tuple[str, str], str] = {}
+
+    # -- the customer's wallet code, shown to the kiosk camera -----------------------------------
+
+    def pay_with_wallet_code(self, order: Order, payload: str | bytes) -> QrPayResult:
+        """Charge ``order`` to the wallet whose payment code the camera read."""
+        try:
+            parsed = parse_payload(payload)
+        except QRPayloadError as exc:
+            return self._rejected(order, "code_unreadable",
+                                  f"This is not a payment code we can read ({exc.message}).")
+        if parsed.scheme != APP_SCHEME:
+            return self._rejected(
+                order, "scheme_not_accepted",
+                f"This kiosk cannot take {parsed.scheme} codes; please use the ScanPay app or "
+                "scan the code on the screen.", scheme=parsed.scheme)
+        try:
+            code = parse_code(payload)
+            check_locally(code, now=self._clock())
+            self._guard.check_and_remember(code)
+        except PaymentCodeError as exc:
+            return self._rejected(order, exc.code, exc.message, scheme=APP_SCHEME)
+        try:
+            resolved = self._gateway.resolve_code(code.text, self._key(order, "resolve"))
+        except CodeRejected as exc:
+            return self._rejected(order, exc.code, exc.message, scheme=APP_SCHEME)
+        except ApiError as exc:
+            return QrPayResult("failed", (_reason(exc.code, "The payment service did not "
+                                                  "answer; nothing was charged."),), None,
+                               APP_SCHEME)
+        try:
+            charge = self._gateway.charge(resolved.subject_id, order.amount, order.order_id,
+                                          order.description, self._key(order, "charge"))
+        except PaymentDeclined as exc:
+            self._event("payment.declined", resolved.subject_id, order, reason=exc.code)
+            return QrPayResult("declined", (_reason(exc.code, "Your wallet declined the "
+                                                    "payment."),), None, APP_SCHEME)
+        except ApiError as exc:
+            return QrPayResult("failed", (_reason(exc.code, "The payment service did not "
+                                                  "answer; try again to finish."),), None,
+                               APP_SCHEME)
+        self._event("payment.captured", resolved.subject_id, order, method="wallet_code",
+                    charge_id=charge.charge_id)
+        return QrPayResult("paid", (_reason("wallet_code_paid", f"Paid {order.amount} with "
+                                            "your wallet's payment code."),),
+                           charge.charge_id, APP_SCHEME)
+
+    # -- the kiosk's dynamic merchant QR, scanned by the customer's phone ------------------------
+
+    def show_merchant_qr(self, order: Order, *, expires_in_s: int = 300) -> tuple[GatewayOrder,
+                                                                                   bytes]:
+        """Create the order at the gateway; returns it and a PNG of its QR for the screen."""
+        created = self._orders.create_order(order.amount, order.order_id,
+                                            self._key(order, "order"), expires_in_s=expires_in_s)
+        return created, qr_png(created.qr_payload)
+
+    def wait_for_merchant_qr(self, order: Order, *, deadline_s: float,
+                             interval_s: float = 1.0) -> QrPayResult:
+        """Poll the gateway until the order is paid or expired (or ``deadline_s`` passes)."""
+        final = wait_for_order(self._orders, order.order_id, clock=self._clock,
+                               sleep=self._sleep, deadline_s=deadline_s, interval_s=interval_s)
+        if final.status == "paid":
+            self._event("order.paid", None, order, method="merchant_qr")
+            return QrPayResult("paid", (_reason("merchant_qr_paid", f"Paid {order.amount} by "
+                                                "scanning the code on the screen."),))
+        if final.status == "expired":
+            self._event("order.cancelled", None, order, reason="qr_expired")
+            return QrPayResult("expired", (_reason("qr_expired", "The code on the screen "
+                                                   "expired; start again to pay."),))
+        return QrPayResult("pending", (_reason("not_paid_yet", "We have not received the "
+                                               "payment yet."),))
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _rejected(self, order: Order, code: str, text: str, *,
+                  scheme: str | None = None) -> QrPayResult:
+        self._event("code.rejected", None, order, reason=code)
+        return QrPayResult("rejected", (_reason(code, text),), None, scheme)
+
+    def _key(self, order: Order, purpose: str) -> str:
+        """One idempotency key per order and purpose, reused on every retry."""
+        return self._keys.setdefault((order.order_id, purpose), new_idempotency_key())
+
+    def _event(self, kind: str, subject_id: str | None, order: Order, **attributes: Any) -> None:
+        self._emit(make_event(kind, terminal_id=self._terminal_id, subject_id=subject_id,
+                              attributes={"order_id": order.order_id,
+                                          "amount_minor": order.amount.amount_minor,
+                                          "currency": order.amount.currency, **attributes},
+                              clock=self._clock))
+
+
+def qr_png(payload: str, *, box_size: int = 8) -> bytes:
+    """A PNG image of ``payload`` as a QR code (error correction M, quiet zone 4)."""
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=box_size, border=4)
+    code.add_data(payload)
+    code.make(fit=True)
+    out = io.BytesIO()
+    code.make_image().save(out)
+    return out.getvalue()
+
+
+def _reason(code: str, text: str) -> Reason:
+    return Reason(code, text)
