@@ -57,3 +57,12 @@ def test_demo_refuses_bad_arguments_in_one_line() -> None:
         assert result.returncode in (1, 2)
         assert result.stderr.count("\n") == 1, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_kiosk_qr_demo_pays_both_ways_and_refuses_the_replay() -> None:
+    result = demo("--device", "kiosk", "--pay", "qr", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["merchant_qr"]["outcome"] == "paid"
+    assert summary["wallet_code"]["outcome"] == "paid"
+    assert summary["replay"]["reason_codes"] == ["code_already_used"]

@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=("bike", "kiosk"), default="bike",
                         help="bike: a bike rental (default); kiosk: Smile to Pay (needs a "
                         "face clip: --clip, or the EyeBlink8 clips under $SCANPAY_SHARED)")
+    parser.add_argument("--pay", choices=("face", "qr"), default="face",
+                        help="kiosk: pay by Smile to Pay (default) or by QR (the kiosk's "
+                        "dynamic merchant QR, then a wallet payment code)")
     parser.add_argument("--attack", choices=("none", "photo", "screen"), default="none",
                         help="kiosk: hold up a still photo (print or phone screen) instead")
     parser.add_argument("--clip", metavar="VIDEO", help="kiosk: the paying person's clip")
@@ -70,7 +73,20 @@ def _run(args: argparse.Namespace) -> int:
 def _run_kiosk(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from terminal.config import load_config
+    from terminal.config import default_config_path, load_config
+
+    if args.pay == "qr":
+        from terminal.emulator.kiosk_qr_demo import run_kiosk_qr_demo
+
+        config = load_config(args.config or default_config_path("kiosk"))
+        say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+        summary = run_kiosk_qr_demo(config, say=say)
+        if args.json:
+            json.dump(summary, sys.stdout, ensure_ascii=False)
+            sys.stdout.write("\n")
+        ok = (summary["merchant_qr"]["outcome"] == "paid" and summary["wallet_code"]
+              and summary["wallet_code"]["outcome"] == "paid")
+        return 0 if ok else 1
     from terminal.emulator.smile_demo import run_smile_demo
 
     config = load_config(args.config) if args.config else None
