@@ -4,7 +4,9 @@ Frame sets: the real photos of ``../shared/data/qr`` (when present), camera-like
 rendered with ``hardware.emulated.scene`` (phone/sticker, tilt, blur, low light, glare,
 moiré, dark mode, JPEG), and rendered frames holding no code. Per engine and set it reports
 frames decoded, false decodes, median/p95/mean ms per frame, and the cascade against the best
-single engine and the union of all single engines; it writes ``qr.json`` and PNG plots.
+single engine and the union of all single engines, and a PASS/MISS line per target of issue 3
+(cascade vs zxing-cpp always timed in the same run). It writes ``qr.json`` and PNG plots:
+decode rate per engine and set, decode rate per camera condition, time-per-frame histograms.
 """
 
 from __future__ import annotations
@@ -194,6 +196,65 @@ def _report_set(label: str, tallies: dict[str, Tally], has_codes: bool) -> dict[
     return out
 
 
+def _targets(sets: dict[str, Any]) -> list[dict[str, Any]]:
+    """Check the issue's targets on this run's numbers; print one PASS/MISS line each."""
+    rows: list[dict[str, Any]] = []
+
+    def check(name: str, ok: bool, measured: str) -> None:
+        rows.append({"target": name, "pass": ok, "measured": measured})
+
+    if "shared" in sets:
+        sh = sets["shared"]
+        casc = sh["engines"][CASCADE]["decoded"]
+        check("real photos: cascade >= union of single engines", casc >= sh["union"],
+              f"{casc} vs union {sh['union']} of {sh['engines'][CASCADE]['frames']}")
+    if "camera" in sets:
+        cam = sets["camera"]
+        check("camera frames: >= +10 pp over the best single engine", cam["gain_pp"] >= 10.0,
+              f"{cam['gain_pp']:+.1f} pp vs {cam['best_single']}")
+        check("camera frames: mean time <= 5x zxing-cpp's (same run)",
+              cam["mean_time_vs_zxing"] <= 5.0,
+              f"{cam['mean_time_vs_zxing']:.2f}x ({cam['engines'][CASCADE]['mean_ms']:.2f} vs "
+              f"{cam['engines']['zxing']['mean_ms']:.2f} ms)")
+    if "empty" in sets:
+        emp = sets["empty"]["engines"][CASCADE]
+        check("code-free frames: zero false decodes", emp["false"] == 0,
+              f"{emp['false']} false decodes in {emp['frames']} frames")
+        check("code-free frames: median < 2 ms", emp["median_ms"] < 2.0,
+              f"{emp['median_ms']:.2f} ms median "
+              f"(zxing-cpp {sets['empty']['engines']['zxing']['median_ms']:.2f} ms)")
+    print("\ntargets")
+    for r in rows:
+        print(f"  {'PASS' if r['pass'] else 'MISS'}  {r['target']}: {r['measured']}")
+    return rows
+
+
+def _family_plot(out: Path, fam: dict[str, dict[str, list[int]]]) -> Path:
+    """Decode rate per camera condition and engine, as grouped bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = (*SINGLE_ENGINES, CASCADE)
+    families = sorted(fam)
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    width = 0.8 / len(names)
+    for i, n in enumerate(names):
+        rates = [100.0 * fam[f][n][0] / max(fam[f][n][1], 1) for f in families]
+        ax.bar(np.arange(len(families)) + i * width, rates, width, label=n)
+    ax.set_xticks(np.arange(len(families)) + width * (len(names) - 1) / 2, families,
+                  rotation=30, ha="right")
+    ax.set_ylabel("frames decoded (%)")
+    ax.set_title("QR decode rate by camera condition")
+    ax.legend(ncol=len(names), fontsize=8)
+    fig.tight_layout()
+    path = out / "decode_by_condition.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _plots(out: Path, sets: dict[str, dict[str, Tally]]) -> list[Path]:
     import matplotlib
 
@@ -217,12 +278,18 @@ def _plots(out: Path, sets: dict[str, dict[str, Tally]]) -> list[Path]:
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(sets), figsize=(4 * len(sets), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.5 * len(sets), 4), squeeze=False)
     for ax, (label, tallies) in zip(axes[0], sets.items(), strict=True):
-        ax.boxplot([tallies[n].ms for n in names], showfliers=False)
-        ax.set_xticks(range(1, len(names) + 1), names, rotation=30)
-        ax.set_yscale("log")
-        ax.set_title(f"ms per frame: {label}")
+        every = [ms for n in names for ms in tallies[n].ms]
+        lo, hi = max(min(every, default=0.01), 0.01), max(max(every, default=1.0), 0.1)
+        bins = np.geomspace(lo, hi * 1.01, 40)
+        for n in ("zxing", "zbar", CASCADE):
+            ax.hist(tallies[n].ms, bins=bins, histtype="step", label=n, linewidth=1.4)
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per frame")
+        ax.set_ylabel("frames")
+        ax.set_title(f"time per frame: {label}")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     paths.append(out / "time_per_frame.png")
     fig.savefig(paths[-1], dpi=110)
@@ -268,8 +335,11 @@ def run(args: argparse.Namespace) -> int:
         for f, row in sorted(fam.items()):
             print(f"  {f:15s} " + " ".join(f"{row[n][0]:>3d}/{row[n][1]:<3d}" for n in row))
         results["camera_families"] = fam
+    results["targets"] = _targets(results["sets"])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "qr.json").write_text(json.dumps(results, indent=2))
     plots = _plots(args.out, tallies)
+    if "camera" in tallies:
+        plots.append(_family_plot(args.out, results["camera_families"]))
     print(f"\nwrote {args.out / 'qr.json'} and {', '.join(str(p) for p in plots)}")
     return 0
