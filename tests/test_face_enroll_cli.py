@@ -101,7 +101,7 @@ def test_enroll_from_photos_then_delete(server, backend_args, capsys, tmp_path):
         pytest.skip(f"shared face data not found at {folder} (set SCANPAY_SHARED)")
     config = tmp_path / "kiosk.toml"
     config.write_text('[terminal]\nid = "emu-kiosk-0001"\nrole = "kiosk"\n[emulator]\n'
-                      "[face]\nmin_interocular_px = 30.0\nmin_sharpness = 20.0\n")
+                      "[face.quality]\nmin_interocular_px = 30.0\nmin_sharpness = 20.0\n")
     images = sorted(str(p) for p in folder.iterdir())[:8]
     argv = ["face", "enroll", "--consent", "--given-by", "Tony", "--retention-days", "30",
             "--subject", "rider-good", "--phone", PHONE, "--config", str(config), "--json",

@@ -48,6 +48,8 @@ def _convert(tp: Any, value: Any, *, source: str, path: str) -> Any:
         options = [a for a in get_args(tp) if a is not type(None)]
         if value is None:
             return None
+        if len(options) == 1:  # "X | None": X's own error is the clearest
+            return _convert(options[0], value, source=source, path=path)
         errors = []
         for option in options:
             try:

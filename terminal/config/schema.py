@@ -7,6 +7,7 @@ from typing import Literal
 
 from payments.fare import FareRules
 from payments.policy import DepositRules
+from vision.face.quality import QualityLimits
 
 Role = Literal["bike-lock", "kiosk"]
 
@@ -170,16 +171,9 @@ class FaceSection:
     # Frames whose embeddings are combined into an enrollment template / a payment probe.
     enroll_frames: int = 5
     probe_frames: int = 3
-    # Quality gates before any embedding: face size (px between the eyes), pose (deg),
-    # sharpness (Laplacian variance), exposure (mean grey, share of clipped pixels).
-    min_interocular_px: float = 40.0
-    max_yaw_deg: float = 25.0
-    max_pitch_deg: float = 25.0
-    max_roll_deg: float = 25.0
-    min_sharpness: float = 40.0
-    min_brightness: float = 50.0
-    max_brightness: float = 210.0
-    max_clipped_fraction: float = 0.25
+    # Quality gates before any embedding ([face.quality]): face size, pose, sharpness,
+    # exposure, one face only — see vision.face.quality.QualityLimits.
+    quality: QualityLimits = field(default_factory=QualityLimits)
     # Randomised liveness challenge: drawn from `challenges`, `challenge_steps` in a row, each
     # answered within `challenge_window_s`; the whole attempt gives up after `session_timeout_s`.
     challenges: tuple[FaceChallenge, ...] = ("smile", "blink", "turn_left", "turn_right")

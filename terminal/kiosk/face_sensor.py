@@ -17,7 +17,7 @@ import numpy as np
 
 from terminal.config.schema import FaceSection
 from vision.face.liveness import LivenessEvidence, LivenessStatus
-from vision.face.quality import QualityLimits, QualityReport, assess_quality
+from vision.face.quality import QualityReport, assess_quality
 from vision.face.types import CheckResult, FaceObservation
 
 log = logging.getLogger(__name__)
@@ -79,13 +79,7 @@ class VisionFaceSensor:
         self._clock = clock
         self._rng = rng or random.SystemRandom()
         self._judge_factory = judge
-        self._limits = QualityLimits(
-            min_interocular_px=settings.min_interocular_px, max_yaw_deg=settings.max_yaw_deg,
-            max_pitch_deg=settings.max_pitch_deg, max_roll_deg=settings.max_roll_deg,
-            min_sharpness=settings.min_sharpness, min_brightness=settings.min_brightness,
-            max_brightness=settings.max_brightness,
-            max_clipped_fraction=settings.max_clipped_fraction,
-        )
+        self._limits = settings.quality
         self._tracker: object | None = None
         self._embedder: object | None = None
         self._antispoof: object | None = None
