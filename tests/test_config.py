@@ -62,6 +62,8 @@ def test_embedded_defaults_are_valid(name: str) -> None:
          "deposit.decline_restrictions: expected a list"),
         ('[fare]\nblock_minutes = 0\n', "fare: fare.block_minutes must be > 0"),
         ('bogus = 1\n', "unit.toml: bogus: unknown key"),
+        ('[face.quality]\nbogus = 1\n', "unit.toml: face.quality.bogus: unknown key"),
+        ('[face]\npayment_threshold = 7\n', "face.payment_threshold must be between 0 and 2"),
     ],
 )
 def test_mistakes_name_file_key_and_expectation(tmp_path: Path, extra: str, expected: str) -> None:
