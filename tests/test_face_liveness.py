@@ -206,3 +206,15 @@ def test_the_prompt_names_the_current_action() -> None:
     assert status.state == "challenge"
     assert status.action == "blink"
     assert status.prompt == "Please blink"
+
+
+def test_frames_with_a_face_too_small_to_judge_do_not_count() -> None:
+    from vision.face.liveness import ActionLimits
+
+    clock = Clock()
+    person = RealPerson()
+    limits = ActionLimits(min_interocular_px=500.0)  # every synthetic face is "too small"
+    status = _run(LivenessSession(_plan("blink", "turn_left", window=2.0), clock=clock,
+                                  limits=limits), clock, lambda t, a: person.frame(t, a))
+    assert status.state == "failed"
+    assert status.step_index == 0

@@ -220,10 +220,35 @@ def verification_summary(genuine: np.ndarray, impostor: np.ndarray,
         "zero_fa_threshold": round(t0, 4), "gar_at_zero_fa": round(at0.gar, 4),
         "eer": round(eer, 4), "eer_threshold": round(eer_t, 4),
     }
+    out["table"] = [
+        {"threshold": round(float(t), 3), "false_accepts": r.false_accepts,
+         "gar": round(r.gar, 4)}
+        for t in np.round(np.arange(0.30, 0.62, 0.02), 3)
+        for r in [rates_at(genuine, impostor, float(t))]]
     if threshold is not None:
         r = rates_at(genuine, impostor, threshold)
         out.update(threshold=threshold, false_accepts=r.false_accepts,
                    gar_at_threshold=round(r.gar, 4), far_at_threshold=round(r.far, 5))
+    return out
+
+
+def all_pairs_fmr(emb: dict[str, np.ndarray | None], threshold: float) -> dict[str, Any]:
+    """False matches among every pair of images of different people (identity = folder)."""
+    names = [n for n, e in emb.items() if e is not None]
+    if len(names) < 2:
+        return {}
+    ident = np.array([Path(n).parent.name for n in names])
+    x = np.stack([emb[n] for n in names]).astype(np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    d = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * (x @ x.T)))
+    upper = np.triu(np.ones(d.shape, dtype=bool), k=1)
+    impostor = d[upper & (ident[:, None] != ident[None, :])]
+    out: dict[str, Any] = {"pairs": int(impostor.size),
+                           "smallest_distance": round(float(impostor.min()), 4)}
+    for t in sorted({threshold, 0.36, 0.38, 0.40}):
+        n = int(np.sum(impostor <= t))
+        out[f"false_matches_at_{t:g}"] = n
+        out[f"fmr_at_{t:g}"] = float(n / impostor.size)
     return out
 
 
@@ -290,10 +315,14 @@ def held_photo_attacks(faces: Path, antispoof: Any, seeds: int) -> dict[str, Any
     sessions = passed = clip_live = 0
     parallax: list[float] = []
     for k, still in enumerate(stills, 1):
-        for medium in ("print", "screen"):
+        for medium, framing in (("print", "whole"), ("screen", "whole"),
+                                ("print", "close-up"), ("screen", "close-up")):
+            photo = _close_up(still) if framing == "close-up" else str(still)
+            if photo is None:
+                continue
             for seed in range(seeds):
                 clock = {"t": 0.0}
-                cam = HeldPhotoCamera(str(still), medium=medium, seed=seed, motion=2.0,
+                cam = HeldPhotoCamera(photo, medium=medium, seed=seed, motion=2.0,
                                       limit=int(12 * FPS), clock=lambda c=clock: c["t"])
                 frames = [f.image for f in cam]
                 plan = ChallengePlan.random(random.Random(seed))
@@ -315,6 +344,23 @@ def held_photo_attacks(faces: Path, antispoof: Any, seeds: int) -> dict[str, Any
         _say(f"liveness: held photo {k}/{len(stills)}")
     return {"stills": len(stills), "sessions": sessions, "sessions_passed": passed,
             "clips_live": clip_live, "parallax_scores": parallax}
+
+
+def _close_up(still: Path) -> np.ndarray | None:
+    """The still cropped to its face (x2.2), so the held photo shows a kiosk-sized face."""
+    import cv2
+
+    from vision.face.tracker import FaceTracker
+
+    image = cv2.imread(str(still))
+    if image is None:
+        return None
+    with FaceTracker(mode="image") as tracker:
+        obs = tracker.process(image, 0.0)
+    if obs is None:
+        return None
+    rows, cols = obs.box.scaled(2.2).slices(image.shape[1], image.shape[0])
+    return image[rows, cols].copy()
 
 
 # --- run -----------------------------------------------------------------------------------
@@ -348,9 +394,12 @@ def run(args: argparse.Namespace) -> int:
         methods = [("scanpay", False)] + ([("face_recognition", True)] if args.baseline else [])
         report["verification"] = {}
         for how, raw in methods:
-            g, i = pair_distances(rows, embed_all(faces, files, how), raw=raw)
+            emb = embed_all(faces, files, how)
+            g, i = pair_distances(rows, emb, raw=raw)
             t = threshold if how == "scanpay" else 0.6
             report["verification"][how] = verification_summary(g, i, t)
+            if how == "scanpay":
+                report["verification"][how]["all_impostor_pairs"] = all_pairs_fmr(emb, t)
             curves[how] = (g, i)
     if "liveness" not in args.skip:
         report["liveness"] = bench_liveness(faces, antispoof)
@@ -376,6 +425,11 @@ def print_report(report: dict[str, Any]) -> None:
               f"{100 * v.get('gar_at_threshold', 0):.1f}% genuine accepted")
         print(f"  zero-FA threshold {v['zero_fa_threshold']}: "
               f"{100 * v['gar_at_zero_fa']:.1f}% genuine accepted; EER {100 * v['eer']:.2f}%")
+        allp = v.get("all_impostor_pairs")
+        if allp:
+            print(f"  all {allp['pairs']} cross-identity image pairs: "
+                  + ", ".join(f"{allp[k]} false matches at {k.rsplit('_', 1)[1]}"
+                              for k in allp if k.startswith("false_matches_at_")))
     live = report.get("liveness")
     if live:
         e = live["eyeblink8"]

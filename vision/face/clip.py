@@ -12,7 +12,7 @@ still reported.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +36,7 @@ class ClipLimits:
     smile_frames: int = 2
     min_parallax: float = PARALLAX_MIN_RESIDUAL
     antispoof_min_real: float = 0.5
+    min_interocular_px: float = 40.0
     antispoof_frames: int = 3
 
 
@@ -54,31 +55,51 @@ class ClipVerdict:
                 "frames": self.frames, "face_frames": self.face_frames}
 
 
-def blink_check(eye_openness: np.ndarray, closed_ratio: float = 0.72) -> CheckResult:
-    """A spontaneous blink: eye openness (EAR) dips to ``closed_ratio`` of the open level
-    (80th percentile of the clip) and is open elsewhere. Score = 1 - lowest / open level."""
-    e = np.asarray([x for x in eye_openness if np.isfinite(x)], dtype=np.float64)
-    if e.size < 3:
+def steady_frames(observations: Sequence[FaceObservation], max_jump_deg: float = 6.0
+                  ) -> np.ndarray:
+    """True for frames whose yaw and pitch are within ``max_jump_deg`` of both neighbours:
+    expression measures of a frame where the landmarks jumped are noise, not expression."""
+    yaw = np.array([o.pose.yaw_deg for o in observations])
+    pitch = np.array([o.pose.pitch_deg for o in observations])
+    ok = np.ones(len(observations), dtype=bool)
+    for series in (yaw, pitch):
+        jump = np.abs(np.diff(series)) > max_jump_deg
+        ok[1:] &= ~jump
+        ok[:-1] &= ~jump
+    return ok
+
+
+def blink_check(observations: Sequence[FaceObservation], closed_ratio: float = 0.72,
+                max_jump_deg: float = 6.0) -> CheckResult:
+    """A spontaneous blink: both eyes' openness (EAR) dip to ``closed_ratio`` of their own open
+    level (80th percentile of the clip) in a frame whose pose is steady.
+    Score = 1 - (lowest such openness / open level)."""
+    if len(observations) < 3:
         return CheckResult("blink", False, 0.0, "needs at least 3 frames with a face")
-    open_level = float(np.percentile(e, 80))
-    if open_level <= 0:
+    left = np.array([o.measures.left_eye_openness for o in observations])
+    right = np.array([o.measures.right_eye_openness for o in observations])
+    open_l, open_r = float(np.percentile(left, 80)), float(np.percentile(right, 80))
+    if open_l <= 0 or open_r <= 0:
         return CheckResult("blink", False, 0.0, "eyes not measurable")
-    depth = 1.0 - float(e.min()) / open_level
+    rel = np.maximum(left / open_l, right / open_r)  # both eyes must close: the more open
+    rel = np.where(steady_frames(observations, max_jump_deg), rel, np.inf)
+    depth = float(max(0.0, 1.0 - rel.min())) if np.isfinite(rel).any() else 0.0
     passed = depth >= 1.0 - closed_ratio
     return CheckResult("blink", passed, depth,
-                       "eyes closed and reopened" if passed else "no blink seen")
+                       "both eyes closed in a steady frame" if passed else "no blink seen")
 
 
-def smile_check(smile: np.ndarray, ratio: float = 1.10, frames: int = 2) -> CheckResult:
+def smile_check(observations: Sequence[FaceObservation], ratio: float = 1.10, frames: int = 2,
+                max_jump_deg: float = 6.0) -> CheckResult:
     """A spontaneous smile: mouth width / eye span rises ``ratio`` x over its 20th percentile
-    for ``frames`` frames in a row. Score = highest such sustained rise."""
-    s = np.asarray([x for x in smile if np.isfinite(x)], dtype=np.float64)
-    if s.size < frames + 1:
+    for ``frames`` steady frames in a row. Score = highest such sustained rise."""
+    if len(observations) < frames + 1:
         return CheckResult("smile", False, 0.0, f"needs at least {frames + 1} frames with a face")
+    s = np.array([o.measures.smile for o in observations])
     neutral = float(np.percentile(s, 20))
     rel = s / neutral if neutral > 0 else np.zeros_like(s)
-    sustained = np.array([rel[i:i + frames].min() for i in range(s.size - frames + 1)])
-    score = float(sustained.max())
+    rel = np.where(steady_frames(observations, max_jump_deg), rel, 0.0)
+    score = float(max(rel[i:i + frames].min() for i in range(s.size - frames + 1)))
     passed = score >= ratio
     return CheckResult("smile", passed, score, "smile seen" if passed else "no smile seen")
 
@@ -98,6 +119,8 @@ def analyse_frames(frames: Iterable[np.ndarray], tracker: FaceTracker, *,
         if obs is not None:
             observations.append(obs)
             keep.append((frame, obs))
+    # Small faces' landmarks jitter by more than a blink: judge expressions on large ones only.
+    judged = [o for o in observations if o.interocular >= lim.min_interocular_px]
     checks: dict[str, CheckResult] = {}
     if not observations:
         checks["face"] = CheckResult("face", False, 0.0, "no face found")
@@ -106,11 +129,12 @@ def analyse_frames(frames: Iterable[np.ndarray], tracker: FaceTracker, *,
         "one_face", all(o.face_count == 1 for o in observations),
         float(max(o.face_count for o in observations)), "most faces seen in one frame")
     if count > 1:
-        checks["blink"] = blink_check(
-            np.array([o.measures.eye_openness for o in observations]), lim.blink_closed_ratio)
-        checks["smile"] = smile_check(
-            np.array([o.measures.smile for o in observations]), lim.smile_ratio, lim.smile_frames)
-        base, probe = parallax_tracks([o.landmarks for o in observations])
+        checks["face_size"] = CheckResult(
+            "face_size", len(judged) >= 3, float(np.median([o.interocular for o in observations])),
+            f"median px between the eyes; frames below {lim.min_interocular_px:g} px not judged")
+        checks["blink"] = blink_check(judged, lim.blink_closed_ratio)
+        checks["smile"] = smile_check(judged, lim.smile_ratio, lim.smile_frames)
+        base, probe = parallax_tracks([o.landmarks for o in judged])
         checks["planar_motion"] = planar_motion_check(base, probe, min_residual=lim.min_parallax)
     mid_frame, mid_obs = keep[len(keep) // 2]
     checks.update(screen_print_cues(mid_frame, mid_obs))

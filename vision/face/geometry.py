@@ -87,26 +87,47 @@ def mesh_keypoints(lm: np.ndarray) -> dict[str, Point]:
     }
 
 
-def head_pose(lm: np.ndarray, image_width: int, image_height: int) -> HeadPose:
-    """Yaw, pitch and roll in degrees from mesh landmarks, by PnP against a generic head."""
-    import cv2
+# Depths of the generic head (eye spans): the nose tip stands NOSE_DEPTH in front of the outer
+# eye corners; eye line -> nose -> mouth vertical layout for pitch.
+NOSE_DEPTH = 0.3
+_EYE_Y, _EYE_Z, _MOUTH_Y, _MOUTH_Z = -34.0, 27.0, 30.0, 25.0
 
-    image_points = np.ascontiguousarray(lm[list(_POSE_INDICES)], dtype=np.float64)
-    focal = float(max(image_width, image_height))
-    camera = np.array(
-        [[focal, 0.0, image_width / 2.0], [0.0, focal, image_height / 2.0], [0.0, 0.0, 1.0]]
-    )
-    ok, rvec, tvec = cv2.solvePnP(
-        _MODEL_POINTS, image_points, camera, None, flags=cv2.SOLVEPNP_EPNP
-    )
-    if ok:
-        ok, rvec, tvec = cv2.solvePnP(
-            _MODEL_POINTS, image_points, camera, None, rvec, tvec, True, cv2.SOLVEPNP_ITERATIVE
-        )
-    if not ok:
-        return HeadPose(0.0, 0.0, 0.0)
-    rmat, _ = cv2.Rodrigues(rvec)
-    return pose_from_rotation(rmat)
+
+def head_pose(lm: np.ndarray, image_width: int, image_height: int) -> HeadPose:
+    """Yaw, pitch and roll in degrees from where the nose tip sits between eyes and mouth.
+
+    Roll is the angle of the outer-eye-corner line; after undoing it, yaw follows from the nose
+    tip's sideways offset from the eye midpoint (``offset / eye span = NOSE_DEPTH * tan(yaw)``)
+    and pitch from its height between the eye line and the mouth, against a generic head. This
+    closed form is stable frame to frame, unlike a 6-point PnP solve, which flips between two
+    mirror poses on near-frontal faces. ``image_width``/``image_height`` are accepted for
+    backends that need the camera geometry.
+    """
+    del image_width, image_height
+    pts = np.asarray(lm, dtype=np.float64)
+    right, left = pts[RIGHT_EYE[0]], pts[LEFT_EYE[0]]
+    dx, dy = left - right
+    roll = float(np.degrees(np.arctan2(dy, dx)))
+    c, s_ = np.cos(np.radians(-roll)), np.sin(np.radians(-roll))
+    rot = np.array([[c, -s_], [s_, c]])
+    mid = (right + left) / 2.0
+
+    def upright(p: np.ndarray) -> np.ndarray:
+        return rot @ (p - mid)
+
+    span = float(np.hypot(dx, dy))
+    if span <= 0:
+        return HeadPose(0.0, 0.0, roll)
+    nose = upright(pts[NOSE_TIP])
+    mouth = upright((pts[MOUTH_RIGHT] + pts[MOUTH_LEFT]) / 2.0)
+    yaw = float(np.degrees(np.arctan2(nose[0] / span, NOSE_DEPTH)))
+    pitch = 0.0
+    if mouth[1] > 0:
+        r = nose[1] / mouth[1]  # 0 at the eye line, 1 at the mouth
+        num = r * (_MOUTH_Y - _EYE_Y) + _EYE_Y
+        den = _EYE_Z - r * (_EYE_Z - _MOUTH_Z)
+        pitch = -float(np.degrees(np.arctan2(num, den)))
+    return HeadPose(yaw_deg=yaw, pitch_deg=pitch, roll_deg=roll)
 
 
 def pose_from_rotation(rmat: np.ndarray) -> HeadPose:

@@ -96,6 +96,10 @@ class ActionLimits:
     # A pose change this large makes expression measures meaningless for that frame.
     max_pose_change_for_expression_deg: float = 12.0
     min_parallax: float = PARALLAX_MIN_RESIDUAL
+    # Frames with a smaller face (pixels between the eye centres) are not judged at all.
+    min_interocular_px: float = 40.0
+    # Seconds after the start by which a neutral baseline must have been measured.
+    baseline_timeout_s: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ class Baseline:
     smile: float
     yaw_deg: float
     pitch_deg: float
+    left_eye: float = 0.0
+    right_eye: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,9 @@ class LivenessSession:
         self._last_face = now
         if observation.face_count > 1:
             return self._fail("more than one face in front of the camera")
+        if observation.interocular < self.limits.min_interocular_px:
+            # Too small to judge: landmarks of small faces jitter by more than a blink.
+            return self._check_timeout(now)
         self._landmarks.append(observation.landmarks)
         if self._state == "baseline":
             self._base_obs.append(observation)
@@ -192,7 +201,7 @@ class LivenessSession:
                 self._baseline = _baseline(self._base_obs)
                 self._state = "challenge"
                 self._step_start = now
-            return self._status()
+            return self._check_timeout(now)
         if self._judge(self.plan.steps[self._step].action, observation):
             self._done.append(self.plan.steps[self._step].action)
             self._checks[self.plan.steps[self._step].action] = CheckResult(
@@ -225,10 +234,12 @@ class LivenessSession:
                   and abs(obs.pose.pitch_deg - base.pitch_deg)
                   <= lim.max_pose_change_for_expression_deg)
         if action == "blink":
-            ear = obs.measures.eye_openness
-            if steady and ear <= base.eye_openness * lim.blink_closed_ratio:
+            m = obs.measures
+            closed = (m.left_eye_openness <= base.left_eye * lim.blink_closed_ratio
+                      and m.right_eye_openness <= base.right_eye * lim.blink_closed_ratio)
+            if steady and closed:
                 self._eyes_closed = True
-            elif self._eyes_closed and ear >= base.eye_openness * lim.blink_open_ratio:
+            elif self._eyes_closed and m.eye_openness >= base.eye_openness * lim.blink_open_ratio:
                 return True
             return False
         # smile
@@ -239,6 +250,9 @@ class LivenessSession:
         return self._run >= lim.smile_frames
 
     def _check_timeout(self, now: float) -> LivenessStatus:
+        if self._state == "baseline" and now - self._start > (
+                self.plan.baseline_s + self.limits.baseline_timeout_s):
+            return self._fail("the face was not seen well enough (come closer, hold still)")
         if self._state == "challenge":
             step = self.plan.steps[self._step]
             if now - self._step_start > step.window_s:
@@ -281,4 +295,6 @@ def _baseline(observations: Sequence[FaceObservation]) -> Baseline:
         smile=float(np.median([o.measures.smile for o in observations])),
         yaw_deg=float(np.median([o.pose.yaw_deg for o in observations])),
         pitch_deg=float(np.median([o.pose.pitch_deg for o in observations])),
+        left_eye=float(np.median([o.measures.left_eye_openness for o in observations])),
+        right_eye=float(np.median([o.measures.right_eye_openness for o in observations])),
     )
