@@ -175,7 +175,7 @@ def test_large_order_asks_the_full_number(clients):
 def test_popular_last_four_escalate_to_the_full_number(clients):
     for i in range(3):
         enroll(clients[0], f"shopper-{i}", f"139000{i}{LAST4}", seed=10 + i)
-    risky = replace(SMILE, fmr_at_threshold=5e-4)  # budget allows 2 accounts per suffix
+    risky = replace(SMILE, fmr_at_threshold=5e-4, false_match_budget=1e-3)  # 2 per suffix
     kiosk = Kiosk(clients, seed=11, smile=risky)
     status = kiosk.pay(1500, Person(), [LAST4, f"1390001{LAST4}"])
     assert status.state is SmileState.CHARGED, status

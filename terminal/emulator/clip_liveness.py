@@ -45,6 +45,7 @@ class ClipBlinkJudge:
         self._start = clock()
         self._last_face = self._start
         self._ears: list[float] = []
+        self._observations: list[FaceObservation] = []
         self._landmarks: list[np.ndarray] = []
         self._checks: dict[str, CheckResult] = {}
         self._state = "baseline"
@@ -69,11 +70,12 @@ class ClipBlinkJudge:
         if observation.face_count > 1:
             return self._fail("more than one face in front of the camera")
         self._ears.append(observation.measures.eye_openness)
+        self._observations.append(observation)
         self._landmarks.append(observation.landmarks)
         if len(self._ears) < self._baseline_frames:
             return self._status()
         self._state = "challenge"
-        blink = blink_check(np.asarray(self._ears), self._closed_ratio)
+        blink = blink_check(self._observations, self._closed_ratio)
         # Closed and open again: the lowest frame is not the latest one.
         if blink.passed and int(np.argmin(self._ears)) < len(self._ears) - 1:
             self._checks["blink"] = blink
