@@ -45,8 +45,13 @@ def _load_models() -> _DlibModels:
     with _models_lock:
         if _models is None:
             try:
+                import warnings
+
                 import dlib
-                import face_recognition_models as frm
+
+                with warnings.catch_warnings():  # it imports the deprecated pkg_resources
+                    warnings.simplefilter("ignore", UserWarning)
+                    import face_recognition_models as frm
             except ImportError as exc:  # pragma: no cover - depends on the install
                 raise ModelError(f"face_recognition models are not installed: {exc}") from exc
             try:
