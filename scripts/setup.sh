@@ -43,8 +43,15 @@ PY
 
 # --- Python environment ----------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
+  venv_opts=()
+  # On a Raspberry Pi the camera stack (picamera2, libcamera bindings) comes from apt and is
+  # only importable from the system site-packages; our pinned packages still take precedence.
+  if grep -qs "Raspberry Pi" /proc/device-tree/model; then
+    venv_opts+=(--system-site-packages)
+    log "Raspberry Pi detected: the venv sees apt's picamera2 (sudo apt install python3-picamera2)"
+  fi
   log "creating .venv"
-  python3 -m venv .venv
+  python3 -m venv "${venv_opts[@]}" .venv
 fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
