@@ -7,8 +7,11 @@ detector. Its models ship inside the mediapipe wheel (Apache-2.0); nothing is do
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
 from typing import Literal, Protocol
 
 import numpy as np
@@ -47,8 +50,6 @@ class MediaPipeMeshBackend:
 
     def __init__(self, mode: Mode = "video", max_faces: int = 2,
                  min_detection_confidence: float = 0.5, refine: bool = True) -> None:
-        import os
-
         # Quieten MediaPipe's native start-up logging (only if the user has not chosen).
         os.environ.setdefault("GLOG_minloglevel", "2")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -68,13 +69,20 @@ class MediaPipeMeshBackend:
             min_tracking_confidence=0.5,
         )
         self._closed = False
+        self._first = True
 
     def landmarks(self, image_rgb: np.ndarray) -> list[np.ndarray]:
         """All faces found, each a (468, 2) float32 array of pixel coordinates."""
         if self._closed:
             raise TrackerError("the face tracker is closed")
         h, w = image_rgb.shape[:2]
-        result = self._mesh.process(image_rgb)
+        if self._first:
+            # The graph's first run prints native (absl/TFLite) start-up notices on fd 2.
+            self._first = False
+            with _native_stderr_silenced():
+                result = self._mesh.process(image_rgb)
+        else:
+            result = self._mesh.process(image_rgb)
         faces: list[np.ndarray] = []
         for face in result.multi_face_landmarks or ():
             pts = np.array([(p.x * w, p.y * h) for p in face.landmark], dtype=np.float32)
@@ -86,6 +94,29 @@ class MediaPipeMeshBackend:
         if not self._closed:
             self._closed = True
             self._mesh.close()
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block (native libraries write there).
+
+    Only used around MediaPipe's first inference; Python-level errors still reach
+    ``sys.stderr`` afterwards. If descriptors cannot be duplicated, nothing is silenced.
+    """
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _make_backend(name: str, mode: Mode) -> LandmarkBackend:
