@@ -125,3 +125,8 @@ def test_unknown_cli_arguments_give_one_line_and_exit_2() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
+
+
+def test_the_emulator_example_matches_the_embedded_demo_defaults() -> None:
+    assert load_config(REPO / "configs" / "emulator.toml") == load_config(
+        default_config_path("emulator"))
