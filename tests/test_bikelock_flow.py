@@ -269,3 +269,17 @@ def test_uploaded_ride_events_move_the_riders_score_explainably(
     factors = {f.code: f.points for f in after.factors}
     assert factors == {"on_time_returns": 5, "late_returns": -5}
     assert after.score == before.score
+
+
+def test_a_code_shown_during_a_ride_is_ignored_and_not_consumed(
+    emulator: Emulator, rig: Rig, tmp_path: Path
+) -> None:
+    riding = rig.unit.present_code(rig.code("rider-good"))
+    other = rig.code("rider-low")
+    assert rig.unit.present_code(other) is riding
+    assert rig.unit.state is RideState.RIDING
+    elsewhere = Rig(emulator, tmp_path / "elsewhere")
+    try:  # the ignored code was never resolved, so it still works on another unit
+        assert elsewhere.unit.present_code(other).state is RideState.RIDING
+    finally:
+        elsewhere.close()

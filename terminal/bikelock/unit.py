@@ -127,10 +127,9 @@ class BikeLockUnit:
     def present_code(self, text: str | bytes) -> Rental:
         """Handle a payment code the camera read; returns the rental as far as it got."""
         with self._mutex:
-            if self._machine.state is not RideState.IDLE:
-                raise_busy = self._rental.ride_id if self._rental else "?"
-                self._notice(f"busy with ride {raise_busy}; code ignored", ignored=True)
-                assert self._rental is not None
+            if self._rental is not None:
+                self._notice(f"busy with ride {self._rental.ride_id}; code ignored",
+                             ignored=True)
                 return self._rental
             now = self._clock()
             rental = Rental(ride_id=f"ride_{uuid.uuid4().hex[:16]}", started_at=now,
