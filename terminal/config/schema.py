@@ -171,6 +171,11 @@ class FaceSection:
     # Frames whose embeddings are combined into an enrollment template / a payment probe.
     enroll_frames: int = 5
     probe_frames: int = 3
+    # Embed each frame and its mirror image and average them: 93.9% of genuine LFW dev pairs
+    # accepted at 0.38 instead of 90.9% (both with 0 of 900 false accepts), at twice the
+    # embedding cost (about 147 ms instead of 74 ms per frame here). A Pi may turn it off;
+    # enrolling and paying terminals should use the same setting.
+    mirror_pass: bool = True
     # Quality gates before any embedding ([face.quality]): face size, pose, sharpness,
     # exposure, one face only — see vision.face.quality.QualityLimits.
     quality: QualityLimits = field(default_factory=QualityLimits)

@@ -107,7 +107,7 @@ class VisionFaceSensor:
         if self._embedder is None:
             from vision.face.embedding import Embedder
 
-            self._embedder = Embedder()
+            self._embedder = Embedder(flip=self.settings.mirror_pass)
         return self._embedder.embed_frames(samples)  # type: ignore[attr-defined,no-any-return]
 
     def new_liveness(self) -> LivenessJudge:
