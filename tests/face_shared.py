@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-SHARED = Path(os.environ.get("SCANPAY_SHARED",
-                             Path(__file__).resolve().parents[1].parent / "shared"))
+from terminal.shared_data import shared_root
+
+SHARED = shared_root()
 FACES = SHARED / "data" / "faces"
 
 needs_faces = pytest.mark.skipif(not (FACES / "lfw_pairs.csv").is_file(),

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from payments.qr import QRPayloadError, parse_payload
+from terminal.shared_data import shared_root
 
 pytestmark = pytest.mark.shared
 
 
 def _vectors_path() -> Path:
-    root = Path(__file__).resolve().parents[1]
-    shared = Path(os.environ.get("SCANPAY_SHARED", root.parent / "shared"))
-    return shared / "data" / "payment-qr" / "vectors.jsonl"
+    return shared_root() / "data" / "payment-qr" / "vectors.jsonl"
 
 
 def _load() -> list[dict]:

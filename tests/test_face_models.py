@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from terminal.shared_data import shared_root
 from tests.face_vision_synth import head_cloud, observe
 from vision.errors import ModelError
 from vision.models import load_onnx_session, sha256_of, verified_model_bytes
 
-SHARED = Path(os.environ.get("SCANPAY_SHARED", Path(__file__).resolve().parents[1] / ".." /
-                             "shared"))
+SHARED = shared_root()
 MINIFASNET_V2 = SHARED / "models" / "MiniFASNetV2.onnx"
 MINIFASNET_V2_SHA = "4eed38f0bde33c9b805942a5f25e42ce1161e2bda545254be622be957727794e"
 

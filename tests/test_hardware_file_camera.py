@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 
 from hardware.emulated import FileCamera, ManualClock, SteppingClock
 from hardware.errors import CameraError
+from terminal.shared_data import shared_root
 
 
 def _write(path: Path, image: np.ndarray) -> Path:
@@ -170,8 +170,7 @@ def test_close_is_idempotent_and_reading_after_close_fails(tmp_path: Path) -> No
 
 
 def _shared_dir() -> Path:
-    default = Path(__file__).resolve().parents[1].parent / "shared"
-    return Path(os.environ.get("SCANPAY_SHARED", default))
+    return shared_root()
 
 
 @pytest.mark.shared

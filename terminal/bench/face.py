@@ -12,7 +12,6 @@ import argparse
 import csv
 import json
 import logging
-import os
 import random
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from terminal.errors import TerminalError
+from terminal.shared_data import shared_root
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,7 @@ def _say(msg: str) -> None:
 
 def shared_dir(explicit: Path | None) -> Path:
     """The shared data folder: explicit, else $SCANPAY_SHARED, else ``<repo>/../shared``."""
-    if explicit is not None:
-        return explicit
-    root = Path(__file__).resolve().parents[2]
-    return Path(os.environ.get("SCANPAY_SHARED", root.parent / "shared"))
+    return shared_root(explicit)
 
 
 def read_clip(path: Path, limit: int = 300) -> list[np.ndarray]:

@@ -16,7 +16,6 @@ import csv
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from terminal.errors import TerminalError
+from terminal.shared_data import shared_root
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def shared_dir(explicit: Path | None = None) -> Path:
     """The shared data folder: explicit, else $SCANPAY_SHARED, else ``<repo>/../shared``."""
-    if explicit is not None:
-        return explicit
-    root = Path(__file__).resolve().parents[2]
-    return Path(os.environ.get("SCANPAY_SHARED", root.parent / "shared"))
+    return shared_root(explicit)
 
 
 def manifest_samples(shared: Path) -> list[Sample]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,15 +11,14 @@ from pathlib import Path
 from payments.qr.crc import crc_hex
 from payments.qr.model import QRPayloadError
 from payments.qr.tlv import parse_objects
+from terminal.shared_data import shared_root
 
 Input = str | bytes
 
 
 def shared_vectors() -> Path | None:
     """The shared vectors file, when present (``SCANPAY_SHARED``, default ``../shared``)."""
-    root = Path(__file__).resolve().parents[2]
-    shared = Path(os.environ.get("SCANPAY_SHARED", root.parent / "shared"))
-    path = shared / "data" / "payment-qr" / "vectors.jsonl"
+    path = shared_root() / "data" / "payment-qr" / "vectors.jsonl"
     return path if path.is_file() else None
 
 

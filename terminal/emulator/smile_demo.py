@@ -11,7 +11,6 @@ must never complete. Liveness runs in the labelled clip-driven mode
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from terminal.kiosk.enroll import EnrollState, FaceEnrollment
 from terminal.kiosk.face_sensor import VisionFaceSensor
 from terminal.kiosk.smile import Order, SmileStatus, SmileToPay
 from terminal.kiosk.smile_states import SmileState
+from terminal.shared_data import shared_root
 
 Attack = Literal["none", "photo", "screen"]
 DEMO_SUBJECT = "rider-good"
@@ -50,9 +50,7 @@ class SmileDemoError(TerminalError):
 
 def shared_faces_dir() -> Path:
     """``$SCANPAY_SHARED/data/faces`` (default ``../shared`` beside the project root)."""
-    root = os.environ.get("SCANPAY_SHARED")
-    base = Path(root) if root else Path(__file__).resolve().parents[2].parent / "shared"
-    return base / "data" / "faces"
+    return shared_root() / "data" / "faces"
 
 
 def run_smile_demo(
