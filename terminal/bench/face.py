@@ -255,12 +255,13 @@ def bench_liveness(faces: Path, antispoof: Any, seeds: int = 3) -> dict[str, Any
     """Blink check on EyeBlink8, verdicts on spoof images, and held-photo attacks."""
     import cv2
 
-    from vision.face.clip import analyse_frames
+    from vision.face.clip import ClipLimits, analyse_frames
     from vision.face.tracker import FaceTracker
 
     result: dict[str, Any] = {}
     clips = sorted((faces / "video" / "eyeblink8").glob("*.mp4"))
     blink_scores, blink_pass, live = [], 0, 0
+    per_clip: list[dict[str, Any]] = []
     for k, clip in enumerate(clips, 1):
         with FaceTracker(mode="video") as tracker:
             v = analyse_frames(read_clip(clip), tracker, fps=30.0, antispoof=antispoof)
@@ -268,10 +269,15 @@ def bench_liveness(faces: Path, antispoof: Any, seeds: int = 3) -> dict[str, Any
         blink_scores.append(b.score if b else 0.0)
         blink_pass += bool(b and b.passed)
         live += v.live
+        per_clip.append({"clip": clip.stem, "blink_passed": bool(b and b.passed),
+                         "blink_depth": round(b.score if b else 0.0, 3),
+                         "relative_openness": openness_series(v.relative_openness)})
         if k % 8 == 0 or k == len(clips):
             _say(f"liveness: {k}/{len(clips)} EyeBlink8 clips")
     result["eyeblink8"] = {"clips": len(clips), "blink_passed": blink_pass, "live": live,
-                           "blink_depths": [round(s, 3) for s in blink_scores]}
+                           "blink_depths": [round(s, 3) for s in blink_scores],
+                           "closed_ratio": ClipLimits().blink_closed_ratio,
+                           "per_clip": per_clip}
     spoof_rows = []
     with (faces / "manifest.csv").open(encoding="utf-8", newline="") as fh:
         manifest = [r for r in csv.DictReader(fh) if r["file"].startswith("spoof/")]
@@ -289,6 +295,11 @@ def bench_liveness(faces: Path, antispoof: Any, seeds: int = 3) -> dict[str, Any
     result["spoof_images"] = spoof_rows
     result["held_photo"] = held_photo_attacks(faces, antispoof, seeds)
     return result
+
+
+def openness_series(values: tuple[float, ...] | list[float]) -> list[float | None]:
+    """A per-frame openness series ready for JSON: 3 decimals, None for unjudged (NaN) frames."""
+    return [None if np.isnan(x) else round(float(x), 3) for x in values]
 
 
 def _fit(image: np.ndarray, side: int = 640) -> np.ndarray:

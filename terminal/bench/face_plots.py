@@ -1,4 +1,5 @@
-"""PNG plots of `scanpay bench face`: verification error curves, ROC, latency histograms."""
+"""PNG plots of `scanpay bench face`: verification error curves, ROC, latency histograms,
+held-photo parallax and the EyeBlink8 eye-openness traces."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def plot_all(out: Path, report: dict[str, Any],
         paths += _verification(out, curves, report.get("threshold"))
     if report.get("_latency_raw"):
         paths.append(_latency(out, report["_latency_raw"]))
+    blinks = report.get("liveness", {}).get("eyeblink8", {})
+    if blinks.get("per_clip"):
+        paths.append(_blink_traces(out, blinks["per_clip"], blinks["closed_ratio"]))
     held = report.get("liveness", {}).get("held_photo", {})
     if held.get("parallax_scores"):
         paths.append(_parallax(out, held["parallax_scores"]))
@@ -91,6 +95,40 @@ def _parallax(out: Path, scores: list[float]) -> Path:
     ax.legend()
     fig.tight_layout()
     path = out / "held_photo_parallax.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _blink_traces(out: Path, clips: list[dict[str, Any]], closed_ratio: float) -> Path:
+    import matplotlib.pyplot as plt
+
+    cols = 8
+    rows = -(-len(clips) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 1.45 * rows + 0.9),
+                             sharex=True, sharey=True, squeeze=False)
+    for ax in axes.flat[len(clips):]:
+        ax.set_axis_off()
+    for ax, clip in zip(axes.flat, clips, strict=False):
+        series = np.array([np.nan if x is None else x for x in clip["relative_openness"]],
+                          dtype=float)
+        passed = clip["blink_passed"]
+        ax.plot(np.arange(series.size), series, lw=0.7,
+                color="tab:green" if passed else "tab:blue")
+        ax.axhline(closed_ratio, color="tab:red", lw=0.7, ls="--")
+        ax.set_title(f"{clip['clip']} {'PASS' if passed else 'fail'} "
+                     f"(depth {clip['blink_depth']:.2f})", fontsize=7,
+                     color="tab:green" if passed else "black")
+        ax.tick_params(labelsize=6)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylim(0.0, 1.3)
+    passed_n = sum(bool(c["blink_passed"]) for c in clips)
+    fig.suptitle(f"EyeBlink8: eye openness per judged frame relative to the clip's own open "
+                 f"level (the more open eye; 1 = usual). A blink needs a dip below the red line "
+                 f"({closed_ratio:g}); {passed_n}/{len(clips)} clips pass", fontsize=9)
+    fig.supxlabel("judged frame (30 fps; gaps: pose jumped, not judged)", fontsize=8)
+    fig.tight_layout()
+    path = out / "eyeblink8_openness.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

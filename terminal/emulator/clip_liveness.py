@@ -18,7 +18,7 @@ import numpy as np
 from terminal.kiosk.face_sensor import VisionFaceSensor
 from vision.face.clip import blink_check
 from vision.face.geometry import parallax_tracks
-from vision.face.liveness import LivenessEvidence, LivenessStatus
+from vision.face.liveness import LivenessEvidence, LivenessStatus, verdict
 from vision.face.passive import PARALLAX_MIN_RESIDUAL, planar_motion
 from vision.face.types import CheckResult, FaceObservation
 
@@ -102,12 +102,7 @@ class ClipBlinkJudge:
         flat = self._flat()
         if flat is not None:
             self._checks["planar_motion"] = flat
-        if self._extra is not None:
-            self._checks.update(self._extra())
-        failed = [c for c in self._checks.values() if not c.passed]
-        if failed:
-            return self._fail("; ".join(f"{c.name}: {c.detail}" for c in failed))
-        self._state = "passed"
+        self._state, self._reason = verdict(self._checks, self._extra)
         return self._status()
 
     def _timeout(self, now: float) -> LivenessStatus:

@@ -37,6 +37,8 @@ Liveness (``vision.face.liveness``, ``vision.face.passive``, ``vision.face.antis
         ``LivenessSession(plan, clock=time.monotonic, limits=ActionLimits(), extra_checks=None)``
         ``.update(observation | None) -> LivenessStatus`` (state, prompt, action, reason,
         evidence so far); ``.evidence() -> LivenessEvidence``.
+    ``verdict(checks, extra_checks=None) -> (state, reason)``: the final "passed"/"failed"
+        and the "name: detail; ..." reason of a run's checks (used by every liveness judge).
     ``LivenessEvidence``: ``checks: dict[str, CheckResult(name, passed, score, detail)]``,
         ``live: bool`` (challenge complete and no passive check failed).
     Passive checks: ``planar_motion_check(base, probe)`` (tracks from

@@ -48,6 +48,9 @@ class ClipVerdict:
     checks: dict[str, CheckResult]
     frames: int
     face_frames: int
+    # Per judged frame, the eye openness the blink check saw (relative_eye_openness; NaN = not
+    # judged). Empty for a single image. Numbers only; not part of as_dict().
+    relative_openness: tuple[float, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready ``{"live", "checks": {...}, "frames", "face_frames"}``."""
@@ -69,6 +72,23 @@ def steady_frames(observations: Sequence[FaceObservation], max_jump_deg: float =
     return ok
 
 
+def relative_eye_openness(observations: Sequence[FaceObservation], max_jump_deg: float = 6.0
+                          ) -> np.ndarray | None:
+    """Per frame, the eye openness that :func:`blink_check` judges: each eye's openness (EAR)
+    over its own open level (80th percentile of the sequence), the more open of the two (a
+    blink must close both); NaN for frames whose pose jumped (not judged). 1.0 = open as
+    usual, 0.0 = shut. None when an eye's open level is not positive (eyes not measurable)."""
+    if not observations:
+        return np.empty(0)
+    left = np.array([o.measures.left_eye_openness for o in observations])
+    right = np.array([o.measures.right_eye_openness for o in observations])
+    open_l, open_r = float(np.percentile(left, 80)), float(np.percentile(right, 80))
+    if open_l <= 0 or open_r <= 0:
+        return None
+    rel = np.maximum(left / open_l, right / open_r)
+    return np.where(steady_frames(observations, max_jump_deg), rel, np.nan)
+
+
 def blink_check(observations: Sequence[FaceObservation], closed_ratio: float = 0.72,
                 max_jump_deg: float = 6.0) -> CheckResult:
     """A spontaneous blink: both eyes' openness (EAR) dip to ``closed_ratio`` of their own open
@@ -76,14 +96,11 @@ def blink_check(observations: Sequence[FaceObservation], closed_ratio: float = 0
     Score = 1 - (lowest such openness / open level)."""
     if len(observations) < 3:
         return CheckResult("blink", False, 0.0, "needs at least 3 frames with a face")
-    left = np.array([o.measures.left_eye_openness for o in observations])
-    right = np.array([o.measures.right_eye_openness for o in observations])
-    open_l, open_r = float(np.percentile(left, 80)), float(np.percentile(right, 80))
-    if open_l <= 0 or open_r <= 0:
+    rel = relative_eye_openness(observations, max_jump_deg)
+    if rel is None:
         return CheckResult("blink", False, 0.0, "eyes not measurable")
-    rel = np.maximum(left / open_l, right / open_r)  # both eyes must close: the more open
-    rel = np.where(steady_frames(observations, max_jump_deg), rel, np.inf)
-    depth = float(max(0.0, 1.0 - rel.min())) if np.isfinite(rel).any() else 0.0
+    judged = rel[~np.isnan(rel)]
+    depth = float(max(0.0, 1.0 - judged.min())) if judged.size else 0.0
     passed = depth >= 1.0 - closed_ratio
     return CheckResult("blink", passed, depth,
                        "both eyes closed in a steady frame" if passed else "no blink seen")
@@ -122,6 +139,7 @@ def analyse_frames(frames: Iterable[np.ndarray], tracker: FaceTracker, *,
     # Small faces' landmarks jitter by more than a blink: judge expressions on large ones only.
     judged = [o for o in observations if o.interocular >= lim.min_interocular_px]
     checks: dict[str, CheckResult] = {}
+    relative: tuple[float, ...] = ()
     if not observations:
         checks["face"] = CheckResult("face", False, 0.0, "no face found")
         return ClipVerdict(False, checks, count, 0)
@@ -133,6 +151,9 @@ def analyse_frames(frames: Iterable[np.ndarray], tracker: FaceTracker, *,
             "face_size", len(judged) >= 3, float(np.median([o.interocular for o in observations])),
             f"median px between the eyes; frames below {lim.min_interocular_px:g} px not judged")
         checks["blink"] = blink_check(judged, lim.blink_closed_ratio)
+        openness = relative_eye_openness(judged)
+        if openness is not None:
+            relative = tuple(float(x) for x in openness)
         checks["smile"] = smile_check(judged, lim.smile_ratio, lim.smile_frames)
         base, probe = parallax_tracks([o.landmarks for o in judged])
         checks["planar_motion"] = planar_motion_check(base, probe, min_residual=lim.min_parallax)
@@ -145,7 +166,7 @@ def analyse_frames(frames: Iterable[np.ndarray], tracker: FaceTracker, *,
         checks["antispoof_model"] = CheckResult(
             "antispoof_model", p >= lim.antispoof_min_real, p,
             f"MiniFASNet probability of a real face (limit {lim.antispoof_min_real})")
-    return ClipVerdict(_live(checks), checks, count, len(observations))
+    return ClipVerdict(_live(checks), checks, count, len(observations), relative)
 
 
 def _live(checks: dict[str, CheckResult]) -> bool:

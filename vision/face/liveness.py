@@ -149,6 +149,23 @@ class LivenessStatus:
         return self.state in ("passed", "failed")
 
 
+def verdict(checks: dict[str, CheckResult],
+            extra_checks: Callable[[], dict[str, CheckResult]] | None = None
+            ) -> tuple[State, str]:
+    """The final state of a liveness run and its reason.
+
+    Adds the results of ``extra_checks`` (when given) to ``checks`` in place, then returns
+    ``("passed", "")`` when every check passed, else ``("failed", "name: detail; ...")``
+    naming each failed check in order.
+    """
+    if extra_checks is not None:
+        checks.update(extra_checks())
+    failed = [c for c in checks.values() if not c.passed]
+    if failed:
+        return "failed", "; ".join(f"{c.name}: {c.detail}" for c in failed)
+    return "passed", ""
+
+
 class LivenessSession:
     """Runs one challenge plan over a stream of observations."""
 
@@ -265,12 +282,7 @@ class LivenessSession:
         base, probe = parallax_tracks(self._landmarks)
         self._checks["planar_motion"] = planar_motion_check(
             base, probe, min_residual=self.limits.min_parallax)
-        if self._extra is not None:
-            self._checks.update(self._extra())
-        failed = [c for c in self._checks.values() if not c.passed]
-        if failed:
-            return self._fail("; ".join(f"{c.name}: {c.detail}" for c in failed))
-        self._state = "passed"
+        self._state, self._reason = verdict(self._checks, self._extra)
         return self._status()
 
     def _fail(self, reason: str) -> LivenessStatus:
