@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vision.face.embedding import NoFaceError
 from vision.face.liveness import ChallengePlan, ChallengeStep, LivenessSession
 from vision.face.quality import QualityGate, QualityReport
 from vision.face.types import Box, FaceMeasures, FaceObservation, HeadPose, Point
@@ -124,6 +125,9 @@ class ScriptedSensor:
         v = self.embedding + 0.05 * noise / np.linalg.norm(noise)
         return v / np.linalg.norm(v)
 
+    def start_probe(self) -> ScriptedProbe:
+        return ScriptedProbe(self)
+
     def new_liveness(self) -> LivenessSession:
         # A head turn first, then a random expression: the turn's frames then make up enough
         # of the session for the parallax check (vision's calibration, not this flow's).
@@ -136,3 +140,30 @@ class ScriptedSensor:
 
     def close(self) -> None:
         pass
+
+
+class ScriptedProbe:
+    """The sensor's probe collector: takes the first ``probe_frames`` offers, then embeds."""
+
+    def __init__(self, sensor: ScriptedSensor, frames: int = 3) -> None:
+        self.sensor = sensor
+        self.frames = frames
+        self.taken: list[float] = []
+
+    @property
+    def wanted(self) -> bool:
+        return len(self.taken) < self.frames
+
+    def offer(self, image, observation, timestamp: float) -> bool:
+        if not self.wanted:
+            return False
+        self.taken.append(timestamp)
+        return True
+
+    def finish(self) -> np.ndarray:
+        if not self.taken:
+            raise NoFaceError("no frame taken")
+        return self.sensor.embed([None] * len(self.taken))
+
+    def discard(self) -> None:
+        self.taken.clear()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.face_vision_synth import head_cloud, observe
-from vision.face.clip import blink_check, smile_check, steady_frames
+from vision.face.clip import blink_check, relative_eye_openness, smile_check, steady_frames
+from vision.face.synthetic import head_cloud, observe
 
 
 def test_a_blink_of_both_eyes_in_a_steady_clip_passes() -> None:
@@ -35,6 +35,7 @@ def test_an_eye_dip_in_a_frame_where_the_pose_jumped_does_not_count() -> None:
     obs[6] = observe(head, 6 / 30, yaw=20.0, eye_closure=0.9)
     assert not steady_frames(obs)[6]
     assert not blink_check(obs).passed
+    assert np.isnan(relative_eye_openness(obs)[6])
 
 
 def test_open_eyes_throughout_and_too_short_clips_do_not_pass() -> None:
@@ -50,3 +51,14 @@ def test_a_held_smile_passes_and_a_one_frame_twitch_does_not() -> None:
     assert smile_check(held).passed
     assert not smile_check(twitch).passed
     assert np.isclose(smile_check([observe(head, i / 30) for i in range(6)]).score, 1.0)
+
+
+def test_relative_openness_is_what_the_blink_check_judges() -> None:
+    head = head_cloud()
+    obs = [observe(head, i / 30, eye_closure=0.9 if i in (5, 6) else 0.0) for i in range(12)]
+    rel = relative_eye_openness(obs)
+    assert rel is not None and rel.shape == (12,)
+    assert np.isclose(np.median(rel), 1.0)
+    assert rel[5] < 0.72 and rel[0] > 0.72
+    assert np.isclose(blink_check(obs).score, 1.0 - np.nanmin(rel))
+    assert relative_eye_openness([]).size == 0

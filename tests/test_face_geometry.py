@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.face_vision_synth import head_cloud, observe
 from vision.face.geometry import eye_aspect_ratio, pose_from_rotation
+from vision.face.synthetic import head_cloud, observe
 
 
 def test_eye_aspect_ratio_of_an_open_eye_is_height_over_width() -> None:

@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.face_vision_synth import head_cloud, observe, photo_observe
 from vision.errors import VisionError
-from vision.face.liveness import ChallengePlan, ChallengeStep, LivenessSession
+from vision.face.liveness import ChallengePlan, ChallengeStep, LivenessSession, verdict
+from vision.face.synthetic import head_cloud, observe, photo_observe
 from vision.face.types import CheckResult, FaceObservation
 
 FPS = 15.0
@@ -218,3 +218,13 @@ def test_frames_with_a_face_too_small_to_judge_do_not_count() -> None:
                                   limits=limits), clock, lambda t, a: person.frame(t, a))
     assert status.state == "failed"
     assert status.step_index == 0
+
+
+def test_verdict_adds_extra_checks_and_names_every_failed_one_in_order() -> None:
+    checks = {"blink": CheckResult("blink", True, 0.4, "closed"),
+              "planar_motion": CheckResult("planar_motion", False, 0.01, "flat")}
+    state, reason = verdict(checks, lambda: {"screen": CheckResult("screen", False, 1.0, "moire")})
+    assert state == "failed"
+    assert reason == "planar_motion: flat; screen: moire"
+    assert list(checks) == ["blink", "planar_motion", "screen"]
+    assert verdict({"blink": checks["blink"]}) == ("passed", "")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from terminal.shared_data import shared_root
-from tests.face_vision_synth import head_cloud, observe
 from vision.errors import ModelError
+from vision.face.synthetic import head_cloud, observe
 from vision.models import load_onnx_session, sha256_of, verified_model_bytes
 
 SHARED = shared_root()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.face_vision_synth import head_cloud, observe, photo_observe
 from vision.face.geometry import parallax_tracks
 from vision.face.passive import (
     homography_residual,
@@ -13,6 +12,7 @@ from vision.face.passive import (
     planar_motion_check,
     screen_print_cues,
 )
+from vision.face.synthetic import head_cloud, observe, photo_observe
 
 
 def _tracks(observations: list) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,8 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from tests.face_vision_synth import head_cloud, observe
 from vision.face.quality import QualityLimits, assess_quality
+from vision.face.synthetic import head_cloud, observe
 
 
 def _textured(level: int = 128, blur: int = 0) -> np.ndarray:

@@ -10,6 +10,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "terminal.bench.qrparse",
     "terminal.bench.qr",
     "terminal.bench.face",
+    "terminal.bench.smile",
 )
 
 

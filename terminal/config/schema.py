@@ -176,6 +176,12 @@ class FaceSection:
     # embedding cost (about 147 ms instead of 74 ms per frame here). A Pi may turn it off;
     # enrolling and paying terminals should use the same setting.
     mirror_pass: bool = True
+    # Probe frames are the first quality-passed frames of the liveness session, at least
+    # `probe_spacing_s` apart; `embed_workers` processes embed them while the customer answers
+    # the challenge (0 = embed in the kiosk's own process after the challenge, ~0.45 s later
+    # here). A Pi 4 has four cores: 1-2 workers.
+    probe_spacing_s: float = 0.1
+    embed_workers: int = 1
     # Quality gates before any embedding ([face.quality]): face size, pose, sharpness,
     # exposure, one face only — see vision.face.quality.QualityLimits.
     quality: QualityLimits = field(default_factory=QualityLimits)
@@ -197,6 +203,8 @@ class FaceSection:
             raise ValueError("face.payment_threshold must be between 0 and 2")
         if self.enroll_frames < 1 or self.probe_frames < 1 or self.challenge_steps < 1:
             raise ValueError("face: enroll_frames, probe_frames and challenge_steps must be >= 1")
+        if self.probe_spacing_s < 0 or not 0 <= self.embed_workers <= 8:
+            raise ValueError("face: probe_spacing_s must be >= 0 and embed_workers 0..8")
         turns = {"turn_left", "turn_right"} & set(self.challenges)
         expressions = {"smile", "blink"} & set(self.challenges)
         if not turns or not expressions:

@@ -83,7 +83,7 @@ def run_smile_demo(
         say(f"liveness     {CLIP_MODE_LABEL}")
         gateway_settings = emulator.endpoints().gateway
         with FaceClient(gateway_settings) as faces, GatewayClient(gateway_settings) as gateway:
-            enrolled = _enroll(config, face, faces, enroll_from, say)
+            enrolled = enroll_demo_customer(config, face, faces, enroll_from, say)
             if not enrolled["enrolled"]:
                 return {"completed": False, "attack": attack, "mode": CLIP_MODE_LABEL,
                         "enrollment": enrolled, "payment": None}
@@ -100,8 +100,9 @@ def _media(given: Path | None, default: str) -> Path:
     return path
 
 
-def _enroll(config: Config, face: FaceSection, faces: FaceClient, clip: Path,
-            say: Callable[[str], None]) -> dict[str, Any]:
+def enroll_demo_customer(config: Config, face: FaceSection, faces: FaceClient, clip: Path,
+                         say: Callable[[str], None]) -> dict[str, Any]:
+    """Consent and enroll the demo customer from ``clip``; returns what happened."""
     from hardware.emulated.file_camera import FileCamera
 
     clock = ManualClock(0.0)
@@ -148,7 +149,7 @@ def _pay(config: Config, face: FaceSection, faces: FaceClient, gateway: GatewayC
                 frames += 1
                 status = flow.on_frame(frame.image, frame.timestamp)
                 if status.state is SmileState.DIGITS:
-                    status = _type_digits(flow, status, say)
+                    status = type_demo_digits(flow, status, say)
                 if status.prompt != prompts[-1]:
                     prompts.append(status.prompt)
                     say(f"screen       {status.prompt}")
@@ -170,8 +171,9 @@ def _pay(config: Config, face: FaceSection, faces: FaceClient, gateway: GatewayC
             "charge_id": status.charge_id, "liveness": status.liveness}
 
 
-def _type_digits(flow: SmileToPay, status: SmileStatus, say: Callable[[str], None]
-                 ) -> SmileStatus:
+def type_demo_digits(flow: SmileToPay, status: SmileStatus, say: Callable[[str], None]
+                     ) -> SmileStatus:
+    """The demo customer types the phone digits the screen asks for."""
     while status.state is SmileState.DIGITS:
         typed = DEMO_PHONE[-4:] if status.digits_asked == "last4" else DEMO_PHONE
         say(f"screen       {status.prompt}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
@@ -19,6 +19,10 @@ from terminal.config.schema import FaceSection
 from vision.face.liveness import LivenessEvidence, LivenessStatus
 from vision.face.quality import QualityReport, assess_quality
 from vision.face.types import CheckResult, FaceObservation
+
+if TYPE_CHECKING:
+    from vision.face.embedding import Embedder
+    from vision.face.probe import EmbeddingPool
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,28 @@ class LivenessJudge(Protocol):
 
     def evidence(self) -> LivenessEvidence:
         """The checks established so far."""
+        ...
+
+
+class ProbeCollector(Protocol):
+    """Builds one payment probe from frames of the liveness session as they arrive
+    (``vision.face.probe.ProbeBuilder``)."""
+
+    @property
+    def wanted(self) -> bool:
+        """True while more frames are wanted."""
+        ...
+
+    def offer(self, image: np.ndarray, observation: FaceObservation, timestamp: float) -> bool:
+        """Take this quality-passed frame if it is wanted; True when taken."""
+        ...
+
+    def finish(self) -> np.ndarray:
+        """The combined probe embedding (VisionError when no frame was usable)."""
+        ...
+
+    def discard(self) -> None:
+        """Forget every frame taken."""
         ...
 
 
@@ -54,6 +80,10 @@ class FaceSensor(Protocol):
 
     def new_liveness(self) -> LivenessJudge:
         """A fresh liveness session with a newly drawn challenge."""
+        ...
+
+    def start_probe(self) -> ProbeCollector:
+        """A fresh collector of probe frames for one payment attempt."""
         ...
 
     def close(self) -> None:
@@ -81,8 +111,9 @@ class VisionFaceSensor:
         self._judge_factory = judge
         self._limits = settings.quality
         self._tracker: object | None = None
-        self._embedder: object | None = None
+        self._embedder: Embedder | None = None
         self._antispoof: object | None = None
+        self._pool: EmbeddingPool | None = None
         self._last_good: Sample | None = None
         self._closed = False
 
@@ -104,11 +135,44 @@ class VisionFaceSensor:
 
     def embed(self, samples: Sequence[Sample]) -> np.ndarray:
         """face_recognition's ResNet embedding, 5-point aligned, averaged over the samples."""
+        return self._get_embedder().embed_frames(samples)
+
+    def start_probe(self) -> ProbeCollector:
+        """A probe of ``probe_frames`` frames, embedded by the worker pool when configured."""
+        from vision.face.probe import ProbeBuilder
+
+        return ProbeBuilder(self._get_embedder(), frames=self.settings.probe_frames,
+                            spacing_s=self.settings.probe_spacing_s, pool=self._get_pool())
+
+    def prepare(self) -> None:
+        """Load the tracker and start (and warm) the embedding workers now, so the first
+        customer does not wait for them."""
+        from vision.face.tracker import FaceTracker
+
+        if self._tracker is None:
+            self._tracker = FaceTracker(mode=self._tracker_mode)
+        pool = self._get_pool()
+        if pool is not None:
+            pool.start(wait=True)
+        else:
+            from vision.face.embedding import CHIP_SIZE
+
+            self._get_embedder().embed_chip(np.zeros((CHIP_SIZE, CHIP_SIZE, 3), np.uint8))
+
+    def _get_embedder(self) -> Embedder:
         if self._embedder is None:
             from vision.face.embedding import Embedder
 
             self._embedder = Embedder(flip=self.settings.mirror_pass)
-        return self._embedder.embed_frames(samples)  # type: ignore[attr-defined,no-any-return]
+        return self._embedder
+
+    def _get_pool(self) -> EmbeddingPool | None:
+        if self._pool is None and self.settings.embed_workers > 0 and not self._closed:
+            from vision.face.probe import EmbeddingPool
+
+            self._pool = EmbeddingPool.for_embedder(self._get_embedder(),
+                                                    workers=self.settings.embed_workers)
+        return self._pool
 
     def new_liveness(self) -> LivenessJudge:
         """A session with a random challenge drawn from the configured actions."""
@@ -156,9 +220,11 @@ class VisionFaceSensor:
         return self._antispoof
 
     def close(self) -> None:
-        """Release the tracker; idempotent."""
+        """Release the tracker and stop the embedding workers; idempotent."""
         if not self._closed:
             self._closed = True
             if self._tracker is not None:
                 self._tracker.close()  # type: ignore[attr-defined]
+            if self._pool is not None:
+                self._pool.close()
             self._last_good = None

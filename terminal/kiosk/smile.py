@@ -33,10 +33,11 @@ from payments.smile_policy import (
     decide_digits,
 )
 from terminal.config.schema import FaceSection, SmileSection
-from terminal.kiosk.face_sensor import FaceSensor, LivenessJudge, Sample
+from terminal.kiosk.face_sensor import FaceSensor, LivenessJudge, ProbeCollector
 from terminal.kiosk.smile_states import END_STATES, TRANSITIONS, SmileEvent, SmileState
 from terminal.statemachine import StateMachine
 from vision.errors import VisionError
+from vision.face.embedding import NoFaceError
 from vision.face.liveness import LivenessStatus
 from vision.face.types import FaceObservation
 
@@ -151,6 +152,7 @@ class SmileToPay:
         self.machine: StateMachine[SmileState, SmileEvent] = StateMachine(
             TRANSITIONS, S.IDLE, clock=clock)
         self._order: Order | None = None
+        self._collector: ProbeCollector | None = None
         self._clear()
 
     # -- public ---------------------------------------------------------------------------
@@ -255,6 +257,7 @@ class SmileToPay:
             return self._show(report.failed[0].hint.capitalize())
         self.machine.fire(E.QUALITY_PASSED)
         self._liveness = self._sensor.new_liveness()
+        self._collector = self._sensor.start_probe()
         self.machine.fire(E.CHALLENGE_STARTED)
         return self._challenge(observation, image, report_passed=True)
 
@@ -265,8 +268,10 @@ class SmileToPay:
             passed = report_passed
             if passed is None:
                 passed = self._sensor.quality(observation, image).passed
-            if passed:
-                self._keep_sample(image, observation)
+            if passed and self._collector is not None and self._collector.wanted:
+                # Probe frames come from this session (the person answering the challenge);
+                # the first good ones, taken while they still look straight at the camera.
+                self._collector.offer(image, observation, self._clock())
         status = self._liveness.update(observation)
         if status.state == "failed":
             return self._liveness_failed(status)
@@ -277,13 +282,6 @@ class SmileToPay:
             return self._timeout("The check took too long")
         return self._show(status.prompt, action=status.action,
                           liveness=status.evidence.as_dict())
-
-    def _keep_sample(self, image: np.ndarray, observation: FaceObservation) -> None:
-        # Frames for the probe come from the same session as the challenge, spread over it.
-        self._samples.append((image, observation))
-        limit = 4 * self._face.probe_frames
-        if len(self._samples) > limit:
-            del self._samples[0:len(self._samples):2]
 
     def _liveness_failed(self, status: LivenessStatus) -> SmileStatus:
         checks = status.evidence.checks
@@ -312,13 +310,16 @@ class SmileToPay:
 
     def _embed_and_ask(self, status: LivenessStatus) -> SmileStatus:
         self._evidence = status.evidence.as_dict()
-        samples = self._pick_samples()
-        if not samples:
+        collector, self._collector = self._collector, None
+        try:
+            # Usually ready already: worker processes embedded the frames during the challenge.
+            self._probe = collector.finish() if collector is not None else None
+        except NoFaceError:
+            self._probe = None
+        if self._probe is None:
             return self._end(E.DECLINED, (Reason("no_clear_face",
                                                  "No clear view of the face to match"),),
                              "Sorry, please try again")
-        self._probe = self._sensor.embed(samples)
-        self._samples.clear()  # images leave memory as soon as the probe exists
         try:
             self._regulars = self._faces.candidates(phone_digits="").count
             decision = self._decide()
@@ -332,13 +333,6 @@ class SmileToPay:
             except ApiError as exc:
                 return self._service_failed(exc)
         return self._ask_digits(decision, escalate=False)
-
-    def _pick_samples(self) -> list[Sample]:
-        n = self._face.probe_frames
-        if len(self._samples) <= n:
-            return list(self._samples)
-        step = len(self._samples) / n
-        return [self._samples[int(i * step)] for i in range(n)]
 
     def _ask_digits(self, decision: DigitsDecision, *, escalate: bool) -> SmileStatus:
         if decision.ask == "unavailable":
@@ -433,7 +427,7 @@ class SmileToPay:
     def _end(self, event: SmileEvent, reasons: tuple[Reason, ...], prompt: str,
              **extra: Any) -> SmileStatus:
         self.machine.fire(event)
-        self._samples.clear()
+        self._drop_collector()
         self._probe = None
         extra.setdefault("liveness", self._evidence)
         return self._show(prompt, reasons=reasons[:MAX_REASONS], **extra)
@@ -447,8 +441,13 @@ class SmileToPay:
         self._emit(make_event(kind, terminal_id=self._terminal_id, subject_id=subject_id,
                               attributes=attributes, **extra))
 
+    def _drop_collector(self) -> None:
+        if self._collector is not None:
+            self._collector.discard()  # frames leave memory with the attempt
+        self._collector = None
+
     def _clear(self) -> None:
-        self._samples: list[Sample] = []
+        self._drop_collector()
         self._probe: np.ndarray | None = None
         self._liveness: LivenessJudge | None = None
         self._evidence: dict[str, Any] = {}

@@ -1,8 +1,9 @@
-"""Synthetic faces for the vision face tests: 3-D landmark clouds projected by a pinhole camera.
+"""Synthetic faces: 3-D landmark clouds projected by a pinhole camera.
 
 A real head is a curved cloud with the nose standing out; a photo is the same cloud squashed
 flat. Observations are built with the tracker's own ``observation_from_mesh`` so pose and
-expression measures come from the production code.
+expression measures come from the production code. The tests use them, and the emulator's
+scripted customer acts out challenge answers with them (no image is involved).
 """
 
 from __future__ import annotations

@@ -1,0 +1,110 @@
+"""The payment probe: first good frames, spaced; embedded in a worker process or in place."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.face_shared import FACES, needs_faces
+from vision.errors import VisionError
+from vision.face.embedding import CHIP_SIZE, Embedder, NoFaceError, combine_embeddings
+from vision.face.probe import EmbeddingPool, ProbeBuilder
+from vision.face.synthetic import head_cloud, observe
+
+OBS = observe(head_cloud(), 0.0)
+
+
+class ChipsFromPixels:
+    """A chip embedder whose chip is the image itself and whose embedding is its mean colour
+    (so each frame's contribution can be told apart)."""
+
+    def __init__(self) -> None:
+        self.embedded = 0
+
+    def chip(self, image_bgr, observation=None):
+        return image_bgr
+
+    def embed_chip(self, chip_rgb):
+        self.embedded += 1
+        v = np.array([chip_rgb[..., 0].mean() + 1.0, 1.0, 0.0])
+        return v / np.linalg.norm(v)
+
+
+def frame(value: int) -> np.ndarray:
+    return np.full((4, 4, 3), value, np.uint8)
+
+
+def test_takes_the_first_frames_at_least_the_spacing_apart_then_no_more() -> None:
+    emb = ChipsFromPixels()
+    probe = ProbeBuilder(emb, frames=2, spacing_s=0.1)
+    assert probe.offer(frame(10), OBS, 0.00)
+    assert not probe.offer(frame(20), OBS, 0.05)  # too soon after the first
+    assert probe.offer(frame(30), OBS, 0.12)
+    assert not probe.wanted
+    assert not probe.offer(frame(40), OBS, 0.5)  # enough frames
+    expected = combine_embeddings([emb.embed_chip(frame(10)), emb.embed_chip(frame(30))])
+    assert probe.finish() == pytest.approx(expected)
+    assert probe.taken == 0  # the chips are forgotten with the probe
+
+
+def test_a_probe_without_frames_is_a_clear_error_and_discard_forgets_everything() -> None:
+    probe = ProbeBuilder(ChipsFromPixels(), frames=3)
+    with pytest.raises(NoFaceError):
+        probe.finish()
+    probe.offer(frame(1), OBS, 0.0)
+    probe.discard()
+    assert probe.taken == 0 and probe.wanted
+    with pytest.raises(VisionError):
+        ProbeBuilder(ChipsFromPixels(), frames=0)
+    with pytest.raises(VisionError):
+        ProbeBuilder(ChipsFromPixels(), frames=1, spacing_s=-1)
+
+
+def test_the_worker_process_embeds_exactly_as_this_process_does() -> None:
+    embedder = Embedder(flip=True)
+    chip = np.random.default_rng(3).integers(0, 255, (CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
+    with EmbeddingPool.for_embedder(embedder) as pool:
+        pool.start(wait=True)
+        remote = pool.submit(chip).result(timeout=60)
+    assert remote == pytest.approx(embedder.embed_chip(chip), abs=1e-6)
+
+
+def test_a_dead_worker_does_not_fail_the_customer() -> None:
+    emb = ChipsFromPixels()
+    probe = ProbeBuilder(emb, frames=1, pool=_BrokenPool())
+    probe.offer(frame(10), OBS, 0.0)
+    assert probe.finish() == pytest.approx(emb.embed_chip(frame(10)))
+
+
+class _BrokenPool(EmbeddingPool):
+    """A pool whose every job fails, as when the worker process was killed."""
+
+    def submit(self, chip):
+        from concurrent.futures import Future
+
+        f: Future = Future()
+        f.set_exception(RuntimeError("worker died"))
+        return f
+
+
+def test_pool_needs_a_worker() -> None:
+    with pytest.raises(VisionError):
+        EmbeddingPool(workers=0)
+
+
+@needs_faces
+def test_probe_from_real_frames_matches_the_inline_embedding() -> None:
+    import cv2
+
+    from vision.face.tracker import FaceTracker
+
+    image = cv2.imread(str(FACES / "face_recognition" / "Barack_Obama" / "obama.jpg"))
+    if image is None:
+        image = cv2.imread(str(next((FACES / "face_recognition" / "Barack_Obama").iterdir())))
+    with FaceTracker(mode="image") as tracker:
+        obs = tracker.process(image, 0.0)
+    assert obs is not None
+    embedder = Embedder()
+    probe = ProbeBuilder(embedder, frames=1)
+    assert probe.offer(image, obs, 0.0)
+    assert probe.finish() == pytest.approx(embedder.embed(image, obs), abs=1e-5)
