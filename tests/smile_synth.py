@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vision.face.embedding import NoFaceError
+from vision.face.embedding import NoFaceError, distance
 from vision.face.liveness import ChallengePlan, ChallengeStep, LivenessSession
+from vision.face.probe import Probe
 from vision.face.quality import QualityGate, QualityReport
 from vision.face.types import Box, FaceMeasures, FaceObservation, HeadPose, Point
 
@@ -110,6 +111,7 @@ class ScriptedSensor:
         self.next: FaceObservation | None = None
         self.embedded: list[int] = []
         self.plans: list[ChallengePlan] = []
+        self.later_identity: np.ndarray | None = None  # someone else after the probe frames
 
     def observe(self, image, timestamp):
         return self.next
@@ -143,27 +145,37 @@ class ScriptedSensor:
 
 
 class ScriptedProbe:
-    """The sensor's probe collector: takes the first ``probe_frames`` offers, then embeds."""
+    """The sensor's probe collector: the first ``frames`` offers make the probe, every later one
+    is a check frame of whoever is in front of the camera by then (``sensor.later_identity``,
+    default the same person)."""
 
     def __init__(self, sensor: ScriptedSensor, frames: int = 3) -> None:
         self.sensor = sensor
         self.frames = frames
         self.taken: list[float] = []
+        self.checks = 0
 
     @property
     def wanted(self) -> bool:
         return len(self.taken) < self.frames
 
-    def offer(self, image, observation, timestamp: float) -> bool:
-        if not self.wanted:
+    def offer(self, image, observation, timestamp: float, *, good: bool = True) -> bool:
+        if self.wanted and not good:
             return False
-        self.taken.append(timestamp)
+        if self.wanted:
+            self.taken.append(timestamp)
+        else:
+            self.checks += 1
         return True
 
-    def finish(self) -> np.ndarray:
+    def finish(self) -> Probe:
         if not self.taken:
             raise NoFaceError("no frame taken")
-        return self.sensor.embed([None] * len(self.taken))
+        probe = self.sensor.embed([None] * len(self.taken))
+        later = self.sensor.later_identity
+        continuity = 0.05 if later is None else distance(probe, later)
+        return Probe(probe, continuity if self.checks else 0.0, self.checks)
 
     def discard(self) -> None:
         self.taken.clear()
+        self.checks = 0

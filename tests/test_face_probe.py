@@ -7,7 +7,13 @@ import pytest
 
 from tests.face_shared import FACES, needs_faces
 from vision.errors import VisionError
-from vision.face.embedding import CHIP_SIZE, Embedder, NoFaceError, combine_embeddings
+from vision.face.embedding import (
+    CHIP_SIZE,
+    Embedder,
+    NoFaceError,
+    combine_embeddings,
+    distance,
+)
 from vision.face.probe import EmbeddingPool, ProbeBuilder
 from vision.face.synthetic import head_cloud, observe
 
@@ -34,17 +40,51 @@ def frame(value: int) -> np.ndarray:
     return np.full((4, 4, 3), value, np.uint8)
 
 
-def test_takes_the_first_frames_at_least_the_spacing_apart_then_no_more() -> None:
+def test_takes_the_first_frames_at_least_the_spacing_apart() -> None:
     emb = ChipsFromPixels()
     probe = ProbeBuilder(emb, frames=2, spacing_s=0.1)
     assert probe.offer(frame(10), OBS, 0.00)
     assert not probe.offer(frame(20), OBS, 0.05)  # too soon after the first
     assert probe.offer(frame(30), OBS, 0.12)
     assert not probe.wanted
-    assert not probe.offer(frame(40), OBS, 0.5)  # enough frames
     expected = combine_embeddings([emb.embed_chip(frame(10)), emb.embed_chip(frame(30))])
-    assert probe.finish() == pytest.approx(expected)
+    result = probe.finish()
+    assert result.embedding == pytest.approx(expected)
     assert probe.taken == 0  # the chips are forgotten with the probe
+
+
+def test_later_frames_are_checked_against_the_probe() -> None:
+    emb = ChipsFromPixels()
+    probe = ProbeBuilder(emb, frames=1, spacing_s=0.1, check_spacing_s=0.4)
+    assert probe.offer(frame(0), OBS, 0.0)  # the probe
+    assert not probe.offer(frame(0), OBS, 0.2)  # too soon for a check
+    assert probe.offer(frame(0), OBS, 0.45)  # check 1: the same face
+    assert probe.offer(frame(200), OBS, 0.9)  # check 2: a different face
+    result = probe.finish()
+    assert result.checked == 2
+    assert result.continuity == pytest.approx(
+        distance(emb.embed_chip(frame(0)), emb.embed_chip(frame(200))))
+
+
+def test_probe_frames_must_be_good_but_check_frames_need_only_a_face() -> None:
+    emb = ChipsFromPixels()
+    probe = ProbeBuilder(emb, frames=1, spacing_s=0.1, check_spacing_s=0.4)
+    assert not probe.offer(frame(0), OBS, 0.0, good=False)  # blurred: not a probe frame
+    assert probe.offer(frame(0), OBS, 0.1)
+    assert probe.offer(frame(200), OBS, 0.6, good=False)  # blurred, still checked
+    assert probe.finish().continuity > 0.1
+
+
+def test_a_session_too_short_for_a_check_frame_checks_its_latest_frame() -> None:
+    emb = ChipsFromPixels()
+    probe = ProbeBuilder(emb, frames=1, spacing_s=0.1, check_spacing_s=0.4)
+    probe.offer(frame(0), OBS, 0.0)
+    assert not probe.offer(frame(200), OBS, 0.1)  # remembered, not yet taken
+    result = probe.finish()
+    assert result.checked == 1 and result.continuity > 0.1
+    single = ProbeBuilder(emb, frames=1)
+    single.offer(frame(0), OBS, 0.0)
+    assert single.finish().checked == 0  # nothing after the probe frame: nothing to check
 
 
 def test_a_probe_without_frames_is_a_clear_error_and_discard_forgets_everything() -> None:
@@ -73,7 +113,7 @@ def test_a_dead_worker_does_not_fail_the_customer() -> None:
     emb = ChipsFromPixels()
     probe = ProbeBuilder(emb, frames=1, pool=_BrokenPool())
     probe.offer(frame(10), OBS, 0.0)
-    assert probe.finish() == pytest.approx(emb.embed_chip(frame(10)))
+    assert probe.finish().embedding == pytest.approx(emb.embed_chip(frame(10)))
 
 
 class _BrokenPool(EmbeddingPool):
@@ -107,4 +147,4 @@ def test_probe_from_real_frames_matches_the_inline_embedding() -> None:
     embedder = Embedder()
     probe = ProbeBuilder(embedder, frames=1)
     assert probe.offer(image, obs, 0.0)
-    assert probe.finish() == pytest.approx(embedder.embed(image, obs), abs=1e-5)
+    assert probe.finish().embedding == pytest.approx(embedder.embed(image, obs), abs=1e-5)

@@ -142,6 +142,23 @@ def test_a_flat_replay_that_answers_every_prompt_is_a_suspected_spoof(clients):
     assert kiosk.sensor.embedded == []  # nothing was embedded, nothing sent
 
 
+def test_a_photo_of_the_account_holder_then_someone_else_answering_is_refused(clients):
+    # The probe frames show the enrolled person (a photo held up first); a different live
+    # person answers the prompts: the check frames do not match the probe.
+    enroll(clients[0], "shopper-0", PHONE, seed=1)
+    kiosk = Kiosk(clients, seed=1)
+    kiosk.sensor.later_identity = identity(2)
+    status = kiosk.pay(1500, Person(), [LAST4])
+    assert status.state is SmileState.SPOOF_SUSPECTED
+    assert status.reason_codes == ("face_changed",)
+    check = status.liveness["checks"]["identity_continuity"]
+    assert check["passed"] is False and check["score"] > FACE.continuity_max_distance
+    assert status.liveness["live"] is False
+    assert kiosk.event_types() == ["liveness.failed"]
+    assert kiosk.events[0].attributes["reason"] == "identity_changed"
+    assert status.charge_id is None
+
+
 def test_a_still_photo_never_answers_the_challenge(clients):
     enroll(clients[0], "shopper-0", PHONE, seed=1)
     kiosk = Kiosk(clients, seed=1)

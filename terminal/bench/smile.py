@@ -13,6 +13,9 @@ Two customers:
 * ``scripted`` — the kiosk's real randomised two-step challenge (a head turn and a smile or
   blink), answered by :class:`~terminal.emulator.customer.ScriptedCustomer` acting on top of
   the recorded face after a human reaction time (0.4-0.7 s per prompt by default);
+* ``swap`` — an attack on the scripted run: the enrolled customer's face for the first
+  ``SWAP_AFTER_S`` (a photo held up), then another person's face answers the prompts; the
+  identity-continuity check must refuse every attempt;
 * ``clip`` — the emulator's clip-driven "blink" mode: the recording itself answers.
 
 Each attempt's time is split at the state machine's transitions: face seen -> challenge answered
@@ -27,6 +30,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,11 @@ import numpy as np
 
 from terminal.emulator.customer import ActingSensor, Responsiveness, ScriptedCustomer
 from terminal.errors import TerminalError
+
+# The swap attack: the enrolled customer's face this long, then someone else (EyeBlink8
+# subject B, another person than the demo customer).
+SWAP_AFTER_S = 0.5
+SWAP_CLIP = "video/eyeblink8/video2_blink01.mp4"
 
 # Stages of one attempt, named by the transition that ends them.
 STAGES: tuple[tuple[str, str], ...] = (
@@ -53,8 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="timed attempts per worker setting (default 10)")
     p.add_argument("--workers", default="0,1", metavar="LIST",
                    help="face.embed_workers settings to compare, comma-separated (default 0,1)")
-    p.add_argument("--customer", action="append", choices=["scripted", "clip"], default=None,
-                   help="which customer to time (repeatable; default both)")
+    p.add_argument("--customer", action="append", default=None,
+                   choices=["scripted", "swap", "clip"],
+                   help="which customer to time (repeatable; default all three)")
     p.add_argument("--reaction", default="0.4,0.7", metavar="LOW,HIGH",
                    help="scripted customer's reaction time per prompt, seconds (default 0.4,0.7)")
     p.add_argument("--seed", type=int, default=1, help="seed of the prompts and reactions")
@@ -90,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = measure(workers=workers, runs=args.runs, clip=args.clip,
                          enroll_clip=args.enroll_clip, say=_say,
-                         customers=tuple(args.customer or ("scripted", "clip")),
+                         customers=tuple(args.customer or ("scripted", "swap", "clip")),
                          responsiveness=responsiveness, seed=args.seed)
     except TerminalError as exc:
         _say(f"error: {exc}")
@@ -104,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def measure(*, workers: list[int], runs: int, clip: Path | None = None,
-            enroll_clip: Path | None = None, customers: tuple[str, ...] = ("scripted", "clip"),
+            enroll_clip: Path | None = None,
+            customers: tuple[str, ...] = ("scripted", "swap", "clip"),
             responsiveness: Responsiveness | None = None, seed: int = 1,
             say: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Enroll the demo customer once, then time ``runs`` attempts per customer and worker
@@ -123,6 +134,7 @@ def measure(*, workers: list[int], runs: int, clip: Path | None = None,
     pay_clip = _clip(clip, smile_demo.PAY_CLIP)
     enroll_from = _clip(enroll_clip, smile_demo.ENROLL_CLIP)
     frames, fps = _load_clip(pay_clip)
+    other = _load_clip(_clip(None, SWAP_CLIP))[0] if "swap" in customers else []
     responsiveness = responsiveness or Responsiveness()
     report: dict[str, Any] = {
         "clip": pay_clip.name, "clip_frames": len(frames), "clip_fps": fps,
@@ -143,6 +155,7 @@ def measure(*, workers: list[int], runs: int, clip: Path | None = None,
                     say(f"{who} customer, face.embed_workers = {n}: warming up, then {runs} "
                         "attempts")
                     run = _Run(config, setting, frames, fps, runs, who, responsiveness, seed)
+                    run.swap_to = other
                     report["settings"][f"{who}/{n}"] = run.attempts(faces, gateway, say)
     return report
 
@@ -155,6 +168,7 @@ class _Run:
         self.config, self.face, self.frames, self.fps = config, face, frames, fps
         self.runs, self.customer = runs, customer
         self.responsiveness, self.seed = responsiveness, seed
+        self.swap_to: list[np.ndarray] = []
 
     def attempts(self, faces: Any, gateway: Any, say: Callable[[str], None]) -> dict[str, Any]:
         """Warm up, then run and split ``runs`` attempts."""
@@ -170,7 +184,7 @@ class _Run:
         flow = SmileToPay(sensor=sensor, faces=faces, gateway=gateway, face=self.face,
                           smile=smile, terminal_id=self.config.terminal.id, clock=clock)
         attempts: list[dict[str, Any]] = []
-        frames, fps = self.frames, self.fps
+        fps = self.fps
         try:
             for i in range(self.runs + 1):  # attempt 0 warms up the graph and the connection
                 mark = len(flow.machine.history)
@@ -189,14 +203,16 @@ class _Run:
                         acting.show(status.action, clock())
                     if status.action and (not actions or actions[-1] != status.action):
                         actions.append(status.action)
-                    status = flow.on_frame(frames[index % len(frames)], clock())
+                    status = flow.on_frame(self._frame(index, clock() - start), clock())
                     if status.state is SmileState.DIGITS:
                         status = type_demo_digits(flow, status, lambda _m: None)
                 if i == 0:
                     continue
                 row = _split(flow.machine.history[mark:], status.state.value)
+                continuity = status.liveness.get("checks", {}).get("identity_continuity", {})
                 row.update(frames_taken=taken, frames_shown=shown, digits=status.digits_asked,
-                           actions=actions, reasons=list(status.reason_codes))
+                           actions=actions, reasons=list(status.reason_codes),
+                           continuity=continuity.get("score"))
                 attempts.append(row)
                 say(f"  attempt {i}: {row['outcome']}, decision "
                     + (f"{row['decision_s']:.3f} s" if row["decision_s"] is not None else "-")
@@ -206,6 +222,11 @@ class _Run:
             sensor.close()
         return {"customer": self.customer, "embed_workers": self.face.embed_workers,
                 "attempts": attempts, "summary": _summary(attempts)}
+
+    def _frame(self, index: int, elapsed: float) -> np.ndarray:
+        if self.customer == "swap" and elapsed >= SWAP_AFTER_S:
+            return self.swap_to[index % len(self.swap_to)]
+        return self.frames[index % len(self.frames)]
 
     def _sensor(self, clock: Callable[[], float]) -> tuple[Any, ActingSensor | None]:
         import random
@@ -247,7 +268,12 @@ def _split(history: list[Any], outcome: str) -> dict[str, Any]:
 
 def _summary(attempts: list[dict[str, Any]]) -> dict[str, Any]:
     done = [a for a in attempts if a["decision_s"] is not None]
-    out: dict[str, Any] = {"attempts": len(attempts), "verified": len(done)}
+    out: dict[str, Any] = {"attempts": len(attempts), "verified": len(done),
+                           "outcomes": dict(Counter(a["outcome"] for a in attempts))}
+    scores = [a["continuity"] for a in attempts if a.get("continuity") is not None]
+    if scores:
+        out["continuity_max"] = round(float(max(scores)), 4)
+        out["continuity_min"] = round(float(min(scores)), 4)
     for key in ["decision_s", *(f"{name}_s" for name, _ in STAGES)]:
         values = np.array([a[key] for a in done if a[key] is not None], dtype=float)
         if values.size:
@@ -260,7 +286,7 @@ def _summary(attempts: list[dict[str, Any]]) -> dict[str, Any]:
 def _print_summary(report: dict[str, Any]) -> None:
     print(f"Smile-to-Pay decision time ({report['mode']}; clip {report['clip']})")
     print(f"{'customer/workers':>17} {'verified':>9} {'decision med/p90 s':>19} {'challenge':>10} "
-          f"{'probe+rule':>11} {'match':>7}")
+          f"{'probe+rule':>11} {'match':>7} {'continuity':>12}  outcomes")
     for n, data in report["settings"].items():
         s = data["summary"]
 
@@ -269,8 +295,11 @@ def _print_summary(report: dict[str, Any]) -> None:
 
         dec = (f"{s['decision_s']['median']:.3f}/{s['decision_s']['p90']:.3f}"
                if "decision_s" in s else "-")
+        cont = (f"{s['continuity_min']:.2f}-{s['continuity_max']:.2f}"
+                if "continuity_max" in s else "-")
+        outcomes = ", ".join(f"{k} {v}" for k, v in s["outcomes"].items())
         print(f"{n:>17} {s['verified']:>4}/{s['attempts']:<4} {dec:>19} {med('challenge_s'):>10} "
-              f"{med('probe_and_rule_s'):>11} {med('match_s'):>7}")
+              f"{med('probe_and_rule_s'):>11} {med('match_s'):>7} {cont:>12}  {outcomes}")
 
 
 def plot_latency(path: Path, report: dict[str, Any]) -> Path:

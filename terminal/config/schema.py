@@ -182,6 +182,13 @@ class FaceSection:
     # here). A Pi 4 has four cores: 1-2 workers.
     probe_spacing_s: float = 0.1
     embed_workers: int = 1
+    # Identity continuity: after the probe frames, a frame every `check_spacing_s` until the
+    # challenge ends is embedded and compared with the probe; a distance above
+    # `continuity_max_distance` means the face changed (a photo first, a person swapped in)
+    # and the attempt ends as a suspected spoof. Same-person frames of one session stay below
+    # ~0.46 even turned 40 degrees at 33 px between the eyes (docs/face.md).
+    check_spacing_s: float = 0.4
+    continuity_max_distance: float = 0.45
     # Quality gates before any embedding ([face.quality]): face size, pose, sharpness,
     # exposure, one face only — see vision.face.quality.QualityLimits.
     quality: QualityLimits = field(default_factory=QualityLimits)
@@ -205,6 +212,9 @@ class FaceSection:
             raise ValueError("face: enroll_frames, probe_frames and challenge_steps must be >= 1")
         if self.probe_spacing_s < 0 or not 0 <= self.embed_workers <= 8:
             raise ValueError("face: probe_spacing_s must be >= 0 and embed_workers 0..8")
+        if self.check_spacing_s <= 0 or not 0.0 < self.continuity_max_distance < 2.0:
+            raise ValueError("face: check_spacing_s must be > 0 and continuity_max_distance "
+                             "between 0 and 2")
         turns = {"turn_left", "turn_right"} & set(self.challenges)
         expressions = {"smile", "blink"} & set(self.challenges)
         if not turns or not expressions:

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import numpy as np
 
 from terminal.config.schema import FaceSection
+from vision.errors import VisionError
 from vision.face.liveness import LivenessEvidence, LivenessStatus
+from vision.face.probe import Probe
 from vision.face.quality import QualityReport, assess_quality
 from vision.face.types import CheckResult, FaceObservation
 
@@ -50,12 +52,15 @@ class ProbeCollector(Protocol):
         """True while more frames are wanted."""
         ...
 
-    def offer(self, image: np.ndarray, observation: FaceObservation, timestamp: float) -> bool:
-        """Take this quality-passed frame if it is wanted; True when taken."""
+    def offer(self, image: np.ndarray, observation: FaceObservation, timestamp: float,
+              *, good: bool = True) -> bool:
+        """Offer every frame with a face (``good``: it passed the quality gates); True when
+        it was taken."""
         ...
 
-    def finish(self) -> np.ndarray:
-        """The combined probe embedding (VisionError when no frame was usable)."""
+    def finish(self) -> Probe:
+        """The combined probe and its identity continuity over the session (VisionError
+        when no frame was usable)."""
         ...
 
     def discard(self) -> None:
@@ -114,6 +119,7 @@ class VisionFaceSensor:
         self._embedder: Embedder | None = None
         self._antispoof: object | None = None
         self._pool: EmbeddingPool | None = None
+        self._pool_failed = False
         self._last_good: Sample | None = None
         self._closed = False
 
@@ -141,8 +147,10 @@ class VisionFaceSensor:
         """A probe of ``probe_frames`` frames, embedded by the worker pool when configured."""
         from vision.face.probe import ProbeBuilder
 
-        return ProbeBuilder(self._get_embedder(), frames=self.settings.probe_frames,
-                            spacing_s=self.settings.probe_spacing_s, pool=self._get_pool())
+        s = self.settings
+        return ProbeBuilder(self._get_embedder(), frames=s.probe_frames,
+                            spacing_s=s.probe_spacing_s, check_spacing_s=s.check_spacing_s,
+                            pool=self._get_pool())
 
     def prepare(self) -> None:
         """Load the tracker and start (and warm) the embedding workers now, so the first
@@ -153,11 +161,17 @@ class VisionFaceSensor:
             self._tracker = FaceTracker(mode=self._tracker_mode)
         pool = self._get_pool()
         if pool is not None:
-            pool.start(wait=True)
-        else:
-            from vision.face.embedding import CHIP_SIZE
+            try:
+                pool.start(wait=True)
+                return
+            except VisionError as exc:
+                log.warning("%s; embedding in this process instead", exc)
+                pool.close()
+                self._pool_failed = True
+                self._pool = None
+        from vision.face.embedding import CHIP_SIZE
 
-            self._get_embedder().embed_chip(np.zeros((CHIP_SIZE, CHIP_SIZE, 3), np.uint8))
+        self._get_embedder().embed_chip(np.zeros((CHIP_SIZE, CHIP_SIZE, 3), np.uint8))
 
     def _get_embedder(self) -> Embedder:
         if self._embedder is None:
@@ -167,7 +181,8 @@ class VisionFaceSensor:
         return self._embedder
 
     def _get_pool(self) -> EmbeddingPool | None:
-        if self._pool is None and self.settings.embed_workers > 0 and not self._closed:
+        if (self._pool is None and self.settings.embed_workers > 0 and not self._closed
+                and not self._pool_failed):
             from vision.face.probe import EmbeddingPool
 
             self._pool = EmbeddingPool.for_embedder(self._get_embedder(),

@@ -268,10 +268,11 @@ class SmileToPay:
             passed = report_passed
             if passed is None:
                 passed = self._sensor.quality(observation, image).passed
-            if passed and self._collector is not None and self._collector.wanted:
-                # Probe frames come from this session (the person answering the challenge);
-                # the first good ones, taken while they still look straight at the camera.
-                self._collector.offer(image, observation, self._clock())
+            if self._collector is not None:
+                # Probe frames come from this session: the first good ones (still looking
+                # straight at the camera), then check frames of every kind until the challenge
+                # is answered (a blurred face must not dodge the identity check).
+                self._collector.offer(image, observation, self._clock(), good=bool(passed))
         status = self._liveness.update(observation)
         if status.state == "failed":
             return self._liveness_failed(status)
@@ -306,20 +307,39 @@ class SmileToPay:
             "liveness_interrupted", f"The check was interrupted: {status.reason}"),),
             "Sorry, please try again", liveness=evidence)
 
+    def _face_changed(self) -> SmileStatus:
+        self._emit_event("liveness.failed", None, {
+            "reason": "identity_changed", "failed_checks": "identity_continuity",
+            "actions_done": ",".join(self._actions_done) or "none",
+        })
+        self._evidence["live"] = False
+        return self._end(E.SPOOF_DETECTED, (Reason(
+            "face_changed", "The face changed during the check"),),
+            "Sorry, we could not confirm it is you")
+
     # -- after liveness ---------------------------------------------------------------------
 
     def _embed_and_ask(self, status: LivenessStatus) -> SmileStatus:
         self._evidence = status.evidence.as_dict()
+        self._actions_done = status.evidence.actions
         collector, self._collector = self._collector, None
         try:
             # Usually ready already: worker processes embedded the frames during the challenge.
-            self._probe = collector.finish() if collector is not None else None
+            probe = collector.finish() if collector is not None else None
         except NoFaceError:
-            self._probe = None
-        if self._probe is None:
+            probe = None
+        if probe is None:
             return self._end(E.DECLINED, (Reason("no_clear_face",
                                                  "No clear view of the face to match"),),
                              "Sorry, please try again")
+        passed = probe.continuity <= self._face.continuity_max_distance
+        self._evidence["checks"] = {**self._evidence.get("checks", {}), "identity_continuity": {
+            "passed": passed, "score": round(probe.continuity, 4),
+            "detail": f"largest distance of {probe.checked} later frame(s) to the probe "
+                      f"(limit {self._face.continuity_max_distance})"}}
+        if not passed:
+            return self._face_changed()
+        self._probe = probe.embedding
         try:
             self._regulars = self._faces.candidates(phone_digits="").count
             decision = self._decide()
@@ -451,6 +471,7 @@ class SmileToPay:
         self._probe: np.ndarray | None = None
         self._liveness: LivenessJudge | None = None
         self._evidence: dict[str, Any] = {}
+        self._actions_done: tuple[str, ...] = ()
         self._regulars = 0
         self._digits_reasons: tuple[Reason, ...] = ()
         self._digits_since = 0.0

@@ -1,4 +1,5 @@
-"""A payment probe built while the customer answers the liveness challenge.
+"""A payment probe built while the customer answers the liveness challenge, and a check that
+the face that answered it is the face in the probe.
 
 The ResNet pass costs ~75 ms per chip here (about ten times that on a Pi 4), and dlib holds
 Python's global interpreter lock while it runs, so a thread would stall the tracker. Instead the
@@ -16,12 +17,20 @@ import logging
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from vision.errors import VisionError
-from vision.face.embedding import CHIP_SIZE, Embedder, NoFaceError, combine_embeddings
+from vision.face.embedding import (
+    CHIP_SIZE,
+    Embedder,
+    NoFaceError,
+    combine_embeddings,
+    distance,
+)
 from vision.face.types import FaceObservation
 
 log = logging.getLogger(__name__)
@@ -93,11 +102,22 @@ class EmbeddingPool:
                     raise VisionError(f"the embedding worker did not start: {exc}") from exc
 
     def submit(self, chip: np.ndarray) -> Future[np.ndarray]:
-        """Queue one aligned 150x150 RGB chip; the future holds its unit embedding."""
-        if self._executor is None:
-            self.start()
-        assert self._executor is not None
-        return self._executor.submit(_embed_in_worker, np.ascontiguousarray(chip))
+        """Queue one aligned 150x150 RGB chip; the future holds its unit embedding.
+
+        A pool whose worker died is restarted once; VisionError when that fails too.
+        """
+        for attempt in (1, 2):
+            if self._executor is None:
+                self.start()
+            assert self._executor is not None
+            try:
+                return self._executor.submit(_embed_in_worker, np.ascontiguousarray(chip))
+            except (BrokenProcessPool, RuntimeError) as exc:
+                log.warning("embedding pool broken (%s); %s", exc,
+                            "restarting it" if attempt == 1 else "giving up")
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+        raise VisionError("the embedding workers cannot be started")
 
     def close(self) -> None:
         """Stop the workers (idempotent); queued chips are dropped."""
@@ -112,83 +132,136 @@ class EmbeddingPool:
         self.close()
 
 
-class ProbeBuilder:
-    """Collects up to ``frames`` chips, at least ``spacing_s`` apart, from one liveness session
-    and combines their embeddings into one probe.
+@dataclass(frozen=True)
+class Probe:
+    """A payment probe and how well the rest of the session agrees with it.
 
-    Offer every quality-passed frame; the first ones are taken (the customer is still looking
-    straight at the camera, before any turn or smile). With a ``pool`` each chip is embedded in
-    the background as soon as it is taken.
+    ``continuity`` is the largest embedding distance from the probe to a later frame of the
+    same session (0.0 when none was checked); a large one means the face that answered the
+    challenge is not the face in the probe (a photo shown first, a person swapped in later).
+    """
+
+    embedding: np.ndarray
+    continuity: float
+    checked: int
+
+
+@dataclass
+class _Chip:
+    chip: np.ndarray
+    future: Future[np.ndarray] | None
+
+
+class ProbeBuilder:
+    """Builds one payment probe from a liveness session, and checks the session's identity.
+
+    Offer every frame with a face. The first ``frames`` quality-passed chips, at least
+    ``spacing_s`` apart, make the probe (the customer still looks straight at the camera, before
+    any turn or smile). After that a *check* chip of any frame with a face is taken every
+    ``check_spacing_s`` until the session ends; each is compared with the probe, so a swap
+    between the probe frames and the challenge's answers shows. When the session ends before
+    any check chip was due, its latest frame is checked.
+    With a ``pool`` every chip is embedded in the background as soon as it is taken.
     """
 
     def __init__(self, embedder: ChipEmbedder, *, frames: int, spacing_s: float = 0.1,
-                 pool: EmbeddingPool | None = None, timeout_s: float = 10.0) -> None:
+                 check_spacing_s: float = 0.4, pool: EmbeddingPool | None = None,
+                 timeout_s: float = 10.0) -> None:
         if frames < 1:
             raise VisionError("a probe needs at least one frame")
-        if spacing_s < 0 or timeout_s <= 0:
-            raise VisionError("spacing_s must be >= 0 and timeout_s > 0")
+        if spacing_s < 0 or check_spacing_s <= 0 or timeout_s <= 0:
+            raise VisionError("spacing_s must be >= 0, check_spacing_s and timeout_s > 0")
         self._embedder = embedder
         self._frames = frames
         self._spacing = spacing_s
+        self._check_spacing = check_spacing_s
         self._pool = pool
         self._timeout = timeout_s
-        self._chips: list[np.ndarray] = []
-        self._futures: list[Future[np.ndarray] | None] = []
+        self._probe: list[_Chip] = []
+        self._checks: list[_Chip] = []
         self._last: float | None = None
+        self._latest: tuple[np.ndarray, FaceObservation, float] | None = None
 
     @property
     def taken(self) -> int:
-        """Chips taken so far."""
-        return len(self._chips)
+        """Probe chips taken so far."""
+        return len(self._probe)
 
     @property
     def wanted(self) -> bool:
-        """True while more chips are wanted."""
-        return len(self._chips) < self._frames
+        """True while more probe chips are wanted."""
+        return len(self._probe) < self._frames
 
-    def offer(self, image_bgr: np.ndarray, observation: FaceObservation,
-              timestamp: float) -> bool:
-        """Take this frame's chip if one is wanted and the last was ``spacing_s`` ago."""
-        if not self.wanted or (self._last is not None
-                               and timestamp - self._last < self._spacing):
+    def offer(self, image_bgr: np.ndarray, observation: FaceObservation, timestamp: float,
+              *, good: bool = True) -> bool:
+        """Take this frame's chip if a probe or check chip is due; True when taken.
+
+        Offer every frame with a face: probe chips come only from ``good`` (quality-passed)
+        frames, check chips from any, so a face blurred or turned away during the challenge
+        cannot dodge the identity check.
+        """
+        wanted = self.wanted
+        if wanted and not good:
             return False
-        try:
-            chip = self._embedder.chip(image_bgr, observation)
-        except NoFaceError:
+        gap = self._spacing if wanted else self._check_spacing
+        if self._last is not None and timestamp - self._last < gap:
+            if not wanted:
+                self._latest = (image_bgr, observation, timestamp)
+            return False
+        taken = self._take(image_bgr, observation)
+        if taken is None:
             return False
         self._last = timestamp
-        self._chips.append(chip)
-        self._futures.append(self._pool.submit(chip) if self._pool is not None else None)
+        self._latest = None
+        (self._probe if wanted else self._checks).append(taken)
         return True
 
-    def finish(self) -> np.ndarray:
-        """The combined probe (waits for background embeddings); raises NoFaceError when no
-        chip was taken. The chips are forgotten either way."""
+    def finish(self) -> Probe:
+        """The combined probe and its continuity (waits for background embeddings); raises
+        NoFaceError when no chip was taken. The chips are forgotten either way."""
         try:
-            if not self._chips:
+            if not self._probe:
                 raise NoFaceError("no clear frame of the face was taken for the probe")
-            vectors = [self._result(chip, future)
-                       for chip, future in zip(self._chips, self._futures, strict=True)]
-            return combine_embeddings(vectors)
+            if not self._checks and self._latest is not None:
+                latest = self._take(self._latest[0], self._latest[1])
+                if latest is not None:
+                    self._checks.append(latest)
+            embedding = combine_embeddings([self._result(c) for c in self._probe])
+            gaps = [distance(embedding, self._result(c)) for c in self._checks]
+            return Probe(embedding, max(gaps, default=0.0), len(gaps))
         finally:
             self.discard()
 
     def discard(self) -> None:
-        """Forget the chips and cancel embeddings not yet started."""
-        for future in self._futures:
-            if future is not None:
-                future.cancel()
-        self._chips.clear()
-        self._futures.clear()
+        """Forget the chips and frames and cancel embeddings not yet started."""
+        for c in (*self._probe, *self._checks):
+            if c.future is not None:
+                c.future.cancel()
+        self._probe.clear()
+        self._checks.clear()
         self._last = None
+        self._latest = None
 
-    def _result(self, chip: np.ndarray, future: Future[np.ndarray] | None) -> np.ndarray:
-        if future is None:
-            return self._embedder.embed_chip(chip)
+    def _take(self, image_bgr: np.ndarray, observation: FaceObservation) -> _Chip | None:
         try:
-            return future.result(timeout=self._timeout)
+            chip = self._embedder.chip(image_bgr, observation)
+        except NoFaceError:
+            return None
+        future = None
+        if self._pool is not None:
+            try:
+                future = self._pool.submit(chip)
+            except VisionError as exc:  # no workers: embed in this process when finishing
+                log.warning("%s; embedding in this process", exc)
+        return _Chip(chip, future)
+
+    def _result(self, c: _Chip) -> np.ndarray:
+        if c.future is None:
+            return self._embedder.embed_chip(c.chip)
+        try:
+            return c.future.result(timeout=self._timeout)
         except FutureTimeout as exc:
             raise VisionError(f"the embedding worker took over {self._timeout:g} s") from exc
         except Exception as exc:  # a dead worker: embed here rather than fail the customer
             log.warning("embedding worker failed (%s); embedding in this process", exc)
-            return self._embedder.embed_chip(chip)
+            return self._embedder.embed_chip(c.chip)
