@@ -148,3 +148,32 @@ def test_probe_from_real_frames_matches_the_inline_embedding() -> None:
     probe = ProbeBuilder(embedder, frames=1)
     assert probe.offer(image, obs, 0.0)
     assert probe.finish().embedding == pytest.approx(embedder.embed(image, obs), abs=1e-5)
+
+
+def test_with_a_slow_worker_only_one_check_is_in_flight() -> None:
+    from concurrent.futures import Future
+
+    class HeldPool(EmbeddingPool):
+        """Jobs finish only when released, like a slow worker."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.jobs: list[tuple[Future, np.ndarray]] = []
+
+        def submit(self, chip):
+            f: Future = Future()
+            self.jobs.append((f, chip))
+            return f
+
+    emb = ChipsFromPixels()
+    pool = HeldPool()
+    probe = ProbeBuilder(emb, frames=1, check_spacing_s=0.4, pool=pool)
+    probe.offer(frame(0), OBS, 0.0)
+    assert probe.offer(frame(0), OBS, 0.5)  # first check
+    assert not probe.offer(frame(0), OBS, 1.0)  # the first is still running
+    for f, chip in pool.jobs:
+        f.set_result(emb.embed_chip(chip))
+    assert probe.offer(frame(0), OBS, 1.1)  # now the next one
+    pool.jobs[-1][0].set_result(emb.embed_chip(frame(0)))
+    result = probe.finish()
+    assert result.checked == 2 and result.continuity == pytest.approx(0.0, abs=1e-6)

@@ -303,37 +303,56 @@ def _print_summary(report: dict[str, Any]) -> None:
 
 
 def plot_latency(path: Path, report: dict[str, Any]) -> Path:
-    """Stacked bars of each attempt's stages, one group per worker setting."""
+    """Stacked bars of each attempt's stages, one group per customer and worker setting;
+    attempts that were not charged are hatched, with the group's outcome counts above it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    groups = list(report["settings"].values())
+    bars = sum(len(g["attempts"]) + 1 for g in groups)
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.12 * bars + 2), 4.8))
     colours = {"challenge": "#4c72b0", "probe_and_rule": "#dd8452", "digits": "#aaaaaa",
                "match": "#55a868"}
     x = 0
-    ticks, labels = [], []
-    for data in report["settings"].values():
+    ticks, labels, labelled = [], [], set()
+    top = 0.0
+    for data in groups:
         first = x
+        group_top = 0.0
         for a in data["attempts"]:
             bottom = 0.0
+            refused = a["outcome"] != "charged"
             for name, _ in STAGES:
                 v = a.get(f"{name}_s") or 0.0
-                ax.bar(x, v, bottom=bottom, color=colours[name],
-                       label=name.replace("_", " ") if x == 0 else None)
+                label = name.replace("_", " ")
+                if refused:
+                    label = "until refused"
+                ax.bar(x, v, bottom=bottom, color="#c44e52" if refused else colours[name],
+                       hatch="//" if refused else None, edgecolor="white", linewidth=0.3,
+                       label=label if label not in labelled and v > 0 else None)
+                if v > 0:
+                    labelled.add(label)
                 bottom += v
+            top = max(top, bottom)
+            group_top = max(group_top, bottom)
             x += 1
         ticks.append((first + x - 1) / 2)
-        labels.append(f"{data['customer']}\nembed_workers={data['embed_workers']}")
+        labels.append(f"{data['customer']}\nworkers={data['embed_workers']}")
+        outcomes = data["summary"].get("outcomes", {})
+        ax.text((first + x - 1) / 2, group_top + 0.03,
+                "\n".join(f"{v} {k}" for k, v in outcomes.items()),
+                ha="center", va="bottom", fontsize=7)
         x += 1
     ax.axhline(2.0, color="k", lw=0.8, ls="--", label="2 s target")
-    ax.set_xticks(ticks, labels)
+    ax.set_xticks(ticks, labels, fontsize=8)
+    ax.set_ylim(0, max(2.4, top * 1.15))
     ax.set_ylabel("seconds from face seen")
     ax.set_title("Smile to Pay, face seen to verified (real-time replay; scripted customer "
                  f"reacts in {report['reaction_s'][0]:g}-{report['reaction_s'][1]:g} s)",
                  fontsize=9)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

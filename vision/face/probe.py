@@ -158,9 +158,10 @@ class ProbeBuilder:
     Offer every frame with a face. The first ``frames`` quality-passed chips, at least
     ``spacing_s`` apart, make the probe (the customer still looks straight at the camera, before
     any turn or smile). After that a *check* chip of any frame with a face is taken every
-    ``check_spacing_s`` until the session ends; each is compared with the probe, so a swap
-    between the probe frames and the challenge's answers shows. When the session ends before
-    any check chip was due, its latest frame is checked.
+    ``check_spacing_s`` until the session ends (with a pool, no sooner than the previous
+    check's embedding is done); each is compared with the probe, so a swap between the probe
+    frames and the challenge's answers shows. When the session ends before any check chip was
+    due, its latest frame is checked.
     With a ``pool`` every chip is embedded in the background as soon as it is taken.
     """
 
@@ -204,7 +205,8 @@ class ProbeBuilder:
         if wanted and not good:
             return False
         gap = self._spacing if wanted else self._check_spacing
-        if self._last is not None and timestamp - self._last < gap:
+        if (self._last is not None and timestamp - self._last < gap) or (
+                not wanted and self._check_pending()):
             if not wanted:
                 self._latest = (image_bgr, observation, timestamp)
             return False
@@ -241,6 +243,12 @@ class ProbeBuilder:
         self._checks.clear()
         self._last = None
         self._latest = None
+
+    def _check_pending(self) -> bool:
+        # One check in flight at a time: on a slow worker, checks space themselves out and the
+        # decision waits for one embedding at most.
+        last = self._checks[-1].future if self._checks else None
+        return last is not None and not last.done()
 
     def _take(self, image_bgr: np.ndarray, observation: FaceObservation) -> _Chip | None:
         try:
