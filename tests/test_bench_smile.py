@@ -41,18 +41,27 @@ def test_a_regular_asked_for_no_digits_and_an_unfinished_attempt() -> None:
 
 
 def test_the_plot_is_written(tmp_path: Path) -> None:
-    attempt = {"challenge_s": 1.5, "probe_and_rule_s": 0.01, "digits_s": 0.0, "match_s": 0.01}
+    paid = {"outcome": "charged", "challenge_s": 1.5, "probe_and_rule_s": 0.01,
+            "digits_s": 0.0, "match_s": 0.01}
+    refused = {"outcome": "spoof_suspected", "challenge_s": 1.6, "probe_and_rule_s": None,
+               "digits_s": None, "match_s": None}
     report = {"reaction_s": [0.4, 0.7], "settings": {
-        "scripted/1": {"customer": "scripted", "embed_workers": 1, "attempts": [attempt] * 3}}}
+        "scripted/1": {"customer": "scripted", "embed_workers": 1, "attempts": [paid] * 3,
+                       "summary": {"outcomes": {"charged": 3}}},
+        "swap/1": {"customer": "swap", "embed_workers": 1, "attempts": [refused] * 2,
+                   "summary": {"outcomes": {"spoof_suspected": 2}}}}}
     path = plot_latency(tmp_path / "p.png", report)
     assert path.stat().st_size > 1000
 
 
 @pytest.mark.skipif(not (EYEBLINK / "video1_blink05.mp4").is_file(),
                     reason="shared EyeBlink8 clips (../shared/data/faces) not present")
-def test_a_real_scripted_attempt_is_verified_and_charged() -> None:
-    report = measure(workers=[1], runs=1, customers=("scripted",))
+def test_a_real_scripted_attempt_is_verified_and_charged_and_a_swap_is_refused() -> None:
+    report = measure(workers=[1], runs=1, customers=("scripted", "swap"))
+    swap = report["settings"]["swap/1"]["attempts"][0]
+    assert swap["outcome"] == "spoof_suspected" and "face_changed" in swap["reasons"]
     data = report["settings"]["scripted/1"]
     assert [a["outcome"] for a in data["attempts"]] == ["charged"]
     attempt = data["attempts"][0]
     assert len(attempt["actions"]) == 2 and attempt["decision_s"] > attempt["challenge_s"]
+    assert attempt["continuity"] < 0.45
