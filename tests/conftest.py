@@ -1,0 +1,16 @@
+"""Test-run settings: property tests are reproducible unless a fuzzing run is asked for.
+
+``SCANPAY_FUZZ=1`` lets Hypothesis draw fresh examples on every run (to hunt for new failures);
+by default each property test draws the same examples every time, so a run that passed passes
+again on a clean clone.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("reproducible", derandomize=True, database=None)
+settings.register_profile("fuzz", derandomize=False)
+settings.load_profile("fuzz" if os.environ.get("SCANPAY_FUZZ") == "1" else "reproducible")
