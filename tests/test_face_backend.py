@@ -11,15 +11,18 @@ import pytest
 
 from payments.clients.errors import (
     BadArgument,
+    CodeRejected,
     ConflictError,
     InvalidRequestError,
     NotFoundError,
 )
-from payments.clients.face import Consent, FaceClient
+from payments.clients.face import Consent
 from payments.clients.http import ServiceSettings
+from payments.paycode import issue_code, public_key_id, signing_key_from_seed
 from terminal.emulator.backend.routes_face import RULES
 from terminal.emulator.backend.server import BackendServer
 from terminal.emulator.backend.settings import BackendSettings
+from tests.wallet import WalletFaceClient
 
 PHONE_A = "13800138000"
 PHONE_B = "13900008000"  # shares the last four digits with A
@@ -72,13 +75,13 @@ def client(server):
             conn.execute(f"DELETE FROM {table}")
     settings = ServiceSettings(url=server.url, api_key=server.api_key_for("emu-kiosk-0001"),
                                max_retries=0)
-    with FaceClient(settings) as c:
+    with WalletFaceClient(settings, server.backend) as c:
         yield c
 
 
 def test_enroll_then_verify_with_full_number_matches(client):
     face = unit(1)
-    e = client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(face),
+    e = client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(face),
                       consent=consent())
     assert (e.subject_id, e.frames, e.terminal_id) == ("rider-good", 3, "emu-kiosk-0001")
     assert e.expires_at is not None and (e.expires_at.timestamp() - START) == 30 * 86400
@@ -88,7 +91,7 @@ def test_enroll_then_verify_with_full_number_matches(client):
 
 
 def test_another_face_does_not_match(client):
-    client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(unit(1)),
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(unit(1)),
                   consent=consent())
     m = client.verify(phone_digits=PHONE_A, probe=unit(2).tolist())
     assert (m.match, m.reason, m.subject_id) == (False, "no_match", None)
@@ -97,8 +100,8 @@ def test_another_face_does_not_match(client):
 
 def test_last_four_digits_compare_against_every_account_sharing_them(client):
     a, b = unit(1), unit(2)
-    client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(a), consent=consent())
-    client.enroll(subject_id="rider-low", phone=PHONE_B, embeddings=frames(b), consent=consent())
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(a), consent=consent())
+    client.enroll_as("rider-low", phone=PHONE_B, embeddings=frames(b), consent=consent())
     assert client.candidates(phone_digits="8000").count == 2
     assert client.candidates(phone_digits="1234").count == 0
     m = client.verify(phone_digits="8000", probe=near(b, 9).tolist())
@@ -112,7 +115,7 @@ def test_unknown_digits_say_not_enrolled(client):
 
 def test_deletion_is_confirmed_and_later_verify_says_not_enrolled(client, server):
     face = unit(1)
-    e = client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(face),
+    e = client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(face),
                       consent=consent())
     d = client.delete(phone=PHONE_A)
     assert (d.subject_id, d.enrollment_id, d.templates_deleted) == (
@@ -129,7 +132,7 @@ def test_deletion_is_confirmed_and_later_verify_says_not_enrolled(client, server
 
 def test_templates_and_phone_numbers_are_not_stored_in_clear(client, server):
     face = unit(1)
-    client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(face),
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(face),
                   consent=consent())
     path = server.settings.database
     with server.backend.store.transaction():
@@ -153,7 +156,7 @@ def test_templates_and_phone_numbers_are_not_stored_in_clear(client, server):
 
 def test_repeated_failures_lock_the_account_then_the_window_expires(client, server):
     face = unit(1)
-    client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(face),
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(face),
                   consent=consent())
     for _ in range(RULES.max_failures):
         assert client.verify(phone_digits=PHONE_A, probe=unit(5).tolist()).reason == "no_match"
@@ -165,9 +168,9 @@ def test_repeated_failures_lock_the_account_then_the_window_expires(client, serv
 
 def test_regulars_need_digit_free_consent_and_visits(client):
     face = unit(1)
-    client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(face),
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(face),
                   consent=consent(digit_free=True))
-    client.enroll(subject_id="rider-low", phone=PHONE_B, embeddings=frames(unit(2)),
+    client.enroll_as("rider-low", phone=PHONE_B, embeddings=frames(unit(2)),
                   consent=consent(digit_free=False))
     assert client.candidates(phone_digits="").count == 0
     assert client.verify(phone_digits="", probe=face.tolist()).reason == "not_enrolled"
@@ -182,26 +185,26 @@ def test_regulars_need_digit_free_consent_and_visits(client):
 
 def test_retention_period_end_removes_the_template(client, server):
     face = unit(1)
-    client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(face),
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(face),
                   consent=consent(retention_days=1))
     server.clock.now += 86400 + 1
     assert client.verify(phone_digits=PHONE_A, probe=face.tolist()).reason == "not_enrolled"
 
 
 def test_reenrolling_replaces_the_template(client):
-    client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(unit(1)),
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(unit(1)),
                   consent=consent())
-    client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(unit(4)),
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(unit(4)),
                   consent=consent())
     assert not client.verify(phone_digits=PHONE_A, probe=unit(1).tolist()).match
     assert client.verify(phone_digits=PHONE_A, probe=unit(4).tolist()).match
 
 
 def test_phone_of_another_account_is_refused(client):
-    client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(unit(1)),
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(unit(1)),
                   consent=consent())
     with pytest.raises(ConflictError) as err:
-        client.enroll(subject_id="rider-low", phone=PHONE_A, embeddings=frames(unit(2)),
+        client.enroll_as("rider-low", phone=PHONE_A, embeddings=frames(unit(2)),
                       consent=consent())
     assert err.value.code == "phone_in_use"
 
@@ -212,17 +215,55 @@ def test_phone_of_another_account_is_refused(client):
         ({"embeddings": frames(unit(1), 2)}, "too_few_frames"),
         ({"embeddings": [unit(1).tolist(), unit(2).tolist(), unit(3).tolist()]},
          "enrollment_inconsistent"),
-        ({"subject_id": "nobody"}, "unknown_subject"),
+        ({"subject": "nobody"}, "unknown_subject"),
         ({"consent": consent(given_at=datetime.fromtimestamp(START + 3600, UTC))},
          "invalid_consent"),
     ],
 )
 def test_bad_enrollments_get_a_clear_error(client, kwargs, code):
-    args = dict(subject_id="rider-good", phone=PHONE_A, embeddings=frames(unit(1)),
-                consent=consent())
+    kwargs = dict(kwargs)
+    args = dict(payment_code=client.code(kwargs.pop("subject", "rider-good")), phone=PHONE_A,
+                embeddings=frames(unit(1)), consent=consent())
     with pytest.raises((InvalidRequestError, NotFoundError)) as err:
         client.enroll(**{**args, **kwargs})
     assert err.value.code == code
+
+
+def test_enrollment_needs_a_fresh_genuine_code_of_the_account_and_uses_it_up(client, server):
+    face = unit(1)
+    code = client.code("rider-good")
+    e = client.enroll(payment_code=code, phone=PHONE_A, embeddings=frames(face),
+                      consent=consent())
+    assert e.subject_id == "rider-good"  # the account is the code's, not the terminal's say
+    with pytest.raises(CodeRejected) as used:  # the same code cannot enroll another face
+        client.enroll(payment_code=code, phone=PHONE_A, embeddings=frames(unit(2)),
+                      consent=consent())
+    assert used.value.code == "code_already_used"
+    old = client.code("rider-good", ttl_s=30)
+    server.clock.now += 31
+    with pytest.raises(CodeRejected) as expired:
+        client.enroll(payment_code=old, phone=PHONE_A, embeddings=frames(unit(2)),
+                      consent=consent())
+    assert expired.value.code == "code_expired"
+    real_issuer = public_key_id(server.backend.signing_key.public_key())
+    forged = issue_code("rider-good", signing_key=signing_key_from_seed(b"x" * 32),
+                        now=server.backend.now(), issuer=real_issuer)
+    with pytest.raises(CodeRejected) as bad:
+        client.enroll(payment_code=forged, phone=PHONE_A, embeddings=frames(unit(2)),
+                      consent=consent())
+    assert bad.value.code == "code_signature_invalid"
+    # The template enrolled with the good code is untouched by the refused attempts.
+    assert client.verify(phone_digits=PHONE_A, probe=near(face, 9).tolist()).match
+
+
+def test_a_refused_enrollment_does_not_use_up_the_code(client):
+    code = client.code("rider-good")
+    with pytest.raises(InvalidRequestError):
+        client.enroll(payment_code=code, phone=PHONE_A, embeddings=frames(unit(1), 2),
+                      consent=consent())
+    e = client.enroll(payment_code=code, phone=PHONE_A, embeddings=frames(unit(1)),
+                      consent=consent())
+    assert e.subject_id == "rider-good"
 
 
 def test_a_looser_threshold_than_the_gateway_allows_is_refused(client):
@@ -237,7 +278,10 @@ def test_a_looser_threshold_than_the_gateway_allows_is_refused(client):
         lambda c: c.verify(phone_digits="12", probe=unit(1).tolist()),
         lambda c: c.verify(phone_digits="1234", probe=[0.1] * 12),
         lambda c: c.verify(phone_digits="12a4", probe=unit(1).tolist()),
-        lambda c: c.enroll(subject_id="x", phone="12", embeddings=[], consent=consent()),
+        lambda c: c.enroll(payment_code="SP1.x.y", phone="12", embeddings=[],
+                           consent=consent()),
+        lambda c: c.enroll(payment_code=" ", phone=PHONE_A, embeddings=[[0.1] * 128],
+                           consent=consent()),
         lambda c: c.delete(phone="abc"),
         lambda c: Consent("", "p", 1, datetime.now(UTC)),
         lambda c: Consent("a", "p", 0, datetime.now(UTC)),
@@ -272,7 +316,7 @@ def test_raw_malformed_requests_get_the_error_body(server):
 def test_phone_numbers_and_embeddings_never_reach_the_log(client, caplog):
     caplog.set_level(logging.DEBUG)
     face = unit(1)
-    client.enroll(subject_id="rider-good", phone=PHONE_A, embeddings=frames(face),
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(face),
                   consent=consent())
     client.verify(phone_digits=PHONE_A, probe=face.tolist())
     client.delete(phone=PHONE_A)

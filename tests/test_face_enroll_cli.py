@@ -14,6 +14,7 @@ from terminal.cli.main import main
 from terminal.emulator.backend.server import BackendServer
 from terminal.emulator.backend.settings import BackendSettings
 from tests.face_shared import FACES
+from tests.wallet import wallet_code
 
 TERMINAL = "emu-kiosk-0001"
 PHONE = "13800001234"
@@ -32,12 +33,19 @@ def backend_args(server):
     return ["--backend", server.url, "--api-key", server.api_key_for(TERMINAL)]
 
 
+@pytest.fixture
+def code(server) -> str:
+    """The account holder's wallet code for rider-good."""
+    return wallet_code(server.backend, "rider-good")
+
+
 def enroll_synthetic(server) -> None:
     settings = ServiceSettings(url=server.url, api_key=server.api_key_for(TERMINAL))
     v = np.random.default_rng(0).normal(size=128)
     frames = [(v / np.linalg.norm(v) + 0.01 * i).tolist() for i in range(3)]
     with FaceClient(settings) as client:
-        client.enroll(subject_id="rider-good", phone=PHONE, embeddings=frames,
+        client.enroll(payment_code=wallet_code(server.backend, "rider-good"), phone=PHONE,
+                      embeddings=frames,
                       consent=Consent("A", "smile_to_pay", 30, datetime.now(UTC)))
 
 
@@ -76,26 +84,26 @@ def test_usage_errors_exit_2_with_one_line(argv, capsys):
         (["--phone", PHONE, "--frames", "2"], "--frames"),
     ],
 )
-def test_bad_values_get_a_clear_error(backend_args, extra, message, capsys, tmp_path):
+def test_bad_values_get_a_clear_error(backend_args, code, extra, message, capsys, tmp_path):
     image = tmp_path / "x.png"
     image.write_bytes(b"not an image")
-    argv = ["face", "enroll", "--consent", "--given-by", "A", "--subject", "rider-good",
+    argv = ["face", "enroll", "--consent", "--given-by", "A", "--code", code,
             "--images", str(image), *backend_args, "--retention-days", "30", *extra]
     assert main(argv) == 1
     assert message in capsys.readouterr().err
 
 
-def test_unreadable_image_is_a_clear_error(backend_args, capsys, tmp_path):
+def test_unreadable_image_is_a_clear_error(backend_args, code, capsys, tmp_path):
     image = tmp_path / "x.png"
     image.write_bytes(b"not an image")
-    argv = ["face", "enroll", "--consent", "--given-by", "A", "--subject", "rider-good",
+    argv = ["face", "enroll", "--consent", "--given-by", "A", "--code", code,
             "--phone", PHONE, "--retention-days", "30", "--images", str(image), *backend_args]
     assert main(argv) == 1
     assert "cannot read image" in capsys.readouterr().err
 
 
 @pytest.mark.shared
-def test_enroll_from_photos_then_delete(server, backend_args, capsys, tmp_path):
+def test_enroll_from_photos_then_delete(server, backend_args, code, capsys, tmp_path):
     folder = FACES / "lfw" / "Tony_Blair"
     if not folder.is_dir():
         pytest.skip(f"shared face data not found at {folder} (set SCANPAY_SHARED)")
@@ -104,10 +112,21 @@ def test_enroll_from_photos_then_delete(server, backend_args, capsys, tmp_path):
                       "[face.quality]\nmin_interocular_px = 30.0\nmin_sharpness = 20.0\n")
     images = sorted(str(p) for p in folder.iterdir())[:8]
     argv = ["face", "enroll", "--consent", "--given-by", "Tony", "--retention-days", "30",
-            "--subject", "rider-good", "--phone", PHONE, "--config", str(config), "--json",
+            "--code", code, "--phone", PHONE, "--config", str(config), "--json",
             "--images", *images, *backend_args]
     assert main(argv) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["enrolled"] and record["frames"] == 5 and record["spread"] < 0.5
     assert main(["face", "delete", "--phone", PHONE, *backend_args]) == 0
     assert "deleted 1 face template(s) of rider-good" in capsys.readouterr().out
+
+
+def test_the_account_must_be_proved_by_its_wallet_code(backend_args, capsys, tmp_path):
+    image = tmp_path / "x.png"
+    image.write_bytes(b"not an image")
+    base = ["face", "enroll", "--consent", "--given-by", "A", "--phone", PHONE,
+            "--retention-days", "30", "--images", str(image), *backend_args]
+    assert main([*base, "--subject", "rider-good"]) == 1  # naming an account proves nothing
+    assert "--subject works only with --emulator" in capsys.readouterr().err
+    assert main([*base, "--code", "SP1.not-a-code"]) == 1
+    assert "payment code cannot be read" in capsys.readouterr().err

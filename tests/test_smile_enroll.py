@@ -10,7 +10,7 @@ import pytest
 
 from hardware.emulated.clock import ManualClock
 from hardware.ports import Frame
-from payments.clients.face import Consent, FaceClient
+from payments.clients.face import Consent
 from payments.clients.http import ServiceSettings
 from terminal.config.schema import FaceSection
 from terminal.emulator.backend.server import BackendServer
@@ -18,6 +18,7 @@ from terminal.emulator.backend.settings import BackendSettings
 from terminal.errors import FlowError
 from terminal.kiosk.enroll import EnrollState, FaceEnrollment, consent_text
 from tests.smile_synth import FPS, IMAGE, Person, ScriptedSensor, identity
+from tests.wallet import WalletFaceClient
 
 PHONE = "13712345678"
 FACE = FaceSection(enroll_frames=4)
@@ -36,7 +37,7 @@ def faces(server):
         conn.execute("DELETE FROM face_enrollments")
     settings = ServiceSettings(url=server.url, api_key=server.api_key_for("emu-kiosk-0001"),
                                max_retries=0)
-    with FaceClient(settings) as client:
+    with WalletFaceClient(settings, server.backend) as client:
         yield client
 
 
@@ -88,7 +89,7 @@ def test_declined_consent_records_nothing(faces, server):
 
 def test_live_person_is_enrolled_and_can_then_be_verified(faces):
     flow, sensor, clock, events = make(faces)
-    flow.give_consent(CONSENT, subject_id="rider-good", phone=PHONE)
+    flow.give_consent(CONSENT, payment_code=faces.code(), phone=PHONE)
     status = drive(flow, sensor, clock, Person())
     assert status.state is EnrollState.ENROLLED, status
     assert status.enrollment is not None and status.enrollment.frames == FACE.enroll_frames
@@ -100,7 +101,7 @@ def test_live_person_is_enrolled_and_can_then_be_verified(faces):
 
 def test_a_photo_cannot_enroll_when_liveness_is_required(faces):
     flow, sensor, clock, events = make(faces)
-    flow.give_consent(CONSENT, subject_id="rider-good", phone=PHONE)
+    flow.give_consent(CONSENT, payment_code=faces.code(), phone=PHONE)
     status = drive(flow, sensor, clock, Person(flat=True, responsive=False))
     assert status.state is EnrollState.FAILED and status.reason.startswith("liveness")
     assert events == []
@@ -108,7 +109,7 @@ def test_a_photo_cannot_enroll_when_liveness_is_required(faces):
 
 def test_operator_assisted_enrollment_from_frames_skips_the_challenge(faces):
     flow, sensor, clock, _ = make(faces, live=False)
-    flow.give_consent(CONSENT, subject_id="rider-good", phone=PHONE)
+    flow.give_consent(CONSENT, payment_code=faces.code(), phone=PHONE)
     person = Person(flat=True, responsive=False)
 
     def frames():
@@ -122,7 +123,7 @@ def test_operator_assisted_enrollment_from_frames_skips_the_challenge(faces):
 
 def test_too_few_clear_frames_fail_with_a_reason(faces):
     flow, sensor, clock, _ = make(faces, live=False)
-    flow.give_consent(CONSENT, subject_id="rider-good", phone=PHONE)
+    flow.give_consent(CONSENT, payment_code=faces.code(), phone=PHONE)
     sensor.next = Person().observe(0.0, None)
     status = flow.run([Frame(np.zeros((4, 4, 3), np.uint8), clock(), 0)])
     assert status.state is EnrollState.FAILED and "only 1 of 4" in status.reason
@@ -130,7 +131,7 @@ def test_too_few_clear_frames_fail_with_a_reason(faces):
 
 def test_back_end_refusal_is_reported(faces):
     flow, sensor, clock, _ = make(faces, live=False)
-    flow.give_consent(CONSENT, subject_id="nobody", phone=PHONE)
+    flow.give_consent(CONSENT, payment_code=faces.code("nobody"), phone=PHONE)
     person = Person()
     status = flow.status
     for _ in range(40):
@@ -144,9 +145,9 @@ def test_back_end_refusal_is_reported(faces):
 
 def test_consent_twice_is_a_flow_error(faces):
     flow, *_ = make(faces)
-    flow.give_consent(CONSENT, subject_id="rider-good", phone=PHONE)
+    flow.give_consent(CONSENT, payment_code=faces.code(), phone=PHONE)
     with pytest.raises(FlowError):
-        flow.give_consent(CONSENT, subject_id="rider-good", phone=PHONE)
+        flow.give_consent(CONSENT, payment_code=faces.code(), phone=PHONE)
 
 
 def test_consent_text_says_what_is_kept_and_for_how_long():

@@ -22,6 +22,7 @@ from terminal.kiosk.smile import Order, SmileToPay
 from terminal.kiosk.smile_states import END_STATES, TRANSITIONS, SmileState
 from terminal.statemachine import reachable
 from tests.smile_synth import FPS, IMAGE, Person, ScriptedSensor, identity
+from tests.wallet import WalletFaceClient
 
 TERMINAL = "emu-kiosk-0001"
 PHONE = "13912344729"
@@ -46,15 +47,16 @@ def clients(server):
             conn.execute(f"DELETE FROM {table}")
     settings = ServiceSettings(url=server.url, api_key=server.api_key_for(TERMINAL),
                                max_retries=0)
-    with FaceClient(settings) as faces, GatewayClient(settings) as gateway:
+    with WalletFaceClient(settings, server.backend) as faces, \
+            GatewayClient(settings) as gateway:
         yield faces, gateway
 
 
-def enroll(faces: FaceClient, subject: str, phone: str, seed: int, digit_free: bool = False):
+def enroll(faces: WalletFaceClient, subject: str, phone: str, seed: int, digit_free: bool = False):
     vec = identity(seed)
     frames = [(vec + 0.02 * identity(100 + i)).tolist() for i in range(3)]
     consent = Consent("Test Shopper", "smile_to_pay", 30, datetime.now(UTC), digit_free)
-    return faces.enroll(subject_id=subject, phone=phone, embeddings=frames, consent=consent)
+    return faces.enroll_as(subject, phone=phone, embeddings=frames, consent=consent)
 
 
 class Kiosk:

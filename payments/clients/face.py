@@ -106,17 +106,19 @@ class FaceClient(ServiceClient):
     def enroll(
         self,
         *,
-        subject_id: str,
+        payment_code: str,
         phone: str,
         embeddings: Sequence[Sequence[float]],
         consent: Consent,
         idempotency_key: str | None = None,
     ) -> Enrollment:
-        """Store the template of ``subject_id`` (replacing an earlier one) with its consent."""
-        if not subject_id:
-            raise BadArgument("enrollment needs a subject id")
+        """Store the template (replacing an earlier one) with its consent, for the account
+        proved by ``payment_code``: a fresh code from the account holder's wallet app, which
+        the gateway checks and uses up. The enrollment names the account it went to."""
+        if not isinstance(payment_code, str) or not payment_code.strip():
+            raise BadArgument("enrollment needs the account holder's payment code")
         body = {
-            "subject_id": subject_id,
+            "payment_code": payment_code.strip(),
             "phone": normalise_phone(phone),
             "embeddings": [_vector(e) for e in embeddings],
             "consent": consent.to_json(),

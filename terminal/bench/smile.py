@@ -144,8 +144,9 @@ def measure(*, workers: list[int], runs: int, clip: Path | None = None,
             Emulator(config, state_dir=Path(tmp)) as emulator:
         settings = emulator.endpoints().gateway
         with FaceClient(settings) as faces, GatewayClient(settings) as gateway:
-            enrolled = smile_demo.enroll_demo_customer(config, face, faces, enroll_from,
-                                                       lambda _m: None)
+            enrolled = smile_demo.enroll_demo_customer(
+                config, face, faces, enroll_from, lambda _m: None,
+                payment_code=emulator.wallet_code(smile_demo.DEMO_SUBJECT))
             if not enrolled["enrolled"]:
                 raise TerminalError(f"could not enroll from {enroll_from.name}: "
                                     f"{enrolled['reason']}")

@@ -39,7 +39,13 @@ def add_enroll(inner: argparse._SubParsersAction) -> None:
                    help="how long the gateway may keep the template (1-3650)")
     p.add_argument("--digit-free", action="store_true",
                    help="also allow paying without digits where the person is a regular")
-    p.add_argument("--subject", required=True, metavar="ID", help="the payer account")
+    account = p.add_mutually_exclusive_group(required=True)
+    account.add_argument("--code", metavar="CODE",
+                         help="a fresh payment code from the account holder's wallet app: "
+                         "proves the account the face is for (the gateway uses it up)")
+    account.add_argument("--subject", metavar="ID",
+                         help="with --emulator only: the emulator's wallet shows this "
+                         "account's payment code")
     p.add_argument("--phone", required=True, help="the phone number the account pays with")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", nargs="+", metavar="FILE", help="still images of the face")
@@ -90,14 +96,15 @@ def _enroll(args: argparse.Namespace) -> int:
                                          digit_free=consent.digit_free))
     clock = _MediaClock()
     with ExitStack() as stack:
-        faces = stack.enter_context(_face_client(args, config, stack))
+        client, emulator = _connect(args, config, stack)
+        faces = stack.enter_context(client)
         mode = "image" if args.images else "video"
         sensor = VisionFaceSensor(face, clock=clock, tracker_mode=mode)
         stack.callback(sensor.close)
         flow = FaceEnrollment(sensor=sensor, faces=faces, face=face,
                               terminal_id=config.terminal.id, clock=clock,
                               require_liveness=False)
-        flow.give_consent(consent, subject_id=args.subject, phone=args.phone)
+        flow.give_consent(consent, payment_code=_account_code(args, emulator), phone=args.phone)
         status = flow.run(_frames(args, clock))
     if status.state is not EnrollState.ENROLLED or status.enrollment is None:
         raise TerminalError(f"enrollment failed: {status.reason or status.prompt}")
@@ -146,6 +153,11 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _face_client(args: argparse.Namespace, config: Any, stack: ExitStack) -> Any:
+    return _connect(args, config, stack)[0]
+
+
+def _connect(args: argparse.Namespace, config: Any, stack: ExitStack) -> tuple[Any, Any]:
+    """The face client, and the emulator when one was started for this command."""
     from payments.clients.face import FaceClient
     from payments.clients.http import ServiceSettings
 
@@ -156,7 +168,7 @@ def _face_client(args: argparse.Namespace, config: Any, stack: ExitStack) -> Any
 
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="scanpay-face-"))
         emulator = stack.enter_context(Emulator(config, state_dir=Path(tmp)))
-        return FaceClient(emulator.endpoints().gateway)
+        return FaceClient(emulator.endpoints().gateway), emulator
     if not args.api_key:
         raise TerminalError("--backend needs --api-key")
     try:
@@ -167,7 +179,22 @@ def _face_client(args: argparse.Namespace, config: Any, stack: ExitStack) -> Any
             backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s)
     except ValueError as exc:
         raise TerminalError(f"--backend: {exc}") from None
-    return FaceClient(settings)
+    return FaceClient(settings), None
+
+
+def _account_code(args: argparse.Namespace, emulator: Any) -> str:
+    """The payment code proving the account: given, or shown by the emulator's wallet."""
+    if args.code:
+        return str(args.code)
+    if emulator is None:
+        raise TerminalError("--subject works only with --emulator; with --backend give the "
+                            "account holder's --code")
+    from terminal.emulator.session import EmulatorError
+
+    try:
+        return str(emulator.wallet_code(args.subject))
+    except EmulatorError as exc:
+        raise TerminalError(f"--subject {args.subject}: {exc}") from None
 
 
 def _frames(args: argparse.Namespace, clock: _MediaClock) -> Iterator[Any]:

@@ -83,7 +83,8 @@ def run_smile_demo(
         say(f"liveness     {CLIP_MODE_LABEL}")
         gateway_settings = emulator.endpoints().gateway
         with FaceClient(gateway_settings) as faces, GatewayClient(gateway_settings) as gateway:
-            enrolled = enroll_demo_customer(config, face, faces, enroll_from, say)
+            enrolled = enroll_demo_customer(config, face, faces, enroll_from, say,
+                                            payment_code=emulator.wallet_code(DEMO_SUBJECT))
             if not enrolled["enrolled"]:
                 return {"completed": False, "attack": attack, "mode": CLIP_MODE_LABEL,
                         "enrollment": enrolled, "payment": None}
@@ -101,8 +102,9 @@ def _media(given: Path | None, default: str) -> Path:
 
 
 def enroll_demo_customer(config: Config, face: FaceSection, faces: FaceClient, clip: Path,
-                         say: Callable[[str], None]) -> dict[str, Any]:
-    """Consent and enroll the demo customer from ``clip``; returns what happened."""
+                         say: Callable[[str], None], *, payment_code: str) -> dict[str, Any]:
+    """Consent and enroll the demo customer from ``clip``; ``payment_code`` is their wallet's
+    code proving the account. Returns what happened."""
     from hardware.emulated.file_camera import FileCamera
 
     clock = ManualClock(0.0)
@@ -113,7 +115,9 @@ def enroll_demo_customer(config: Config, face: FaceSection, faces: FaceClient, c
     sensor = VisionFaceSensor(face, clock=clock)
     flow = FaceEnrollment(sensor=sensor, faces=faces, face=face,
                           terminal_id=config.terminal.id, clock=clock, require_liveness=False)
-    flow.give_consent(consent, subject_id=DEMO_SUBJECT, phone=DEMO_PHONE)
+    say("account      the customer shows their wallet's payment code: it proves the account "
+        "the face will pay from")
+    flow.give_consent(consent, payment_code=payment_code, phone=DEMO_PHONE)
     try:
         with FileCamera(clip, fps="native", loop=True, limit=MAX_FRAMES) as camera:
             status = flow.run(_clocked(camera, clock))

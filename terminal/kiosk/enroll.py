@@ -2,7 +2,8 @@
 
 awaiting consent → capturing (quality-gated frames, optionally with the liveness challenge)
 → enrolled | refused (consent declined) | failed | timed out. Each good frame's embedding is
-sent to the gateway with the consent record; the gateway keeps the template encrypted. The
+sent to the gateway with the consent record and the account holder's wallet payment code (the
+proof of which account the face is for); the gateway keeps the template encrypted. The
 terminal keeps no image and no embedding once the attempt ends.
 """
 
@@ -21,6 +22,7 @@ from hardware.ports import Frame
 from payments.clients.errors import ApiError
 from payments.clients.face import Consent, Enrollment, normalise_phone
 from payments.events import Event, make_event
+from payments.paycode import PaymentCodeError, parse_code
 from terminal.config.schema import FaceSection
 from terminal.errors import FlowError
 from terminal.kiosk.face_sensor import FaceSensor, LivenessJudge
@@ -70,7 +72,7 @@ ENROLL_TRANSITIONS = table_from([
 class FaceEnroller(Protocol):
     """The enrollment call (``payments.clients.face.FaceClient.enroll``)."""
 
-    def enroll(self, *, subject_id: str, phone: str, embeddings: Any,
+    def enroll(self, *, payment_code: str, phone: str, embeddings: Any,
                consent: Consent, idempotency_key: str | None = None) -> Enrollment: ...
 
 
@@ -131,15 +133,19 @@ class FaceEnrollment:
         """What to show now."""
         return self._status
 
-    def give_consent(self, consent: Consent, *, subject_id: str, phone: str) -> EnrollStatus:
-        """The person agreed (to ``consent``); capture may begin."""
+    def give_consent(self, consent: Consent, *, payment_code: str, phone: str
+                     ) -> EnrollStatus:
+        """The person agreed (to ``consent``) and showed their wallet's payment code (proof
+        of the account the face will pay from); capture may begin."""
         if self.state is not _S.AWAITING_CONSENT:
             raise FlowError(f"consent is taken before capture, not in state {self.state.value}")
         phone = normalise_phone(phone)  # a mistyped number fails before any capture
-        if not subject_id:
-            raise FlowError("enrollment needs the payer account (subject id)")
+        try:
+            parse_code(payment_code)  # a misread code fails before any capture, too
+        except PaymentCodeError as exc:
+            raise FlowError(f"the account's payment code cannot be read: {exc}") from None
         self.machine.fire(_E.CONSENT_GIVEN)
-        self._consent, self._subject_id, self._phone = consent, subject_id, phone
+        self._consent, self._payment_code, self._phone = consent, payment_code, phone
         self._started_at = self._clock()
         self._liveness = self._sensor.new_liveness() if self._require_liveness else None
         self._live = not self._require_liveness
@@ -213,7 +219,7 @@ class FaceEnrollment:
         assert self._consent is not None
         try:
             enrollment = self._faces.enroll(
-                subject_id=self._subject_id, phone=self._phone,
+                payment_code=self._payment_code, phone=self._phone,
                 embeddings=[e.tolist() for e in self._embeddings], consent=self._consent)
         except ApiError as exc:
             return self._end(_E.ERROR, "Sorry, enrollment failed", f"{exc.code}: {exc.message}")
@@ -244,7 +250,7 @@ class FaceEnrollment:
 
     def _reset_data(self) -> None:
         self._consent: Consent | None = None
-        self._subject_id = ""
+        self._payment_code = ""
         self._phone = ""
         self._embeddings: list[np.ndarray] = []
         self._last_kept = float("-inf")

@@ -24,7 +24,6 @@ from terminal.emulator.backend.context import (
     TerminalId,
     parse_rfc3339,
     rfc3339,
-    subject_exists,
 )
 from terminal.emulator.backend.errors import ApiError
 from terminal.emulator.backend.face_vault import (
@@ -35,6 +34,7 @@ from terminal.emulator.backend.face_vault import (
     parse_embedding,
 )
 from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
+from terminal.emulator.backend.routes_codes import resolve_code
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,15 @@ class ConsentBody(BaseModel):
 
 
 class EnrollRequest(BaseModel):
-    """Several frames' embeddings of one person, the account and the consent."""
+    """Several frames' embeddings of one person, proof of the account and the consent.
+
+    ``payment_code`` is a fresh payment code from the account holder's wallet app (shown to
+    the kiosk camera): the account enrolled is the one that signed it, never one the terminal
+    names, so nobody can put their face on someone else's account. The code is used up.
+    """
 
     model_config = ConfigDict(extra="forbid")
-    subject_id: str = Field(min_length=1, max_length=128)
+    payment_code: str = Field(min_length=1, max_length=4096)
     phone: str = Field(min_length=1, max_length=40)
     embeddings: list[Any] = Field(max_length=RULES.max_enroll_frames)
     consent: ConsentBody
@@ -214,39 +219,40 @@ def _enroll(conn: sqlite3.Connection, backend: Backend, body: EnrollRequest,
         raise ApiError(400, "invalid_consent", "consent.given_at must be an RFC 3339 UTC time")
     if given_at > now + RULES.max_consent_skew_s:
         raise ApiError(400, "invalid_consent", "consent.given_at lies in the future")
-    if not subject_exists(conn, body.subject_id):
-        raise ApiError(404, "unknown_subject", "no payer account with this subject id")
     template, spread = combine(frames)
     if spread > RULES.default_threshold:
         raise ApiError(422, "enrollment_inconsistent",
                        "the frames do not consistently show one face; capture them again")
+    # Proof of the account: the wallet's signed, unexpired, unused code (used up here; any
+    # later error rolls that back with the rest of the enrollment).
+    subject_id = resolve_code(backend, conn, body.payment_code, terminal_id)["subject_id"]
     v = vault(backend)
     phone_hash = v.phone_hash(phone)
     other = conn.execute("SELECT subject_id FROM face_enrollments WHERE phone_hash = ?",
                          (phone_hash,)).fetchone()
-    if other is not None and other["subject_id"] != body.subject_id:
+    if other is not None and other["subject_id"] != subject_id:
         raise ApiError(409, "phone_in_use", "this phone number is enrolled for another account")
     previous = conn.execute("SELECT enrollment_id FROM face_enrollments WHERE subject_id = ?",
-                            (body.subject_id,)).fetchone()
+                            (subject_id,)).fetchone()
     if previous is not None:
-        _remove(conn, previous["enrollment_id"], body.subject_id, now, "replaced")
+        _remove(conn, previous["enrollment_id"], subject_id, now, "replaced")
     enrollment_id = f"enr_{secrets.token_hex(12)}"
     consent = body.consent
     expires_at = now + consent.retention_days * 86400.0
     conn.execute(
         "INSERT INTO face_enrollments(enrollment_id, subject_id, phone_hash, last4_hash,"
         " template, frames, digit_free, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (enrollment_id, body.subject_id, phone_hash, v.last4_hash(phone),
+        (enrollment_id, subject_id, phone_hash, v.last4_hash(phone),
          v.seal(template, enrollment_id), len(frames), int(consent.digit_free), now, expires_at))
     conn.execute(
         "INSERT INTO face_consents(enrollment_id, subject_id, given_by, given_at, purpose,"
         " retention_days, digit_free, terminal_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (enrollment_id, body.subject_id, consent.given_by.strip(), given_at,
+        (enrollment_id, subject_id, consent.given_by.strip(), given_at,
          consent.purpose.strip(), consent.retention_days, int(consent.digit_free), terminal_id,
          now))
     return {
         "enrollment_id": enrollment_id,
-        "subject_id": body.subject_id,
+        "subject_id": subject_id,
         "frames": len(frames),
         "spread": round(spread, 4),
         "replaced": previous is not None,
