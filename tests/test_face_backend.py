@@ -113,17 +113,28 @@ def test_unknown_digits_say_not_enrolled(client):
     assert (m.match, m.reason, m.candidates, m.distance) == (False, "not_enrolled", 0, None)
 
 
+def test_only_the_account_holder_can_delete_and_it_is_confirmed(client, server):
+    client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(unit(1)),
+                     consent=consent())
+    with pytest.raises(NotFoundError):  # another account's code deletes nothing of rider-good
+        client.delete(payment_code=client.code("rider-low"))
+    assert client.verify(phone_digits=PHONE_A, probe=unit(1).tolist()).match
+
+
 def test_deletion_is_confirmed_and_later_verify_says_not_enrolled(client, server):
     face = unit(1)
     e = client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(face),
                       consent=consent())
-    d = client.delete(phone=PHONE_A)
+    d = client.delete(payment_code=client.code("rider-good"))
     assert (d.subject_id, d.enrollment_id, d.templates_deleted) == (
         "rider-good", e.enrollment_id, 1)
     assert client.verify(phone_digits=PHONE_A, probe=face.tolist()).reason == "not_enrolled"
+    code = client.code("rider-good")
     with pytest.raises(NotFoundError) as err:
-        client.delete(phone=PHONE_A)
+        client.delete(payment_code=code)
     assert err.value.code == "not_enrolled"
+    with pytest.raises(NotFoundError):  # the refused deletion did not use the code up
+        client.delete(payment_code=code)
     with server.backend.store.transaction() as conn:
         row = conn.execute("SELECT given_by, ended_at, end_reason FROM face_consents"
                            " WHERE enrollment_id = ?", (e.enrollment_id,)).fetchone()
@@ -282,7 +293,7 @@ def test_a_looser_threshold_than_the_gateway_allows_is_refused(client):
                            consent=consent()),
         lambda c: c.enroll(payment_code=" ", phone=PHONE_A, embeddings=[[0.1] * 128],
                            consent=consent()),
-        lambda c: c.delete(phone="abc"),
+        lambda c: c.delete(payment_code=""),
         lambda c: Consent("", "p", 1, datetime.now(UTC)),
         lambda c: Consent("a", "p", 0, datetime.now(UTC)),
     ],
@@ -319,6 +330,6 @@ def test_phone_numbers_and_embeddings_never_reach_the_log(client, caplog):
     client.enroll_as("rider-good", phone=PHONE_A, embeddings=frames(face),
                   consent=consent())
     client.verify(phone_digits=PHONE_A, probe=face.tolist())
-    client.delete(phone=PHONE_A)
+    client.delete(payment_code=client.code("rider-good"))
     text = caplog.text
     assert PHONE_A not in text and f"{face[0]:.6f}"[:8] not in text

@@ -51,11 +51,13 @@ def enroll_synthetic(server) -> None:
 
 def test_delete_confirms_what_was_removed_then_says_not_enrolled(server, backend_args, capsys):
     enroll_synthetic(server)
-    assert main(["face", "delete", "--phone", PHONE, "--json", *backend_args]) == 0
+    code = wallet_code(server.backend, "rider-good")
+    assert main(["face", "delete", "--code", code, "--json", *backend_args]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["deleted"] is True and record["subject_id"] == "rider-good"
     assert record["templates_deleted"] == 1 and PHONE not in json.dumps(record)
-    assert main(["face", "delete", "--phone", PHONE, *backend_args]) == 1
+    again = wallet_code(server.backend, "rider-good")
+    assert main(["face", "delete", "--code", again, *backend_args]) == 1
     assert "no face is enrolled" in capsys.readouterr().err
 
 
@@ -64,7 +66,8 @@ def test_delete_confirms_what_was_removed_then_says_not_enrolled(server, backend
     [
         ["face", "enroll", "--given-by", "A", "--retention-days", "3", "--subject", "s",
          "--phone", PHONE, "--images", "x.jpg", "--emulator"],  # no --consent
-        ["face", "delete", "--phone", PHONE],  # neither --backend nor --emulator
+        ["face", "delete", "--subject", "s"],  # neither --backend nor --emulator
+        ["face", "delete", "--emulator"],  # no account
         ["face", "enroll", "--consent", "--given-by", "A", "--retention-days", "x",
          "--subject", "s", "--phone", PHONE, "--images", "x.jpg", "--emulator"],
     ],
@@ -117,7 +120,8 @@ def test_enroll_from_photos_then_delete(server, backend_args, code, capsys, tmp_
     assert main(argv) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["enrolled"] and record["frames"] == 5 and record["spread"] < 0.5
-    assert main(["face", "delete", "--phone", PHONE, *backend_args]) == 0
+    assert main(["face", "delete", "--code", wallet_code(server.backend, "rider-good"),
+                 *backend_args]) == 0
     assert "deleted 1 face template(s) of rider-good" in capsys.readouterr().out
 
 

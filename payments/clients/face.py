@@ -180,11 +180,15 @@ class FaceClient(ServiceClient):
             raise f.error("count", "must be >= 0")
         return CandidateCount(scope, count)
 
-    def delete(self, *, phone: str, idempotency_key: str | None = None) -> Deletion:
-        """Delete the template enrolled under ``phone``; NotFoundError when none is."""
+    def delete(self, *, payment_code: str, idempotency_key: str | None = None) -> Deletion:
+        """Delete the template of the account proved by ``payment_code`` (a fresh code from
+        the holder's wallet app, used up); NotFoundError when none is enrolled."""
+        if not isinstance(payment_code, str) or not payment_code.strip():
+            raise BadArgument("deletion needs the account holder's payment code")
         key = idempotency_key or new_idempotency_key()
         r = self._http.request("POST", "/v1/face/enrollments:delete",
-                               json_body={"phone": normalise_phone(phone)}, idempotency_key=key)
+                               json_body={"payment_code": payment_code.strip()},
+                               idempotency_key=key)
         f = Fields(r.body, what="face deletion", request_id=r.request_id)
         return Deletion(
             subject_id=f.text("subject_id"),

@@ -39,13 +39,7 @@ def add_enroll(inner: argparse._SubParsersAction) -> None:
                    help="how long the gateway may keep the template (1-3650)")
     p.add_argument("--digit-free", action="store_true",
                    help="also allow paying without digits where the person is a regular")
-    account = p.add_mutually_exclusive_group(required=True)
-    account.add_argument("--code", metavar="CODE",
-                         help="a fresh payment code from the account holder's wallet app: "
-                         "proves the account the face is for (the gateway uses it up)")
-    account.add_argument("--subject", metavar="ID",
-                         help="with --emulator only: the emulator's wallet shows this "
-                         "account's payment code")
+    _add_account_options(p, "the face is for")
     p.add_argument("--phone", required=True, help="the phone number the account pays with")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", nargs="+", metavar="FILE", help="still images of the face")
@@ -58,10 +52,21 @@ def add_enroll(inner: argparse._SubParsersAction) -> None:
 
 def add_delete(inner: argparse._SubParsersAction) -> None:
     """Add `face delete`."""
-    p = inner.add_parser("delete", help="delete the face template enrolled under a phone number")
-    p.add_argument("--phone", required=True, help="the phone number the face was enrolled under")
+    p = inner.add_parser("delete", help="delete an account's face template (needs the "
+                         "holder's payment code)")
+    _add_account_options(p, "whose template is deleted")
     _add_backend_options(p)
     p.set_defaults(handler=_delete)
+
+
+def _add_account_options(p: argparse.ArgumentParser, what: str) -> None:
+    account = p.add_mutually_exclusive_group(required=True)
+    account.add_argument("--code", metavar="CODE",
+                         help="a fresh payment code from the account holder's wallet app: "
+                         f"proves the account {what} (the gateway uses it up)")
+    account.add_argument("--subject", metavar="ID",
+                         help="with --emulator only: the emulator's wallet shows this "
+                         "account's payment code")
 
 
 def _add_backend_options(p: argparse.ArgumentParser) -> None:
@@ -123,8 +128,9 @@ def _enroll(args: argparse.Namespace) -> int:
 def _delete(args: argparse.Namespace) -> int:
     config = _config(args)
     with ExitStack() as stack:
-        faces = stack.enter_context(_face_client(args, config, stack))
-        d = faces.delete(phone=args.phone)
+        client, emulator = _connect(args, config, stack)
+        faces = stack.enter_context(client)
+        d = faces.delete(payment_code=_account_code(args, emulator))
     record = {"deleted": True, "subject_id": d.subject_id, "enrollment_id": d.enrollment_id,
               "templates_deleted": d.templates_deleted,
               "deleted_at": d.deleted_at.isoformat() if d.deleted_at else None}
@@ -150,10 +156,6 @@ def _config(args: argparse.Namespace) -> Any:
     from terminal.config import default_config_path, load_config
 
     return load_config(args.config or default_config_path("kiosk"))
-
-
-def _face_client(args: argparse.Namespace, config: Any, stack: ExitStack) -> Any:
-    return _connect(args, config, stack)[0]
 
 
 def _connect(args: argparse.Namespace, config: Any, stack: ExitStack) -> tuple[Any, Any]:

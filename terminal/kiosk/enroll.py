@@ -97,7 +97,7 @@ def consent_text(purpose: str, retention_days: int, *, digit_free: bool = False)
     """The plain-words consent the person reads before anything is captured."""
     text = (f"Smile to Pay stores a mathematical template of your face (not a photo), encrypted, "
             f"for {retention_days} days, only to confirm it is you when you pay ({purpose}). "
-            "You can delete it at any time with your phone number.")
+            "You can delete it at any time by showing your wallet's payment code at a kiosk.")
     if digit_free:
         text += (" You also allow paying without typing digits at kiosks where you are a "
                  "regular customer.")

@@ -152,10 +152,11 @@ class CandidatesRequest(BaseModel):
 
 
 class DeleteRequest(BaseModel):
-    """The phone number the template was enrolled under."""
+    """A fresh payment code of the account whose template is to go (proof it is theirs: a
+    phone number alone would let anyone erase, and learn the account of, any number)."""
 
     model_config = ConfigDict(extra="forbid")
-    phone: str = Field(min_length=1, max_length=40)
+    payment_code: str = Field(min_length=1, max_length=4096)
 
 
 @router.post("/v1/face/enrollments", status_code=201, summary="Enroll a face with consent")
@@ -194,12 +195,9 @@ def post_candidates(body: CandidatesRequest, backend: BackendDep,
 def post_delete(body: DeleteRequest, request: Request, backend: BackendDep,
                 terminal_id: TerminalId, key: IdempotencyKey) -> JSONResponse:
     """``200`` saying what was deleted; ``404 not_enrolled`` when nothing is enrolled."""
-    phone = _phone(body.phone)
-
     def operation(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
-        return 200, _delete(conn, backend, phone, terminal_id)
-    return run_idempotent(request, terminal_id=terminal_id, key=key,
-                          body={"phone_hash": vault(backend).phone_hash(phone)},
+        return 200, _delete(conn, backend, body.payment_code, terminal_id)
+    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
                           operation=operation)
 
 
@@ -298,13 +296,14 @@ def _verify(conn: sqlite3.Connection, backend: Backend, probe: np.ndarray, digit
     return {**result, "reason": "no_match"}
 
 
-def _delete(conn: sqlite3.Connection, backend: Backend, phone: str,
+def _delete(conn: sqlite3.Connection, backend: Backend, payment_code: str,
             terminal_id: str) -> dict[str, Any]:
     now = backend.now()
+    subject_id = resolve_code(backend, conn, payment_code, terminal_id)["subject_id"]
     row = conn.execute("SELECT enrollment_id, subject_id FROM face_enrollments"
-                       " WHERE phone_hash = ?", (vault(backend).phone_hash(phone),)).fetchone()
-    if row is None:
-        raise ApiError(404, "not_enrolled", "no face is enrolled under this phone number")
+                       " WHERE subject_id = ?", (subject_id,)).fetchone()
+    if row is None:  # rolls the code's use back with it
+        raise ApiError(404, "not_enrolled", "no face is enrolled for this account")
     removed = _remove(conn, row["enrollment_id"], row["subject_id"], now,
                       f"deleted on request at {terminal_id}")
     return {"deleted": True, "subject_id": row["subject_id"],
