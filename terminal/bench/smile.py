@@ -38,12 +38,8 @@ from typing import Any
 import numpy as np
 
 from terminal.emulator.customer import ActingSensor, Responsiveness, ScriptedCustomer
+from terminal.emulator.smile_demo import SWAP_AFTER_S, SWAP_CLIP
 from terminal.errors import TerminalError
-
-# The swap attack: the enrolled customer's face this long, then someone else (EyeBlink8
-# subject B, another person than the demo customer).
-SWAP_AFTER_S = 0.5
-SWAP_CLIP = "video/eyeblink8/video2_blink01.mp4"
 
 # Stages of one attempt, named by the transition that ends them.
 STAGES: tuple[tuple[str, str], ...] = (

@@ -26,8 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--pay", choices=("face", "qr"), default="face",
                         help="kiosk: pay by Smile to Pay (default) or by QR (the kiosk's "
                         "dynamic merchant QR, then a wallet payment code)")
-    parser.add_argument("--attack", choices=("none", "photo", "screen"), default="none",
-                        help="kiosk: hold up a still photo (print or phone screen) instead")
+    parser.add_argument("--attack", choices=("none", "photo", "screen", "swap"),
+                        default="none",
+                        help="kiosk: hold up a still photo (print or phone screen) instead; "
+                        "swap: the account holder's face first, then another person answers "
+                        "the prompts (needs --customer scripted)")
+    parser.add_argument("--customer", choices=("clip", "scripted"), default="clip",
+                        help="kiosk: who answers the liveness prompt — clip: the recording "
+                        "answers a fixed blink prompt (default); scripted: the kiosk's real "
+                        "randomised challenge, answered by a scripted customer acting over the "
+                        "recorded face")
     parser.add_argument("--clip", metavar="VIDEO", help="kiosk: the paying person's clip")
     parser.add_argument("--rider", choices=RIDER_CHOICES, default="good",
                         help="seeded rider: good (score 780), low (550, deposit held), "
@@ -92,9 +100,9 @@ def _run_kiosk(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
     if not args.json:
-        print(f"ScanPay Smile-to-Pay demo — attack: {args.attack}")
+        print(f"ScanPay Smile-to-Pay demo — customer: {args.customer}, attack: {args.attack}")
     summary = run_smile_demo(clip=Path(args.clip) if args.clip else None, attack=args.attack,
-                             config=config, say=say)
+                             customer=args.customer, config=config, say=say)
     if args.json:
         json.dump(summary, sys.stdout, ensure_ascii=False, default=str)
         sys.stdout.write("\n")

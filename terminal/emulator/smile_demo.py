@@ -4,16 +4,25 @@ The reference back end runs on loopback. A demo customer (seeded account ``rider
 a made-up phone number) consents and is enrolled from one recorded clip; then pays an order
 with another clip of the same person played by a file camera (``attack="none"``), or a still
 photo of them held up as a print or a phone screen (``attack="photo"`` / ``"screen"``), which
-must never complete. Liveness runs in the labelled clip-driven mode
-(:mod:`terminal.emulator.clip_liveness`). Default clips come from the EyeBlink8 set in
+must never complete.
+
+Liveness: a recording cannot answer a prompt drawn at random, so ``customer="clip"`` runs the
+labelled clip-driven mode (:mod:`terminal.emulator.clip_liveness`: the prompt is fixed to a
+blink and the clip answers it), and ``customer="scripted"`` runs the kiosk's real randomised
+challenge, answered by the emulator's scripted customer acting over the recorded face
+(:mod:`terminal.emulator.customer`). ``attack="swap"`` (scripted only) shows the account
+holder's face for the first half second, then another person answers the prompts: the identity
+check must refuse it. Default clips come from the EyeBlink8 set in
 ``$SCANPAY_SHARED/data/faces/video`` (``../shared`` next to the project by default).
 """
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -27,21 +36,28 @@ from payments.clients.gateway import GatewayClient
 from payments.money import Money
 from terminal.config.schema import Config, FaceSection, SmileSection
 from terminal.emulator.clip_liveness import CLIP_MODE_LABEL, ClipBlinkJudge
+from terminal.emulator.customer import ActingSensor, ScriptedCustomer
 from terminal.emulator.session import Emulator
 from terminal.errors import TerminalError
 from terminal.kiosk.enroll import EnrollState, FaceEnrollment
-from terminal.kiosk.face_sensor import VisionFaceSensor
+from terminal.kiosk.face_sensor import FaceSensor, VisionFaceSensor
 from terminal.kiosk.smile import Order, SmileStatus, SmileToPay
 from terminal.kiosk.smile_states import SmileState
 from terminal.shared_data import shared_root
 
-Attack = Literal["none", "photo", "screen"]
+Attack = Literal["none", "photo", "screen", "swap"]
+Customer = Literal["clip", "scripted"]
 DEMO_SUBJECT = "rider-good"
 DEMO_PHONE = "13800005678"  # made up; kept only as a keyed hash by the back end
 # Subject A of EyeBlink8 (videos 0-1): enrolled from one clip, paying with another.
 ENROLL_CLIP = "video/eyeblink8/video1_blink00.mp4"
 PAY_CLIP = "video/eyeblink8/video1_blink05.mp4"  # the longest clip (23 frames)
 MAX_FRAMES = 900  # 30 s of video at 30 fps: every attempt ends well before
+# The swap attack: the account holder's face this long, then EyeBlink8 subject B.
+SWAP_AFTER_S = 0.5
+SWAP_CLIP = "video/eyeblink8/video2_blink01.mp4"
+SCRIPTED_LABEL = ("scripted customer: the kiosk's randomised challenge, answered by the "
+                  "emulator's customer acting over the recorded face")
 
 
 class SmileDemoError(TerminalError):
@@ -57,6 +73,7 @@ def run_smile_demo(
     *,
     clip: Path | None = None,
     attack: Attack = "none",
+    customer: Customer = "clip",
     config: Config | None = None,
     enroll_clip: Path | None = None,
     amount_minor: int = 2500,
@@ -66,10 +83,19 @@ def run_smile_demo(
 
     ``clip``: the paying person's video (default: an EyeBlink8 clip from the shared data);
     ``attack``: "none" pays with the clip, "photo"/"screen" holds up a still of its first
-    frame instead. ``summary["completed"]`` says whether the payment went through.
+    frame instead, "swap" changes to another person after the first half second (scripted
+    customer only). ``customer``: "clip" (the recording answers a fixed blink prompt) or
+    "scripted" (the kiosk's randomised challenge, acted). ``summary["completed"]`` says whether
+    the payment went through.
     """
-    if attack not in ("none", "photo", "screen"):
-        raise SmileDemoError(f"attack must be none, photo or screen, got {attack!r}")
+    if attack not in ("none", "photo", "screen", "swap"):
+        raise SmileDemoError(f"attack must be none, photo, screen or swap, got {attack!r}")
+    if customer not in ("clip", "scripted"):
+        raise SmileDemoError(f"customer must be clip or scripted, got {customer!r}")
+    if attack == "swap" and customer != "scripted":
+        raise SmileDemoError("the swap attack needs the scripted customer (a clip cannot "
+                             "answer the prompts as someone else)")
+    mode = CLIP_MODE_LABEL if customer == "clip" else SCRIPTED_LABEL
     pay_clip = _media(clip, PAY_CLIP)
     enroll_from = _media(enroll_clip, ENROLL_CLIP) if enroll_clip or clip is None else pay_clip
     if config is None:
@@ -80,17 +106,18 @@ def run_smile_demo(
     with tempfile.TemporaryDirectory(prefix="scanpay-smile-") as tmp, \
             Emulator(config, state_dir=Path(tmp)) as emulator:
         say(f"back end     reference payment gateway at {emulator.server.url}")
-        say(f"liveness     {CLIP_MODE_LABEL}")
+        say(f"liveness     {mode}")
         gateway_settings = emulator.endpoints().gateway
         with FaceClient(gateway_settings) as faces, GatewayClient(gateway_settings) as gateway:
             enrolled = enroll_demo_customer(config, face, faces, enroll_from, say,
                                             payment_code=emulator.wallet_code(DEMO_SUBJECT))
             if not enrolled["enrolled"]:
-                return {"completed": False, "attack": attack, "mode": CLIP_MODE_LABEL,
+                return {"completed": False, "attack": attack, "mode": mode,
                         "enrollment": enrolled, "payment": None}
-            payment = _pay(config, face, faces, gateway, pay_clip, attack, amount_minor, say)
+            payment = _pay(config, face, faces, gateway, pay_clip, attack, customer,
+                           amount_minor, say)
     return {"completed": payment["outcome"] == SmileState.CHARGED.value, "attack": attack,
-            "mode": CLIP_MODE_LABEL, "enrollment": enrolled, "payment": payment}
+            "customer": customer, "mode": mode, "enrollment": enrolled, "payment": payment}
 
 
 def _media(given: Path | None, default: str) -> Path:
@@ -132,16 +159,29 @@ def enroll_demo_customer(config: Config, face: FaceSection, faces: FaceClient, c
 
 
 def _pay(config: Config, face: FaceSection, faces: FaceClient, gateway: GatewayClient,
-         clip: Path, attack: Attack, amount_minor: int,
+         clip: Path, attack: Attack, customer: Customer, amount_minor: int,
          say: Callable[[str], None]) -> dict[str, Any]:
     clock = ManualClock(0.0)
     smile = config.smile or SmileSection()
-    sensor = VisionFaceSensor(face, clock=clock, judge=ClipBlinkJudge.for_sensor)
+    acting: ActingSensor | None = None
+    sensor: FaceSensor
+    if customer == "scripted" and attack in ("photo", "screen"):
+        # The kiosk's real challenge against the held-up still: nobody acts, the photo's own
+        # landmarks are judged.
+        sensor = VisionFaceSensor(face, clock=clock, rng=random.Random(7))
+    elif customer == "scripted":
+        sensor = acting = ActingSensor(
+            VisionFaceSensor(face, clock=clock, rng=random.Random(7)),
+            ScriptedCustomer(rng=random.Random(8)))
+    else:
+        sensor = VisionFaceSensor(face, clock=clock, judge=ClipBlinkJudge.for_sensor)
     flow = SmileToPay(sensor=sensor, faces=faces, gateway=gateway, face=face, smile=smile,
                       terminal_id=config.terminal.id, clock=clock)
     order = Order("demo-order-1", Money(amount_minor, smile.currency), "Demo meal")
-    say(f"order        {order.amount.format()}; customer shows "
-        + (f"their face ({clip.name})" if attack == "none" else f"a {attack} of the customer"))
+    shows = {"none": f"their face ({clip.name})",
+             "swap": f"the account holder's face ({clip.name}), then another person's after "
+                     f"{SWAP_AFTER_S:g} s"}.get(attack, f"a {attack} of the customer")
+    say(f"order        {order.amount.format()}; customer shows {shows}")
     prompts: list[str] = []
     frames = 0
     started = time.perf_counter()
@@ -151,6 +191,8 @@ def _pay(config: Config, face: FaceSection, faces: FaceClient, gateway: GatewayC
             prompts.append(status.prompt)
             for frame in _clocked(camera, clock):
                 frames += 1
+                if acting is not None:
+                    acting.show(status.action, frame.timestamp)
                 status = flow.on_frame(frame.image, frame.timestamp)
                 if status.state is SmileState.DIGITS:
                     status = type_demo_digits(flow, status, say)
@@ -191,6 +233,10 @@ def _camera(clip: Path, attack: Attack) -> Camera:
 
     if attack == "none":
         return FileCamera(clip, fps="native", loop=True, limit=MAX_FRAMES)
+    if attack == "swap":
+        return _Swap(FileCamera(clip, fps="native", loop=True, limit=MAX_FRAMES),
+                     FileCamera(_media(None, SWAP_CLIP), fps="native", loop=True,
+                                limit=MAX_FRAMES), SWAP_AFTER_S)
     from hardware.emulated.held_photo import HeldPhotoCamera
 
     with FileCamera(clip, limit=1) as first:
@@ -212,6 +258,38 @@ def _portrait(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     rows, cols = observation.box.scaled(2.2).slices(w, h)
     return np.ascontiguousarray(image[rows, cols])
+
+
+class _Swap:
+    """One person in front of the camera until ``after_s`` (media time), then another."""
+
+    def __init__(self, first: Camera, second: Camera, after_s: float) -> None:
+        self._first, self._second, self._after = first, second, after_s
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The first camera's frame size."""
+        return self._first.size
+
+    def read(self) -> Frame | None:
+        """The first person's frame until the swap, then the other's at the same time."""
+        frame = self._first.read()
+        if frame is None or frame.timestamp < self._after:
+            return frame
+        other = self._second.read()
+        return None if other is None else replace(other, timestamp=frame.timestamp,
+                                                  index=frame.index)
+
+    def close(self) -> None:
+        """Close both cameras."""
+        self._first.close()
+        self._second.close()
+
+    def __enter__(self) -> _Swap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _clocked(camera: Camera, clock: ManualClock) -> Iterator[Frame]:
