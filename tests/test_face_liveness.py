@@ -228,3 +228,38 @@ def test_verdict_adds_extra_checks_and_names_every_failed_one_in_order() -> None
     assert reason == "planar_motion: flat; screen: moire"
     assert list(checks) == ["blink", "planar_motion", "screen"]
     assert verdict({"blink": checks["blink"]}) == ("passed", "")
+
+
+def test_prompting_during_the_baseline_shows_the_first_action_at_once() -> None:
+    clock = Clock()
+    plan = ChallengePlan((ChallengeStep("turn_left", 3.0), ChallengeStep("smile", 3.0)),
+                         prompt_during_baseline=True)
+    session = LivenessSession(plan, clock=clock)
+    head = head_cloud()
+    first = session.update(observe(head, clock.now))
+    assert first.state == "baseline" and first.action == "turn_left"
+    assert first.prompt == "Please turn your head to your left"
+    # Turned during the whole baseline: the baseline is the turned head, so the turn is not
+    # seen against it (moving early makes the action harder, never easier).
+    for _ in range(12):
+        clock.now += 1 / FPS
+        status = session.update(observe(head, clock.now, yaw=25.0))
+    assert status.state == "challenge" and status.step_index == 0
+    # The first step's window has been running since the prompt appeared.
+    while not status.done:
+        clock.now += 1 / FPS
+        status = session.update(observe(head, clock.now, yaw=25.0))
+    assert status.state == "failed" and "turn left" in status.reason
+    assert clock.now - 100.0 == pytest.approx(3.0, abs=2 / FPS)
+
+
+def test_prompting_during_the_baseline_passes_a_prompt_person_sooner() -> None:
+    took = {}
+    for overlap in (False, True):
+        clock = Clock()
+        plan = ChallengePlan((ChallengeStep("turn_left", 3.0), ChallengeStep("smile", 3.0)),
+                             prompt_during_baseline=overlap)
+        status = _run(LivenessSession(plan, clock=clock), clock, RealPerson().frame)
+        assert status.state == "passed", status.reason
+        took[overlap] = clock.now - 100.0
+    assert took[True] < took[False] - 0.2

@@ -200,6 +200,7 @@ class VisionFaceSensor:
         plan = ChallengePlan.random(
             self._rng, steps=s.challenge_steps, choices=s.challenges,
             window_range_s=(s.challenge_window_s * 0.75, s.challenge_window_s),
+            prompt_during_baseline=s.prompt_during_baseline,
         )
         return LivenessSession(plan, clock=self._clock, extra_checks=self.passive_checks)
 

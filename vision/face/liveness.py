@@ -44,11 +44,19 @@ class ChallengeStep:
 
 @dataclass(frozen=True)
 class ChallengePlan:
-    """The ordered actions of one liveness session, after a neutral baseline."""
+    """The ordered actions of one liveness session, after a neutral baseline.
+
+    ``prompt_during_baseline`` shows the first prompt at once and measures the baseline during
+    the customer's reaction time (nobody moves within ~0.4 s of reading a prompt), instead of
+    first asking them to look at the camera for ``baseline_s``; the first step's window then
+    starts with the session. Actions are judged only once the baseline exists, so moving early
+    only makes the action harder to show, never easier.
+    """
 
     steps: tuple[ChallengeStep, ...]
     baseline_s: float = 0.4
     baseline_frames: int = 4
+    prompt_during_baseline: bool = False
 
     def __post_init__(self) -> None:
         if not self.steps:
@@ -63,7 +71,8 @@ class ChallengePlan:
     def random(cls, rng: random.Random, *, steps: int = 2,
                choices: Sequence[Action] = ("smile", "blink", "turn_left", "turn_right"),
                window_range_s: tuple[float, float] = (2.5, 4.0),
-               baseline_s: float = 0.4) -> ChallengePlan:
+               baseline_s: float = 0.4,
+               prompt_during_baseline: bool = False) -> ChallengePlan:
         """A shuffled plan of ``steps`` (>= 2) actions drawn from ``choices`` without repeats:
         one head turn and ``steps - 1`` expressions; windows drawn from ``window_range_s``."""
         turns = [a for a in dict.fromkeys(choices) if a in TURNS]
@@ -78,7 +87,7 @@ class ChallengePlan:
         if not 0 < lo <= hi:
             raise VisionError("window_range_s must be (low, high) with 0 < low <= high")
         return cls(steps=tuple(ChallengeStep(a, round(rng.uniform(lo, hi), 2)) for a in actions),
-                   baseline_s=baseline_s)
+                   baseline_s=baseline_s, prompt_during_baseline=prompt_during_baseline)
 
 
 @dataclass(frozen=True)
@@ -217,7 +226,8 @@ class LivenessSession:
                     and now - self._start >= self.plan.baseline_s):
                 self._baseline = _baseline(self._base_obs)
                 self._state = "challenge"
-                self._step_start = now
+                # With the prompt already shown, its window has been running since the start.
+                self._step_start = self._start if self.plan.prompt_during_baseline else now
             return self._check_timeout(now)
         if self._judge(self.plan.steps[self._step].action, observation):
             self._done.append(self.plan.steps[self._step].action)
@@ -291,8 +301,10 @@ class LivenessSession:
         return self._status()
 
     def _status(self) -> LivenessStatus:
+        prompting = self._state == "challenge" or (
+            self._state == "baseline" and self.plan.prompt_during_baseline)
         action = (self.plan.steps[self._step].action
-                  if self._state == "challenge" and self._step < len(self.plan.steps) else None)
+                  if prompting and self._step < len(self.plan.steps) else None)
         prompt = {"baseline": "Look at the camera", "passed": "Thank you",
                   "failed": "Sorry, please try again"}.get(self._state, "")
         if action is not None:
