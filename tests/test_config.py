@@ -60,7 +60,9 @@ def test_embedded_defaults_are_valid(name: str) -> None:
         ('[scan]\nbudget_ms = true\n', "scan.budget_ms: expected a number, got boolean"),
         ('[deposit]\ndecline_restrictions = "x"\n',
          "deposit.decline_restrictions: expected a list"),
-        ('[fare]\nblock_minutes = 0\n', "fare: fare.block_minutes must be > 0"),
+        ('[fare]\nblock_minutes = 0\n', "unit.toml: fare.block_minutes must be > 0"),
+        ('[face]\nembed_workers = 9\n', "unit.toml: face: probe_spacing_s must be >= 0 and "
+         "embed_workers 0..8"),
         ('bogus = 1\n', "unit.toml: bogus: unknown key"),
         ('[face.quality]\nbogus = 1\n', "unit.toml: face.quality.bogus: unknown key"),
         ('[face]\npayment_threshold = 7\n', "face.payment_threshold must be between 0 and 2"),

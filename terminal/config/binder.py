@@ -39,7 +39,11 @@ def bind(cls: type[T], data: Mapping[str, Any], *, source: str, path: str = "") 
     try:
         return cls(**values)
     except (ValueError, TypeError) as exc:  # __post_init__ validation
-        raise _error(source, path or "(top level)", str(exc)) from None
+        message = str(exc)
+        if path and message.startswith((f"{path}:", f"{path}.")):
+            # The check already names its key ("face.x ..."): the file, then the message.
+            raise ConfigError(f"{source}: {message}") from None
+        raise _error(source, path or "(top level)", message) from None
 
 
 def _convert(tp: Any, value: Any, *, source: str, path: str) -> Any:
