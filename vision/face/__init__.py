@@ -31,9 +31,20 @@ Identity (``vision.face.embedding``)
         for zero false accepts on the LFW dev pairs, see docs/face.md).
     ``vision.face.metrics``: ``rates_at``, ``zero_fa_threshold``, ``equal_error_rate``.
 
+Payment probe (``vision.face.probe``)
+    ``ProbeBuilder(embedder, *, frames, spacing_s=0.1, check_spacing_s=0.4, pool=None)``:
+        ``.offer(image_bgr, observation, timestamp, *, good=True) -> bool`` for every frame of
+        a liveness session; ``.finish() -> Probe(embedding, continuity, checked)`` (the first
+        good frames combined, and the largest distance of later frames to them);
+        ``.discard()``.
+    ``EmbeddingPool(*, workers=1, flip=True, jitters=0)``: the ResNet in spawned worker
+        processes (dlib holds the GIL); ``.start(wait=False)``, ``.submit(chip) -> Future``,
+        ``.close()``; ``EmbeddingPool.for_embedder(embedder, workers)``.
+
 Liveness (``vision.face.liveness``, ``vision.face.passive``, ``vision.face.antispoof``)
-    ``ChallengePlan.random(rng, *, steps=2, choices=(...), window_range_s=(2.5, 4.0))``: one
-        head turn plus smile/blink, shuffled, random windows;
+    ``ChallengePlan.random(rng, *, steps=2, choices=(...), window_range_s=(2.5, 4.0),
+        prompt_during_baseline=False)``: one head turn plus smile/blink, shuffled, random
+        windows (with ``prompt_during_baseline`` the first prompt shows at once);
         ``LivenessSession(plan, clock=time.monotonic, limits=ActionLimits(), extra_checks=None)``
         ``.update(observation | None) -> LivenessStatus`` (state, prompt, action, reason,
         evidence so far); ``.evidence() -> LivenessEvidence``.
