@@ -151,8 +151,8 @@ def measure(*, workers: list[int], runs: int, clip: Path | None = None,
                     setting = replace(face, embed_workers=n)
                     say(f"{who} customer, face.embed_workers = {n}: warming up, then {runs} "
                         "attempts")
-                    run = _Run(config, setting, frames, fps, runs, who, responsiveness, seed)
-                    run.swap_to = other
+                    run = _Run(config, setting, frames, fps, runs, who, responsiveness, seed,
+                               swap_to=other)
                     report["settings"][f"{who}/{n}"] = run.attempts(faces, gateway, say)
     return report
 
@@ -161,11 +161,12 @@ class _Run:
     """Timed attempts of one customer kind at one worker setting."""
 
     def __init__(self, config: Any, face: Any, frames: list[np.ndarray], fps: float,
-                 runs: int, customer: str, responsiveness: Responsiveness, seed: int) -> None:
+                 runs: int, customer: str, responsiveness: Responsiveness, seed: int, *,
+                 swap_to: list[np.ndarray]) -> None:
         self.config, self.face, self.frames, self.fps = config, face, frames, fps
         self.runs, self.customer = runs, customer
         self.responsiveness, self.seed = responsiveness, seed
-        self.swap_to: list[np.ndarray] = []
+        self.swap_to = swap_to  # the other person's frames (the swap customer)
 
     def attempts(self, faces: Any, gateway: Any, say: Callable[[str], None]) -> dict[str, Any]:
         """Warm up, then run and split ``runs`` attempts."""
