@@ -184,3 +184,16 @@ def test_plays_an_eyeblink8_clip_at_its_native_rate() -> None:
     assert len(frames) == 5 and fps is not None and fps > 1
     assert frames[-1].timestamp == pytest.approx(4 / fps)
     assert all(f.image.dtype == np.uint8 and f.image.ndim == 3 for f in frames)
+
+
+def test_read_video_holds_the_frames_and_the_stated_rate(tmp_path: Path) -> None:
+    from hardware.emulated.file_camera import read_video
+
+    path = _write_video(tmp_path / "v.avi", [20, 120, 220])
+    frames, fps = read_video(path)
+    assert [round(float(f.mean()), -1) for f in frames] == [20, 120, 220]
+    assert fps == 25.0
+    assert len(read_video(path, limit=2)[0]) == 2
+    (tmp_path / "bad.avi").write_bytes(b"not a video")
+    with pytest.raises(CameraError):
+        read_video(tmp_path / "bad.avi")

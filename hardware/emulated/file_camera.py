@@ -69,6 +69,23 @@ class _Video:
         self._cap.release()
 
 
+def read_video(path: Path | str, *, limit: int | None = None
+               ) -> tuple[list[np.ndarray], float | None]:
+    """The frames of a short video held in memory (at most ``limit``) and the frame rate it
+    states (None when it states none); CameraError when it has no decodable frame."""
+    video = _Video(Path(path))
+    frames: list[np.ndarray] = []
+    try:
+        while limit is None or len(frames) < limit:
+            image = video.next()
+            if image is None:
+                break
+            frames.append(image)
+    finally:
+        video.release()
+    return frames, video.fps
+
+
 class FileCamera(CameraBase):
     """Plays a file source as a camera.
 

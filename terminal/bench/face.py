@@ -60,20 +60,14 @@ def shared_dir(explicit: Path | None) -> Path:
 
 
 def read_clip(path: Path, limit: int = 300) -> list[np.ndarray]:
-    """The frames of a video (at most ``limit``)."""
-    import cv2
+    """The frames of a video (at most ``limit``; none when it cannot be decoded)."""
+    from hardware.emulated.file_camera import read_video
+    from hardware.errors import CameraError
 
-    cap = cv2.VideoCapture(str(path))
-    frames: list[np.ndarray] = []
     try:
-        while len(frames) < limit:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-    finally:
-        cap.release()
-    return frames
+        return read_video(path, limit=limit)[0]
+    except CameraError:
+        return []
 
 
 def load_antispoof(shared: Path) -> Any:

@@ -369,18 +369,11 @@ def _clip(given: Path | None, default: str) -> Path:
 
 def _load_clip(path: Path) -> tuple[list[np.ndarray], float]:
     """All frames of the clip (short clips: seconds) and its frame rate."""
-    from hardware.emulated.file_camera import FileCamera
-    from hardware.errors import HardwareError
+    from hardware.emulated.file_camera import read_video
+    from hardware.errors import CameraError
 
     try:
-        with FileCamera(path, fps="native") as camera:
-            frames = []
-            while (frame := camera.read()) is not None:
-                frames.append(frame)
-    except HardwareError as exc:
+        frames, fps = read_video(path)
+    except CameraError as exc:
         raise TerminalError(f"cannot read {path}: {exc}") from exc
-    if not frames:
-        raise TerminalError(f"no frames could be read from {path}")
-    fps = (len(frames) - 1) / frames[-1].timestamp if len(frames) > 1 and frames[-1].timestamp \
-        else 30.0
-    return [f.image for f in frames], fps
+    return frames, fps or 30.0

@@ -216,18 +216,14 @@ def _read_frames(path: Path, max_frames: int) -> tuple[list[object], float, str]
     if not path.is_file():
         return [], 0.0, "file not found"
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        cap = cv2.VideoCapture(str(path))
+        from hardware.emulated.file_camera import read_video
+        from hardware.errors import CameraError
+
         try:
-            fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
-            frames = []
-            while len(frames) < max_frames:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                frames.append(frame)
-        finally:
-            cap.release()
-        return (frames, fps, "") if frames else ([], 0.0, "cannot decode the video")
+            frames, fps = read_video(path, limit=max_frames)
+        except CameraError:
+            return [], 0.0, "cannot decode the video"
+        return list(frames), fps or 30.0, ""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         return [], 0.0, "cannot read the image"
