@@ -1,13 +1,24 @@
 """Terminal events (schema 1): an explicit type registry and privacy-checked attributes.
 
 Events never carry biometrics, images, embeddings or phone numbers. :func:`make_event` refuses
-attribute keys that name such data and string values that look like a phone number.
+attribute keys that name such data, and values that look like a phone number. Two rules apply:
+
+- **Ids** (``terminal_id``, ``subject_id`` and attributes named ``id`` or ``*_id``) are opaque
+  identifiers: ``rider-5551234`` or a UUID may hold long digit runs. An id is refused only when
+  it *is* a phone number (nothing but 7-15 digits, separators and a ``+``; letter O read as 0)
+  or names a contact channel next to one (``tel:13800138000``).
+- **Free text** (every other string) may not hold a stand-alone run of 7+ digits, however it is
+  written: any separators (``138.0013.8000``, ``138/0013/8000``, dashes, spaces of any kind),
+  letter O for zero, full-width or other Unicode digits, a hex number whose value has 7-15
+  digits, or digits split across several free-text attributes of one event. Integers of 7+
+  digits are refused unless the key names a unit of measure (``*_minor``, ``*_s``, ``*_ms``).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,8 +31,17 @@ from payments.errors import PaymentsError
 SCHEMA_VERSION = 1
 MAX_ATTRIBUTES = 32
 MAX_VALUE_CHARS = 256
-# Integers this large are more likely a phone number than a count or an amount.
+# Integers this large are more likely a phone number than a count or an amount ...
 MAX_INT_ATTRIBUTE = 10**9 - 1
+# ... and, for a key that names no unit of measure, an integer of 7+ digits is.
+MAX_PLAIN_INT_ATTRIBUTE = 10**6 - 1
+# Keys ending like this measure something (money in minor units, seconds, bytes): their
+# integers may have up to nine digits.
+_UNIT_SUFFIXES = ("_minor", "_s", "_ms", "_bytes", "_count")
+# Digits from which a text is taken for a phone number (the shortest local numbers have 7).
+PHONE_MIN_DIGITS = 7
+# E.164: a phone number has at most 15 digits.
+PHONE_MAX_DIGITS = 15
 
 # Every event type a terminal may emit, with what it means.
 EVENT_TYPES: Mapping[str, str] = MappingProxyType({
@@ -60,9 +80,27 @@ _FORBIDDEN_KEY_FRAGMENTS = (
 _FORBIDDEN_KEY_WORDS = frozenset(
     {"tel", "iris", "img", "pic", "jpeg", "jpg", "png", "b64", "base64"}
 )
-# Digits, optionally grouped by spaces, hyphens or parentheses, standing alone in the text.
-_NUMBER_RUN_RE = re.compile(r"(?<![\w])\+?\(?\d[\d \-()]*\d(?![\w])")
-_ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Words that, inside an id, say the digits next to them reach a person.
+_CONTACT_WORDS = frozenset(
+    {"tel", "phone", "mobile", "mob", "cell", "msisdn", "sms", "call", "whatsapp", "contact"}
+)
+# Text is scanned in a classified form: each character becomes one of
+#   0-9  a digit of any script (full-width, Arabic-Indic, ...), after NFKC
+#   O    the letter O or o, which may stand for a zero
+#   a    any other letter or mark
+#   -    a separator: spaces of any kind, dashes, dots, slashes, underscores, brackets, +
+#   #    anything else (ends a number)
+_SEPARATOR_CHARS = frozenset(".,/\\_()[]{}+'·•・‧∙")
+# A digit run: digits (or O) joined by at most three separators, not glued to letters.
+_CLASSED_RUN_RE = re.compile(r"(?<![a0-9O])[0-9O](?:-{0,3}[0-9O])*(?![a0-9O])")
+_LONE_O_RE = re.compile(r"(?<![0-9O])O+(?![0-9O])")
+# ISO dates and times are not phone numbers.
+_ISO_DATETIME_RE = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+# A stand-alone hex number, with or without 0x.
+_HEX_RE = re.compile(r"(?<![0-9A-Za-z])(?:0[xX])?([0-9A-Fa-f]{5,13})(?![0-9A-Za-z])")
 
 AttributeValue = str | int | bool
 
@@ -71,15 +109,100 @@ class EventError(PaymentsError):
     """An event is malformed or would carry personal data it must not carry."""
 
 
-def looks_like_phone_number(text: str) -> bool:
-    """True when ``text`` holds a stand-alone run of 7 or more digits (separators allowed)."""
-    for match in _NUMBER_RUN_RE.finditer(text):
-        token = match.group(0).strip(" -")
-        if _ISO_DATE_RE.fullmatch(token):
-            continue
-        if sum(ch.isdigit() for ch in token) >= 7:
+def _ascii_digits(text: str) -> str:
+    """``text`` after NFKC with every decimal digit of any script as an ASCII digit."""
+    out = []
+    for ch in unicodedata.normalize("NFKC", text):
+        digit = unicodedata.decimal(ch, None)
+        out.append(str(digit) if digit is not None else ch)
+    return "".join(out)
+
+
+def _classify(text: str, *, touching_o_only: bool = False) -> str:
+    """``_ascii_digits(text)`` in the scanning alphabet described at ``_SEPARATOR_CHARS``."""
+    out = []
+    for ch in text:
+        if ch in "0123456789":
+            out.append(ch)
+        elif ch in "Oo":
+            out.append("O")
+        elif ch.isalpha() or unicodedata.category(ch).startswith("M"):
+            out.append("a")
+        elif (ch in _SEPARATOR_CHARS or ch.isspace()
+              or unicodedata.category(ch) in ("Pd", "Zs", "Cf")):
+            out.append("-")
+        else:
+            out.append("#")
+    classed = "".join(out)
+    if touching_o_only:  # O stands for a zero only in a run of Os touching a digit
+        classed = _LONE_O_RE.sub(lambda m: "a" * len(m.group(0)), classed)
+    return classed
+
+
+def _digit_runs(text: str) -> list[str]:
+    """Stand-alone runs of digits (letter O counted as 0) in ``text``, separators removed."""
+    plain = _ISO_DATETIME_RE.sub(lambda m: "#" * len(m.group(0)), _ascii_digits(text))
+    runs = []
+    for match in _CLASSED_RUN_RE.finditer(_classify(plain)):
+        run = match.group(0).replace("-", "")
+        if "O" not in run or sum(ch.isdigit() for ch in run) >= 3:  # "OOO" is a word
+            runs.append(run)
+    return runs
+
+
+def _hex_phone(text: str) -> bool:
+    """True when ``text`` holds a hex number whose decimal value has 7-15 digits."""
+    for match in _HEX_RE.finditer(unicodedata.normalize("NFKC", text)):
+        token = match.group(0)
+        digits = match.group(1)
+        if not token.lower().startswith("0x") and (
+            digits.isdigit() or sum(ch.isdigit() for ch in digits) < 2
+        ):
+            continue  # decimal digits are a digit run; mostly letters are a word ("face1d")
+        value = int(digits, 16)
+        if 10 ** (PHONE_MIN_DIGITS - 1) <= value < 10**PHONE_MAX_DIGITS:
             return True
     return False
+
+
+def phone_digits(text: str) -> int:
+    """How many digits ``text`` holds in stand-alone numbers (however written)."""
+    return sum(len(run) for run in _digit_runs(text))
+
+
+def looks_like_phone_number(text: str) -> bool:
+    """True when free ``text`` holds a stand-alone run of 7+ digits, however it is written.
+
+    Separators of any kind, letter O for zero, Unicode digits and hex numbers are all seen
+    through; ISO dates and times are not numbers.
+    """
+    if any(len(run) >= PHONE_MIN_DIGITS for run in _digit_runs(text)):
+        return True
+    return _hex_phone(text)
+
+
+def id_looks_like_phone_number(text: str) -> bool:
+    """True when an opaque id *is* a phone number, or names a contact channel next to one.
+
+    ``rider-5551234`` and UUIDs are ids; ``13800138000``, ``+86-138-0013-8000``,
+    ``138OO138OOO`` and ``tel:13800138000`` are phone numbers.
+    """
+    classed = _classify(_ascii_digits(text), touching_o_only=True)
+    if "a" not in classed and "#" not in classed:
+        digits = classed.replace("-", "")
+        real = sum(ch.isdigit() for ch in digits)
+        if real >= 3 and PHONE_MIN_DIGITS <= len(digits) <= PHONE_MAX_DIGITS:
+            return True
+    words = set(re.findall(r"[a-z]+", unicodedata.normalize("NFKC", text).lower()))
+    if words & _CONTACT_WORDS:
+        return any(len(re.sub(r"\D", "", part)) >= PHONE_MIN_DIGITS
+                   for part in re.split(r"[A-Za-z]+", text))
+    return False
+
+
+def is_id_key(key: str) -> bool:
+    """Whether an attribute named ``key`` holds an id (``id`` or ``*_id``)."""
+    return key == "id" or key.endswith("_id")
 
 
 def _check_key(key: object) -> str:
@@ -99,7 +222,9 @@ def _check_value(key: str, value: object) -> AttributeValue:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        if abs(value) > MAX_INT_ATTRIBUTE:
+        unit = key.endswith(_UNIT_SUFFIXES)
+        limit = MAX_INT_ATTRIBUTE if unit else MAX_PLAIN_INT_ATTRIBUTE
+        if abs(value) > limit:
             raise EventError(
                 f"attribute {key!r}: integer {value} is too large (could be a phone number)"
             )
@@ -109,6 +234,10 @@ def _check_value(key: str, value: object) -> AttributeValue:
             raise EventError(f"attribute {key!r}: text longer than {MAX_VALUE_CHARS} characters")
         if not value.isprintable():
             raise EventError(f"attribute {key!r}: text has control characters")
+        if is_id_key(key) and _OPAQUE_RE.fullmatch(value):
+            if id_looks_like_phone_number(value):
+                raise EventError(f"attribute {key!r}: the id is a phone number; use an opaque id")
+            return value
         if looks_like_phone_number(value):
             raise EventError(
                 f"attribute {key!r}: text holds a run of 7+ digits that looks like a phone number"
@@ -120,19 +249,33 @@ def _check_value(key: str, value: object) -> AttributeValue:
     )
 
 
+def _free_text_digits(attributes: Mapping[str, AttributeValue]) -> int:
+    """Digits in stand-alone numbers across the free-text (non-id) attributes."""
+    return sum(
+        phone_digits(value) for key, value in attributes.items()
+        if isinstance(value, str) and not (is_id_key(key) and _OPAQUE_RE.fullmatch(value))
+    )
+
+
 def check_attributes(attributes: Mapping[str, object]) -> dict[str, AttributeValue]:
     """Validate flat, privacy-safe attributes; returns a plain copy."""
     if not isinstance(attributes, Mapping):
         raise EventError("attributes must be a mapping of names to values")
     if len(attributes) > MAX_ATTRIBUTES:
         raise EventError(f"at most {MAX_ATTRIBUTES} attributes per event")
-    return {_check_key(k): _check_value(k, v) for k, v in attributes.items()}
+    checked = {_check_key(k): _check_value(k, v) for k, v in attributes.items()}
+    if _free_text_digits(checked) >= PHONE_MIN_DIGITS:
+        raise EventError(
+            "free-text attributes hold 7+ digits between them: a phone number may be split "
+            "across them"
+        )
+    return checked
 
 
 def _check_opaque(value: object, what: str) -> str:
     if not isinstance(value, str) or not _OPAQUE_RE.fullmatch(value):
         raise EventError(f"{what} must be 1..64 characters of A-Z a-z 0-9 _ . : -")
-    if looks_like_phone_number(value):
+    if id_looks_like_phone_number(value):
         raise EventError(f"{what} looks like a phone number; use an opaque id")
     return value
 

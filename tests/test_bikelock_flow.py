@@ -283,3 +283,17 @@ def test_a_code_shown_during_a_ride_is_ignored_and_not_consumed(
         assert elsewhere.unit.present_code(other).state is RideState.RIDING
     finally:
         elsewhere.close()
+
+
+@pytest.mark.parametrize("subject", ["rider-5551234", "8f1c2e77-1234567-4b2d-9b5d-ab8dfbbd4bed"])
+def test_a_rider_id_with_a_long_digit_run_rides_and_settles(
+    emulator: Emulator, rig: Rig, subject: str
+) -> None:
+    response = requests.post(f"{emulator.server.url}/v1/dev/subjects", timeout=5,
+                             headers={"Authorization": f"Bearer {emulator.api_key}"},
+                             json={"subject_id": subject, "balance_minor": 100_000})
+    assert response.status_code == 201
+    rental = rig.ride(subject, minutes=12)  # base score 600: a deposit is held, then released
+    assert rental.state is RideState.SETTLED and rental.hold_id is None
+    assert rig.event_types() == ["deposit.held", "ride.started", "ride.ended",
+                                 "payment.captured", "deposit.released"]

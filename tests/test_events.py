@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from payments.events import EVENT_TYPES, Event, EventError, looks_like_phone_number, make_event
+from payments.events import (
+    EVENT_TYPES,
+    Event,
+    EventError,
+    format_time,
+    looks_like_phone_number,
+    make_event,
+)
 
 NOW = datetime(2026, 11, 26, 10, 30, 0, 123000, tzinfo=UTC)
 
@@ -151,3 +159,134 @@ def test_anything_accepted_round_trips(attributes: dict[str, object]) -> None:
     except EventError:
         return
     assert Event.from_json(e.to_json()) == e
+
+
+# -- ids are identifiers; free text refuses phone numbers however they are written -------------
+
+PHONES = st.integers(10**6, 10**15 - 1).map(str)  # 7 to 15 digits
+SEPARATORS = [" ", "-", ".", "/", "_", "\u00a0", "\u2013", "\u2014", "\u00b7", "\u3000",
+              " - ", "(", ")", "'", ","]
+
+
+def test_subject_ids_with_long_digit_runs_are_accepted() -> None:
+    for subject in ["rider-5551234", "sub_13800138000x", "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed",
+                    "3f2a1234567b4c5d-9e8f-4a1b-8c2d-1234567890ab"]:
+        e = make_event("ride.started", terminal_id="bike-0001234", subject_id=subject,
+                       attributes={"ride_id": "ride_1234567abc", "hold_id": "hold-7654321"},
+                       clock=clock)
+        assert Event.from_json(e.to_json()).subject_id == subject
+
+
+@given(st.uuids())
+def test_uuid_subject_ids_are_never_mistaken_for_phone_numbers(subject: object) -> None:
+    for text in (str(subject), subject.hex):  # type: ignore[attr-defined]
+        e = make_event("deposit.held", terminal_id="t1", subject_id=text,
+                       attributes={"charge_id": text, "order_id": f"ord_{text}"[:64]},
+                       clock=clock)
+        assert e.subject_id == text
+
+
+@given(st.from_regex(r"[a-z]{1,8}[-_.:][0-9]{7,20}", fullmatch=True))
+def test_prefixed_numeric_ids_are_ids(subject: str) -> None:
+    assert make_event("ride.ended", terminal_id="t1", subject_id=subject,
+                      clock=clock).subject_id == subject
+
+
+@pytest.mark.parametrize("subject", ["13800138000", "138-0013-8000",
+                                     "138.0013.8000", "138_0013_8000", "138OO138OOO",
+                                     "tel:13800138000", "phone-5551234", "5551234"])
+def test_an_id_that_is_a_phone_number_is_refused(subject: str) -> None:
+    with pytest.raises(EventError, match="phone"):
+        make_event("ride.started", terminal_id="t1", subject_id=subject, clock=clock)
+    with pytest.raises(EventError, match="phone"):
+        event(ride_id=subject)
+
+
+def _group(digits: str, cuts: list[int], separator: str) -> str:
+    points = sorted({c % len(digits) for c in cuts} - {0})
+    parts, last = [], 0
+    for p in points:
+        parts.append(digits[last:p])
+        last = p
+    parts.append(digits[last:])
+    return separator.join(parts)
+
+
+@given(PHONES, st.sampled_from(SEPARATORS), st.lists(st.integers(1, 14), max_size=4),
+       st.sampled_from(["", "+", "call ", "tel ", "mob: ", "ring me on "]))
+def test_a_phone_number_with_any_separators_is_refused(
+    digits: str, separator: str, cuts: list[int], prefix: str
+) -> None:
+    text = prefix + _group(digits, cuts, separator)
+    assume(not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", text))  # a date
+    assert looks_like_phone_number(text), text
+    with pytest.raises(EventError, match="phone" if text.isprintable() else "control"):
+        event(note=text)
+
+
+@given(PHONES.filter(lambda d: "0" in d), st.sampled_from(["O", "o"]),
+       st.sampled_from(["", " ", "-", "."]), st.lists(st.integers(1, 14), max_size=3))
+def test_letter_o_for_zero_is_read_as_a_zero(
+    digits: str, letter: str, separator: str, cuts: list[int]
+) -> None:
+    if sum(ch != "0" for ch in digits) < 3:
+        digits = "138" + digits  # a number, not a row of Os
+    text = _group(digits.replace("0", letter), cuts, separator)
+    assert looks_like_phone_number(text), text
+    with pytest.raises(EventError, match="phone"):
+        event(note=text)
+
+
+@given(PHONES, st.sampled_from([0xFF10, 0x0660, 0x06F0, 0x0966, 0x1D7CE]))
+def test_digits_of_other_scripts_are_read_as_digits(digits: str, zero: int) -> None:
+    text = "".join(chr(zero + int(d)) for d in digits)
+    assert looks_like_phone_number(text), text
+
+
+@given(PHONES, st.booleans())
+def test_a_phone_number_written_in_hex_is_refused(digits: str, prefixed: bool) -> None:
+    text = f"{int(digits):x}"
+    if prefixed or text.isdigit() or sum(ch.isdigit() for ch in text) < 2:
+        text = "0x" + text
+    assert looks_like_phone_number(text), text
+    with pytest.raises(EventError, match="phone"):
+        event(note=text)
+
+
+@given(st.integers(10**6, 10**9 - 1), st.sampled_from(["note", "number", "ref", "value"]))
+def test_an_integer_of_seven_digits_is_refused_unless_it_measures_something(
+    value: int, key: str
+) -> None:
+    with pytest.raises(EventError, match="phone"):
+        event(**{key: value})
+    assert event(amount_minor=value, duration_s=value).attributes["amount_minor"] == value
+
+
+@given(PHONES, st.integers(2, 4), st.data())
+def test_a_phone_number_split_across_attributes_is_refused(
+    digits: str, pieces: int, data: st.DataObject
+) -> None:
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(digits) - 1), min_size=pieces - 1,
+                                    max_size=pieces - 1)))
+    parts = [digits[a:b] for a, b in zip([0, *cuts], [*cuts, len(digits)], strict=True)]
+    with pytest.raises(EventError, match="phone"):
+        event(**{f"part{i}": part for i, part in enumerate(parts)})
+
+
+@pytest.mark.parametrize("value", ["138 and 0013 and 8000"])
+def test_digits_spread_over_one_text_are_refused(value: str) -> None:
+    with pytest.raises(EventError, match="phone"):
+        event(note=value)
+
+
+@given(st.text(st.characters(blacklist_categories=("Nd", "No", "Nl", "Cc", "Cs")), max_size=60))
+def test_text_without_digits_passes(text: str) -> None:
+    if "O" in text or "o" in text or any(ch in "abcdefABCDEF" for ch in text):
+        text = text.replace("O", "Q").replace("o", "q")
+    assert not looks_like_phone_number(text)
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.just(UTC)))
+def test_timestamps_are_not_phone_numbers(when: datetime) -> None:
+    for text in (when.isoformat(), when.strftime("%Y-%m-%d %H:%M:%S"), format_time(when)):
+        assert not looks_like_phone_number(text), text
