@@ -1,0 +1,1 @@
+"""The kiosk's embedded defaults: the demo menu used by the emulator."""
