@@ -134,6 +134,51 @@ class EmulatorSection:
 
 
 @dataclass(frozen=True)
+class KioskSection:
+    """The ordering kiosk's screen, menu, prices and timers."""
+
+    # Menu catalogue file (TOML); "" uses the embedded example menu.
+    menu: str = ""
+    # Tax in basis points (600 = 6%); included = menu prices already contain it.
+    tax_rate_bp: int = 600
+    tax_included: bool = True
+    # The customer's page is served here (loopback only: Chromium on the device opens it).
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # First language on the attract screen: "zh" or "en" (the customer switches on any screen).
+    language: Literal["zh", "en"] = "zh"
+    # Idle timers: "still there?" after idle_s without a tap, back to the start (voiding the
+    # order) still_there_s later; the receipt screen returns to the start after receipt_s.
+    idle_s: float = 60.0
+    still_there_s: float = 15.0
+    receipt_s: float = 20.0
+    # The dynamic merchant QR stays payable this long; the gateway is asked this often.
+    qr_expiry_s: int = 120
+    qr_poll_s: float = 1.0
+    # Staff screen PIN (4-8 digits); "" keeps the staff screen closed.
+    staff_pin: str = ""
+    # Receipt QR: a URL with {order_id} (the operator's receipt page), or "" for the receipt
+    # itself as text, which any phone camera shows without a network.
+    receipt_url: str = ""
+    merchant_name: str = "ScanPay Kitchen"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tax_rate_bp <= 5000:
+            raise ValueError("kiosk.tax_rate_bp: expected 0..5000 (0% to 50%)")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("kiosk.port: expected 0..65535")
+        if self.staff_pin and not (self.staff_pin.isascii() and self.staff_pin.isdigit()
+                                   and 4 <= len(self.staff_pin) <= 8):
+            raise ValueError("kiosk.staff_pin: expected 4 to 8 digits, or \"\" for no staff screen")
+        if min(self.idle_s, self.still_there_s, self.receipt_s, self.qr_poll_s) <= 0:
+            raise ValueError("kiosk: idle_s, still_there_s, receipt_s and qr_poll_s must be > 0")
+        if not 30 <= self.qr_expiry_s <= 3600:
+            raise ValueError("kiosk.qr_expiry_s: expected 30..3600 seconds")
+        if self.receipt_url and "{order_id}" not in self.receipt_url:
+            raise ValueError("kiosk.receipt_url: must contain {order_id}")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole terminal configuration file."""
 
@@ -151,6 +196,7 @@ class Config:
     emulator: EmulatorSection | None = None
     face: FaceSection | None = None
     smile: SmileSection | None = None
+    kiosk: KioskSection | None = None
 
     def __post_init__(self) -> None:
         if self.emulator is None or not self.emulator.enabled:

@@ -123,15 +123,30 @@ class KioskQrPayments:
     def show_merchant_qr(self, order: Order, *, expires_in_s: int = 300) -> tuple[GatewayOrder,
                                                                                    bytes]:
         """Create the order at the gateway; returns it and a PNG of its QR for the screen."""
-        created = self._orders.create_order(order.amount, order.order_id,
-                                            self._key(order, "order"), expires_in_s=expires_in_s)
+        created = self.create_merchant_order(order, expires_in_s=expires_in_s)
         return created, qr_png(created.qr_payload)
+
+    def create_merchant_order(self, order: Order, *, expires_in_s: int = 300) -> GatewayOrder:
+        """Create the order at the gateway (its ``qr_payload`` is what the screen shows)."""
+        return self._orders.create_order(order.amount, order.order_id,
+                                         self._key(order, "order"), expires_in_s=expires_in_s)
+
+    def check_merchant_qr(self, order: Order) -> QrPayResult:
+        """Ask the gateway once whether the customer's phone has paid ``order``'s QR."""
+        try:
+            return self._merchant_result(order, self._orders.get_order(order.order_id))
+        except ApiError as exc:
+            return QrPayResult("pending", (_reason(exc.code, "We could not ask the payment "
+                                                   "service yet; still waiting."),))
 
     def wait_for_merchant_qr(self, order: Order, *, deadline_s: float,
                              interval_s: float = 1.0) -> QrPayResult:
         """Poll the gateway until the order is paid or expired (or ``deadline_s`` passes)."""
         final = wait_for_order(self._orders, order.order_id, clock=self._clock,
                                sleep=self._sleep, deadline_s=deadline_s, interval_s=interval_s)
+        return self._merchant_result(order, final)
+
+    def _merchant_result(self, order: Order, final: GatewayOrder) -> QrPayResult:
         if final.status == "paid":
             self._event("order.paid", None, order, method="merchant_qr")
             return QrPayResult("paid", (_reason("merchant_qr_paid", f"Paid {order.amount} by "
@@ -177,3 +192,35 @@ def qr_png(payload: str, *, box_size: int = 8) -> bytes:
 
 def _reason(code: str, text: str) -> Reason:
     return Reason(code, text)
+
+
+def qr_svg(payload: str, *, label: str = "QR code") -> str:
+    """An inline, scalable SVG of ``payload`` as a QR code (error correction M, quiet zone 4).
+
+    Drawn from the code's module matrix as one path, so a page shows it without an image
+    request; ``label`` names it for assistive technology.
+    """
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
+    code.add_data(payload)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    size = len(matrix)
+    runs: list[str] = []
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < size:
+            if row[x]:
+                start = x
+                while x < size and row[x]:
+                    x += 1
+                runs.append(f"M{start} {y}h{x - start}v1h-{x - start}z")
+            else:
+                x += 1
+    escaped = (label.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;"))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
+            f'role="img" aria-label="{escaped}" shape-rendering="crispEdges">'
+            f'<rect width="{size}" height="{size}" fill="#fff"/>'
+            f'<path d="{"".join(runs)}" fill="#000"/></svg>')

@@ -1,0 +1,44 @@
+"""The receipt QR the customer scans on the success screen.
+
+With ``kiosk.receipt_url`` set, the code is that URL with the order id (the operator's receipt
+page). Without it, the code carries the receipt itself as short plain text, which any phone
+camera shows with no network: merchant, order number, lines, total, payment method and time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from terminal.config.schema import KioskSection
+from terminal.kiosk.orders import KioskOrder
+from terminal.kiosk.qr_pay import qr_svg
+
+METHOD_NAMES = {"face": "Smile to Pay", "wallet": "Wallet payment code", "qr": "Kiosk QR"}
+
+
+def receipt_text(order: KioskOrder, settings: KioskSection) -> str:
+    """The receipt as plain text (English; amounts in major units with the currency code)."""
+    from terminal.kiosk.screen import money_text
+
+    when = datetime.fromtimestamp(order.paid_at or order.created_at).strftime("%Y-%m-%d %H:%M")
+    lines = [settings.merchant_name, f"Order {order.label} ({order.order_id})", when]
+    lines += [f"{line.quantity} x {line.text_en}  {money_text(line.total_minor, order.currency)}"
+              for line in order.lines]
+    tax = "incl." if settings.tax_included else "plus"
+    lines.append(f"Tax ({tax}) {money_text(order.tax_minor, order.currency)}")
+    lines.append(f"Total {money_text(order.total_minor, order.currency)} {order.currency}")
+    if order.paid_with:
+        lines.append(f"Paid: {METHOD_NAMES.get(order.paid_with, order.paid_with)}")
+    return "\n".join(lines)
+
+
+def receipt_payload(order: KioskOrder, settings: KioskSection) -> str:
+    """What the receipt QR encodes."""
+    if settings.receipt_url:
+        return settings.receipt_url.replace("{order_id}", order.order_id)
+    return receipt_text(order, settings)
+
+
+def receipt_qr(order: KioskOrder, settings: KioskSection) -> str:
+    """The receipt QR as inline SVG."""
+    return qr_svg(receipt_payload(order, settings), label=f"Receipt QR code, order {order.label}")
