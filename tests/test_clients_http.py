@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -22,9 +25,11 @@ from payments.clients import (
     ServiceUnavailable,
 )
 from payments.clients.errors import error_from_response
+from payments.clients.gateway import GatewayClient, new_idempotency_key
 from payments.clients.http import HttpClient
 from payments.clients.retry import parse_retry_after
 from payments.errors import PaymentsError
+from payments.money import Money
 from tests.clients_loopback import (
     LoopbackServer,
     RecordingSleep,
@@ -33,6 +38,7 @@ from tests.clients_loopback import (
     closed_port_url,
     error_body,
 )
+from tests.drip_server import DripServer
 
 
 def client(url: str, sleep: RecordingSleep, **overrides: object) -> HttpClient:
@@ -287,3 +293,71 @@ def test_closed_client_refuses_calls_and_close_is_idempotent() -> None:
 
 def test_settings_repr_does_not_leak_the_api_key() -> None:
     assert "s3cret" not in repr(ServiceSettings(url="http://x", api_key="s3cret"))
+
+
+# -- budgets hold against a server that drips its answer ---------------------------------------
+
+
+def _call_in_thread(call: Callable[[], object], limit_s: float) -> BaseException | object:
+    """Run ``call``; fail the test if it is still running after ``limit_s`` (it hung)."""
+    outcome: list[BaseException | object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # handed back to the test
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(limit_s)
+    assert not worker.is_alive(), f"the call outlived {limit_s:.0f} s (its budget leaked)"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("part", ["body", "headers"])
+def test_a_dripping_answer_ends_with_a_timeout_inside_the_budget(part: str) -> None:
+    # 4,000 bytes at one byte per 50 ms would take 200 s; the budget is 1 s.
+    with DripServer(part=part, interval_s=0.05, body_bytes=4000) as server:
+        http = client(server.url, RecordingSleep(), deadline_s=1.0, read_timeout_s=2.0)
+        with http:
+            failure = _call_in_thread(lambda: http.request("GET", "/v1/scores/x"), 5.0)
+        assert isinstance(failure, ServiceUnavailable), failure
+        assert failure.code == "timeout"
+        assert server.requests == 1  # no retry started once the budget was spent
+        assert server.hung_up.wait(5), "the client kept the dripping connection open"
+
+
+def test_a_dripping_hold_through_the_gateway_client_fails_within_its_budget() -> None:
+    with DripServer(part="body", interval_s=0.05, body_bytes=4000) as server:
+        settings = ServiceSettings(url=server.url, api_key="key_test", deadline_s=1.0,
+                                   max_retries=2, backoff_base_s=0.05)
+        with GatewayClient(settings, sleep=RecordingSleep()) as gateway:
+            failure = _call_in_thread(lambda: gateway.place_hold(
+                "rider-low", Money(19900, "CNY"), "ride_1", new_idempotency_key()), 5.0)
+    assert isinstance(failure, ServiceUnavailable) and failure.code == "timeout"
+
+
+def test_the_guard_counts_the_budget_on_the_injected_clock() -> None:
+    # The injected clock says 9.7 s of the 10 s budget went by before the attempt started,
+    # so the drip is cut after 0.3 s of real time, not after 10 s.
+    readings = iter([100.0, 109.7])
+
+    def clock() -> float:
+        return next(readings, 109.7)
+
+    with DripServer(part="body", interval_s=0.05, body_bytes=4000) as server:
+        http = HttpClient(ServiceSettings(url=server.url, deadline_s=10.0, read_timeout_s=20.0),
+                          service="test service", sleep=RecordingSleep(), clock=clock)
+        with http:
+            failure = _call_in_thread(lambda: http.request("GET", "/v1/x"), 5.0)
+    assert isinstance(failure, ServiceUnavailable) and failure.code == "timeout"
+
+
+def test_a_connection_reused_after_a_guarded_call_is_not_shut_later() -> None:
+    with LoopbackServer([Reply(200, {"ok": True})]) as server, \
+            client(server.url, RecordingSleep(), deadline_s=0.3) as http:
+        for _ in range(3):  # each call would be cut if an earlier guard fired late
+            assert http.request("GET", "/v1/thing").body == {"ok": True}
+            time.sleep(0.15)
+        assert len(server.received) == 3

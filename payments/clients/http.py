@@ -1,16 +1,23 @@
 """The HTTP base of the back-end clients: one session, explicit timeouts, bounded retries.
 
 Every call has an overall budget (``ServiceSettings.budget_s``): connect and read timeouts of
-each attempt are clamped to what is left of it, the body is read against it, and no retry
-starts that could not finish inside it. So a call never hangs past its configured timeout.
+each attempt are clamped to what is left of it, and no retry starts that could not finish
+inside it. A read timeout alone only bounds the wait for *each* byte, so a server that drips
+its status line, headers or body a byte at a time could stretch a call without end; a
+deadline guard therefore shuts the attempt's socket down when the budget runs out, which ends
+any read in progress. So a call never outlives its budget (name resolution aside: it runs
+before there is a socket to shut).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import random
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +25,8 @@ from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from payments.clients.errors import (
     BadArgument,
@@ -110,8 +119,106 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class _DeadlineGuard:
+    """Shuts down the sockets one attempt uses when its time is up, ending any blocked read.
+
+    Armed per attempt around the request and the body read; the connection pools of
+    :class:`_GuardedAdapter` hand it each connection they lend out on this thread.
+    """
+
+    _active = threading.local()
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._connections: list[Any] = []
+        self._done = False
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+
+    @classmethod
+    def current(cls) -> _DeadlineGuard | None:
+        """The guard armed on this thread, if any."""
+        return getattr(cls._active, "guard", None)
+
+    def __enter__(self) -> _DeadlineGuard:
+        self._active.guard = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done = True
+            self._connections.clear()
+        self._timer.cancel()
+        self._active.guard = None
+
+    def watch(self, connection: Any) -> None:
+        """Shut ``connection`` down too if the time runs out (at once if it has)."""
+        with self._lock:
+            if self._done:
+                return
+            self._connections.append(connection)
+            if self.fired:
+                _shut(connection)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            for connection in self._connections:
+                _shut(connection)
+
+
+def _shut(connection: Any) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    # socket.socket's own shutdown: for TLS too, without SSLSocket's bookkeeping, which the
+    # reading thread still uses. OSError: already closed.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    """An HTTP pool that shows each connection it lends to this thread's deadline guard."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        guard = _DeadlineGuard.current()
+        if guard is not None:
+            guard.watch(connection)
+        return connection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    """The HTTPS twin of :class:`_GuardedHTTPPool`."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        guard = _DeadlineGuard.current()
+        if guard is not None:
+            guard.watch(connection)
+        return connection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    """requests' adapter with pools whose connections the deadline guard can shut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPPool, "https": _GuardedHTTPSPool,
+        }
+
+
 class HttpClient:
-    """JSON-over-HTTP calls to one service with auth, timeouts, retries and error mapping."""
+    """JSON-over-HTTP calls to one service with auth, timeouts, retries and error mapping.
+
+    A session passed in is used as it is; the deadline guard needs the client's own session
+    (or one with :class:`_GuardedAdapter` mounted) to cut a dripping answer short.
+    """
 
     def __init__(
         self,
@@ -131,6 +238,8 @@ class HttpClient:
             session = requests.Session()
             # No proxies or .netrc credentials picked up from the environment.
             session.trust_env = False
+            session.mount("http://", _GuardedAdapter())
+            session.mount("https://", _GuardedAdapter())
         self._session = session
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
@@ -221,6 +330,28 @@ class HttpClient:
             min(self.settings.connect_timeout_s, remaining),
             min(self.settings.read_timeout_s, remaining),
         )
+        with _DeadlineGuard(remaining) as guard:
+            try:
+                return self._exchange(method, url, headers, data, timeout, deadline)
+            except (_Retryable, ProtocolError) as failure:
+                if not guard.fired:
+                    raise
+                # The guard cut the answer short: whatever broke, the budget ran out.
+                error = failure.error if isinstance(failure, _Retryable) else failure
+                cause = error.cause if isinstance(error, ServiceUnavailable) else None
+                raise _Retryable(self._unavailable(
+                    "timeout", "did not finish its answer within the budget", cause,
+                    error.request_id)) from None
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        timeout: tuple[float, float],
+        deadline: float,
+    ) -> tuple[int, dict[str, Any], str | None]:
         try:
             response = self._session.request(
                 method, url, headers=headers, data=data, timeout=timeout, stream=True,
