@@ -13,11 +13,13 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `run` command."""
     parser = sub.add_parser(
-        "run", help="run a bike-lock unit from a configuration file until stopped",
-        description="Build the unit a configuration describes (camera, lock, indicator, back-end "
-        "clients, outbox, rental journal), finish rentals a power loss interrupted, then scan "
-        "for payment codes until Ctrl-C or SIGTERM. With an [emulator] section the reference "
-        "back end runs on loopback.")
+        "run", help="run a bike-lock unit or an ordering kiosk until stopped",
+        description="Build the terminal a configuration describes and run it until Ctrl-C or "
+        "SIGTERM. A bike-lock unit (camera, lock, indicator, back-end clients, outbox, rental "
+        "journal) finishes rentals a power loss interrupted, then scans for payment codes. A "
+        "kiosk serves its touch screen as a local web page ([kiosk] host and port; open it in "
+        "Chromium in kiosk mode) and drives the camera and the payments. With an [emulator] "
+        "section the reference back end runs on loopback.")
     parser.add_argument("--config", metavar="FILE", required=True, help="configuration file")
     parser.set_defaults(handler=_run)
 
@@ -29,12 +31,17 @@ def _run(args: argparse.Namespace) -> int:
     from terminal.errors import ConfigError
 
     config = load_config(args.config)
-    if config.terminal.role != "bike-lock":
-        raise ConfigError(f"{args.config}: terminal.role: 'scanpay run' drives a bike-lock unit, "
-                          f"this file describes a {config.terminal.role}")
+    if config.terminal.role not in ("bike-lock", "kiosk"):
+        raise ConfigError(f"{args.config}: terminal.role: expected bike-lock or kiosk")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if config.terminal.role == "kiosk":
+        from terminal.kiosk.service import run_kiosk
+
+        paid = run_kiosk(config, stop, say=lambda line: print(line, flush=True))
+        print(f"stopped: {paid} order(s) paid today", flush=True)
+        return 0
     with ExitStack() as stack:
         state_dir = Path(config.terminal.state_dir or stack.enter_context(
             tempfile.TemporaryDirectory(prefix="scanpay-")))

@@ -1,0 +1,41 @@
+"""`scanpay run` for a kiosk: serve the screen until told to stop, then flush the events."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+from terminal.config.schema import Config
+
+log = logging.getLogger(__name__)
+
+
+def run_kiosk(config: Config, stop: threading.Event, *,
+              say: Callable[[str], None] = lambda line: None) -> int:
+    """Run the kiosk ``config`` describes until ``stop`` is set; returns orders paid."""
+    from terminal.bikelock.stack import Endpoints
+    from terminal.kiosk.app import KioskApp
+
+    with ExitStack() as stack:
+        state_dir = Path(config.terminal.state_dir or stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="scanpay-kiosk-")))
+        if config.emulator is not None and config.emulator.enabled:
+            from terminal.emulator.session import Emulator
+
+            emulator = stack.enter_context(Emulator(config, state_dir=state_dir))
+            endpoints = emulator.endpoints()
+            say(f"emulated back end at {emulator.server.url}")
+        else:
+            endpoints = Endpoints.from_config(config)
+        kiosk = stack.enter_context(KioskApp(config, endpoints, state_dir=state_dir))
+        say(f"kiosk {config.terminal.id} ready: open {kiosk.url}/ in the kiosk browser")
+        if kiosk.settings.staff_pin:
+            say(f"staff screen: {kiosk.url}/staff")
+        stop.wait()
+        paid = sum(1 for order in kiosk.orders.today() if order.status == "paid")
+        kiosk.uploader.flush(deadline_s=5.0)
+    return paid
