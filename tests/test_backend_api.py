@@ -129,7 +129,12 @@ def test_file_database_uses_wal_and_keeps_state_across_restarts(tmp_path: Path) 
     settings = BackendSettings(database=str(db), clock=ManualClock(START))
     with BackendServer(settings) as srv:
         assert srv.backend.store.journal_mode == "wal"
-        headers = {"Authorization": f"Bearer {srv.api_key_for('t1')}", "Idempotency-Key": "c1"}
+        auth = {"Authorization": f"Bearer {srv.api_key_for('t1')}"}
+        code = requests.post(f"{srv.url}/v1/dev/payment-codes", headers=auth, timeout=5,
+                             json={"subject_id": "rider-good"}).json()["code"]
+        assert requests.post(f"{srv.url}/v1/payment-codes/resolve", timeout=5, json={"code": code},
+                             headers={**auth, "Idempotency-Key": "r1"}).status_code == 200
+        headers = {**auth, "Idempotency-Key": "c1"}
         resp = requests.post(f"{srv.url}/v1/charges", headers=headers, timeout=5, json={
             "subject_id": "rider-good", "amount": {"amount_minor": 700, "currency": "CNY"},
             "reference": "ride-1", "description": "fare"})

@@ -40,8 +40,19 @@ class Api:
 
     def post(self, path: str, body: Any = None, key: str | None = None) -> requests.Response:
         headers = {**self.auth, "Idempotency-Key": key or uuid.uuid4().hex}
+        if path in ("/v1/holds", "/v1/charges") and isinstance(body, dict) \
+                and isinstance(body.get("subject_id"), str):
+            self.prove(body["subject_id"])
         return requests.post(f"{self.url}{path}", json=body if body is not None else {},
                              headers=headers, timeout=5)
+
+    def prove(self, subject: str) -> None:
+        """Resolve a fresh code of ``subject``: the payer is present at this terminal."""
+        code = self.post("/v1/dev/payment-codes", {"subject_id": subject, "ttl_s": 60})
+        if code.status_code != 201:
+            return  # an unknown subject: let the call under test answer for it
+        resolved = self.post("/v1/payment-codes/resolve", {"code": code.json()["code"]})
+        assert resolved.status_code == 200, resolved.text
 
     def new_subject(self, balance_minor: int) -> str:
         subject = f"sub_{uuid.uuid4().hex[:12]}"

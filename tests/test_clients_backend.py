@@ -109,7 +109,13 @@ def test_garbage_code_is_rejected(gateway: GatewayClient) -> None:
         gateway.resolve_code("not-a-payment-code", new_idempotency_key())
 
 
-def test_hold_capture_refund_cycle(gateway: GatewayClient) -> None:
+def prove(server: BackendServer, gateway: GatewayClient, subject_id: str) -> None:
+    """Scan the payer's code: a terminal holds or charges only a payer it has seen."""
+    gateway.resolve_code(issue_code(server, subject_id), new_idempotency_key())
+
+
+def test_hold_capture_refund_cycle(server: BackendServer, gateway: GatewayClient) -> None:
+    prove(server, gateway, "rider-low")
     key = new_idempotency_key()
     hold = gateway.place_hold("rider-low", DEPOSIT, "ride_int_1", key)
     assert gateway.place_hold("rider-low", DEPOSIT, "ride_int_1", key).hold_id == hold.hold_id
@@ -121,7 +127,8 @@ def test_hold_capture_refund_cycle(gateway: GatewayClient) -> None:
     assert refund.amount == Money(100, "CNY")
 
 
-def test_hold_release_and_charge(gateway: GatewayClient) -> None:
+def test_hold_release_and_charge(server: BackendServer, gateway: GatewayClient) -> None:
+    prove(server, gateway, "rider-good")
     hold = gateway.place_hold("rider-good", DEPOSIT, "ride_int_2", new_idempotency_key())
     assert gateway.release_hold(hold.hold_id, new_idempotency_key()).status == "released"
     charge = gateway.charge("rider-good", Money(150, "CNY"), "ride_int_2", "Ride fare",
@@ -129,12 +136,15 @@ def test_hold_release_and_charge(gateway: GatewayClient) -> None:
     assert charge.status == "captured" and charge.amount == Money(150, "CNY")
 
 
-def test_empty_wallet_is_declined(gateway: GatewayClient) -> None:
+def test_empty_wallet_is_declined(server: BackendServer, gateway: GatewayClient) -> None:
+    prove(server, gateway, "rider-broke")
     with pytest.raises(PaymentDeclined):
         gateway.place_hold("rider-broke", DEPOSIT, "ride_int_3", new_idempotency_key())
 
 
-def test_reusing_a_key_with_another_body_is_a_conflict(gateway: GatewayClient) -> None:
+def test_reusing_a_key_with_another_body_is_a_conflict(server: BackendServer,
+                                                       gateway: GatewayClient) -> None:
+    prove(server, gateway, "rider-good")
     key = new_idempotency_key()
     gateway.charge("rider-good", Money(150, "CNY"), "ride_int_4", "Ride fare", key)
     with pytest.raises(ConflictError):

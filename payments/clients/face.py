@@ -20,9 +20,11 @@ from payments.clients.parse import Fields
 
 EMBEDDING_SIZE = 128
 Scope = Literal["regulars", "last4", "full"]
-MatchReason = Literal["matched", "no_match", "not_enrolled", "ambiguous", "too_many_attempts"]
+# The gateway never says why beyond this: no distance, no count, and "nobody enrolled with
+# these digits" is "no_match" too. "ask_for_digits": more digits may find the account.
+MatchReason = Literal["matched", "no_match", "ask_for_digits", "too_many_attempts"]
 _REASONS: frozenset[str] = frozenset(
-    {"matched", "no_match", "not_enrolled", "ambiguous", "too_many_attempts"}
+    {"matched", "no_match", "ask_for_digits", "too_many_attempts"}
 )
 
 
@@ -70,14 +72,14 @@ class Enrollment:
 
 @dataclass(frozen=True)
 class FaceMatch:
-    """The back end's verdict on a probe: match or not, the best distance and why."""
+    """The back end's verdict on a probe: match or not and why (never a distance)."""
 
     match: bool
     reason: MatchReason
-    distance: float | None
     threshold: float
-    candidates: int
     subject_id: str | None = None
+    # With "too_many_attempts": seconds until this terminal may probe these digits again.
+    retry_after_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class FaceClient(ServiceClient):
     ) -> FaceMatch:
         """Match ``probe`` against the accounts the digits name ("" = this terminal's regulars).
 
-        Not retried: every attempt counts towards the per-account failure limit.
+        Not retried: every failed attempt counts towards this terminal's back-off.
         """
         body: dict[str, object] = {"phone_digits": _digits(phone_digits), "probe": _vector(probe)}
         if threshold is not None:
@@ -157,14 +159,13 @@ class FaceClient(ServiceClient):
         match = f.raw("match")
         if not isinstance(match, bool) or match != (reason == "matched"):
             raise f.error("match", "must be a boolean agreeing with the reason")
-        distance = f.raw("distance")
+        retry = f.raw("retry_after_s")
         return FaceMatch(
             match=match,
-            reason=reason,
-            distance=None if distance is None else _number(f, "distance"),
+            reason=reason,  # type: ignore[arg-type]
             threshold=_number(f, "threshold"),
-            candidates=f.integer("candidates"),
             subject_id=f.text("subject_id") if match else None,
+            retry_after_s=f.integer("retry_after_s") if retry is not None else None,
         )
 
     def candidates(self, *, phone_digits: str) -> CandidateCount:

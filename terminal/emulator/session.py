@@ -10,6 +10,7 @@ import requests
 from payments.clients.http import ServiceSettings
 from terminal.bikelock.stack import Endpoints
 from terminal.config.schema import Config
+from terminal.emulator.backend.roles import parse_role
 from terminal.emulator.backend.server import BackendServer
 from terminal.emulator.backend.settings import BackendSettings
 from terminal.errors import TerminalError
@@ -28,8 +29,11 @@ class Emulator:
             raise EmulatorError("this configuration has no enabled [emulator] section")
         self._config = config
         database = section.database or str(state_dir / "backend.sqlite3")
+        # Dev mode: keys from the development seed, dev routes on, loopback only (the server
+        # refuses any other address).
         settings = BackendSettings(database=database, signing_seed_hex=section.signing_seed_hex,
-                                   terminals=(config.terminal.id,))
+                                   terminals=(config.terminal.id,), dev=True)
+        self._role = parse_role(config.terminal.role)
         self.server = BackendServer(settings, host=section.host, port=section.port)
 
     def start(self) -> Emulator:
@@ -40,7 +44,7 @@ class Emulator:
     @property
     def api_key(self) -> str:
         """This terminal's API key on the emulated back end."""
-        return self.server.api_key_for(self._config.terminal.id)
+        return self.server.api_key_for(self._config.terminal.id, self._role)
 
     def endpoints(self) -> Endpoints:
         """Client settings that point at the emulated back end."""

@@ -49,8 +49,8 @@ PASSIVE_CHECKS = frozenset({"planar_motion", "moire", "specular", "gamut", "anti
                             "passive"})
 # (digits sent, gateway's reason) -> fewest digits to ask next; anything else ends the attempt.
 _ESCALATION: dict[tuple[str, str], DigitsAsk] = {
-    ("none", "no_match"): "last4", ("none", "not_enrolled"): "last4",
-    ("none", "ambiguous"): "last4", ("last4", "ambiguous"): "all",
+    ("none", "ask_for_digits"): "last4", ("none", "no_match"): "last4",
+    ("last4", "ask_for_digits"): "all",
 }
 DIGIT_PROMPTS: dict[str, str] = {
     "last4": "Please type the last 4 digits of your phone number",
@@ -377,15 +377,12 @@ class SmileToPay:
         self._probe = None
         reason = {
             "no_match": Reason("face_not_matched",
-                               "The face does not match the account with those digits"),
-            "not_enrolled": Reason("not_enrolled",
-                                   "No Smile to Pay account has those phone digits"),
-            "ambiguous": Reason("match_ambiguous", "More than one account matched"),
+                               "The face does not match an account with those digits"),
+            "ask_for_digits": Reason("match_ambiguous", "More than one account matched"),
             "too_many_attempts": Reason("too_many_attempts",
                                         "Too many failed attempts; please pay another way"),
         }.get(result.reason, Reason("face_not_matched", "No confident match"))
-        self._emit_event("face.rejected", None, {"reason": reason.code, "digits_asked": asked,
-                                                 "candidates": result.candidates})
+        self._emit_event("face.rejected", None, {"reason": reason.code, "digits_asked": asked})
         return self._end(E.NOT_MATCHED, (reason,), "Sorry, we could not match your face",
                          digits_asked=asked)
 
@@ -397,7 +394,7 @@ class SmileToPay:
         subject = result.subject_id
         order = self._order
         self._emit_event("face.verified", subject, {
-            "order_id": order.order_id, "digits_asked": asked, "candidates": result.candidates,
+            "order_id": order.order_id, "digits_asked": asked,
             "decision_ms": int(decision_s * 1000),
             "reasons": ",".join(r.code for r in self._digits_reasons)[:200],
         })

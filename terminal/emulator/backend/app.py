@@ -13,9 +13,10 @@ Inside a route, use the annotated dependencies of :mod:`terminal.emulator.backen
   ``backend.store.transaction()`` (a context manager yielding a ``sqlite3.Connection``; one
   transaction per request, committed when the block ends, rolled back on error; tables of all
   modules share one database), ``backend.now()`` / ``backend.clock`` (the injected clock; never
-  call ``time.time()``), ``backend.settings``, ``backend.signing_key``.
+  call ``time.time()``), ``backend.settings``, ``backend.signing_key`` (the active one).
 - ``terminal_id: TerminalId`` — the calling terminal, from its Bearer API key (raises
-  ``401 unauthenticated``). Leave it out only for public routes.
+  ``401 unauthenticated``, or ``403 forbidden`` when its role may not call the route; see
+  :mod:`.roles`). ``caller: CallerDep`` gives the role too. Leave it out only for public routes.
 - ``req_id: RequestId`` — this request's id (already sent as ``X-Request-Id``).
 
 Errors: ``raise ApiError(status, "snake_case_code", "plain words")`` (from
@@ -28,7 +29,11 @@ Money-moving or code-consuming POSTs take ``key: IdempotencyKey`` (from
 terminal_id=..., key=key, body=<the parsed body as JSON data>, operation=fn)``, where ``fn(conn)``
 returns ``(status, body)``; the response is stored per (terminal, key) and replayed.
 
-A module with ``DEV_ONLY = True`` is left out when ``BackendSettings.dev_routes`` is false.
+A module with ``DEV_ONLY = True`` is mounted only in dev mode
+(``BackendSettings.serves_dev_routes``). A module may define ``on_start(backend)``, run once
+after the schemas (e.g. re-encrypting data under a rotated key). Every route must be listed in
+:data:`terminal.emulator.backend.roles.ROUTE_ROLES` (the roles that may call it); the request
+guard (:mod:`.guard`) authenticates before any body is read.
 """
 
 from __future__ import annotations
@@ -48,7 +53,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from terminal.emulator.backend.context import Backend
+from terminal.emulator.backend.docs import mount_docs
 from terminal.emulator.backend.errors import ApiError
+from terminal.emulator.backend.guard import RequestGuard
 from terminal.emulator.backend.idempotency import error_body
 from terminal.emulator.backend.settings import BackendSettings
 
@@ -67,10 +74,6 @@ ROUTER_MODULES: tuple[str, ...] = (
 )
 
 CORE_SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_hash TEXT PRIMARY KEY,
-    terminal_id TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS idempotency (
     terminal_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -179,12 +182,12 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
             schema = getattr(module, "SCHEMA_SQL", "")
             if schema:
                 backend.store.execute_script(schema)
-        if settings.seed_demo:
+        for module in modules:
+            start_up = getattr(module, "on_start", None)
+            if start_up is not None:
+                start_up(backend)
+        if settings.dev and settings.seed_demo:
             seed_demo(backend)
-        for terminal_id in settings.terminals:
-            backend.api_key_for(terminal_id)
-        for key, terminal_id in settings.api_keys.items():
-            backend.register_api_key(key, terminal_id)
     except BaseException:
         backend.close()
         raise
@@ -199,14 +202,19 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         version="1",
         description="Score service and payment gateway of docs/api.md, for the emulator and tests.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.backend = backend
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Added last = outermost: every answer, the guard's refusals included, carries a request id.
+    app.add_middleware(RequestGuard, backend=backend)
     app.add_middleware(RequestIdMiddleware)
     for module in modules:
-        if getattr(module, "DEV_ONLY", False) and not settings.dev_routes:
+        if getattr(module, "DEV_ONLY", False) and not settings.serves_dev_routes:
             continue
         app.include_router(module.router)
+    mount_docs(app)
     return app

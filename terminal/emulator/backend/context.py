@@ -10,13 +10,12 @@ Use these as FastAPI dependencies::
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -24,7 +23,16 @@ from fastapi import Depends, Request
 
 from payments.money import Money, MoneyError
 from payments.paycode import public_key_id, signing_key_from_seed
-from terminal.emulator.backend.errors import ApiError
+from terminal.emulator.backend.errors import ApiError, BackendError
+from terminal.emulator.backend.keyring import (
+    ApiKey,
+    Keyring,
+    dev_api_key,
+    dev_keyring,
+    dev_terminal_roles,
+    hash_api_key,
+)
+from terminal.emulator.backend.roles import Role, allowed, dev_role
 from terminal.emulator.backend.settings import BackendSettings
 from terminal.emulator.backend.store import Store
 
@@ -32,18 +40,40 @@ _BEARER_RE = re.compile(r"Bearer ([A-Za-z0-9_\-]{8,128})")
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who is calling: the terminal of the API key and its role."""
+
+    terminal_id: str
+    role: Role
+    key_id: str
+
+
+@dataclass(frozen=True)
 class Backend:
-    """Everything a route handler needs: settings, storage, clock and signing keys."""
+    """Everything a route handler needs: settings, storage, clock and keys."""
 
     settings: BackendSettings
     store: Store
-    signing_key: Ed25519PrivateKey
+    keyring: Keyring
+    # API key hash -> key; development keys are added on request (dev mode only).
+    _api_keys: dict[str, ApiKey] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, settings: BackendSettings) -> Backend:
-        """Open the database and derive the signing key."""
-        key = signing_key_from_seed(bytes.fromhex(settings.signing_seed_hex))
-        return cls(settings=settings, store=Store(settings.database), signing_key=key)
+        """Open the database and load the keys (the development ones in dev mode)."""
+        if settings.dev:
+            roles = dev_terminal_roles(settings.terminals)
+            roles.update({tid: dev_role(tid) for tid in settings.api_keys.values()})
+            keyring = dev_keyring(settings.signing_seed_hex, roles)
+        else:
+            assert settings.keyring is not None
+            keyring = settings.keyring
+        backend = cls(settings=settings, store=Store(settings.database), keyring=keyring)
+        for entry in keyring.api_keys:
+            backend._api_keys[entry.key_hash] = entry
+        for key, terminal_id in settings.api_keys.items():
+            backend.register_api_key(key, terminal_id)
+        return backend
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -55,34 +85,56 @@ class Backend:
         return float(self.settings.clock())
 
     @property
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The active payment-code signing key."""
+        return _signing_key(self.keyring.active_signing.secret)
+
+    @property
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         """Key id -> public key of every payment-code signing key this back end accepts."""
-        pub = self.signing_key.public_key()
-        return {public_key_id(pub): pub}
+        pubs = (_signing_key(k.secret).public_key() for k in self.keyring.signing_keys)
+        return {public_key_id(pub): pub for pub in pubs}
 
-    def api_key_for(self, terminal_id: str) -> str:
-        """The API key of ``terminal_id`` (derived from the signing seed; registered on use)."""
-        digest = hmac.new(bytes.fromhex(self.settings.signing_seed_hex),
-                          b"api-key:" + terminal_id.encode("utf-8"), hashlib.sha256).hexdigest()
-        key = f"sk_{digest[:40]}"
-        with self.store.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO api_keys(key_hash, terminal_id) VALUES (?, ?)",
-                         (_hash_key(key), terminal_id))
+    def api_key_for(self, terminal_id: str, role: Role | None = None) -> str:
+        """The development API key of ``terminal_id`` (dev mode only; registered on use with
+        ``role``, or the role its id suggests)."""
+        if not self.settings.dev:
+            raise BackendError("API keys of a non-dev back end come from its keyring "
+                               "(scanpay backend keys create)")
+        if self.store.closed:
+            raise BackendError("the back end is closed")
+        key = dev_api_key(self.settings.signing_seed_hex, terminal_id)
+        known = self._api_keys.get(hash_api_key(key))
+        if known is None or (role is not None and known.role != role):
+            self._api_keys[hash_api_key(key)] = ApiKey(
+                "dev", terminal_id, role or dev_role(terminal_id), hash_api_key(key), 0.0)
         return key
 
-    def register_api_key(self, key: str, terminal_id: str) -> None:
-        """Accept ``key`` as the API key of ``terminal_id``."""
-        with self.store.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO api_keys(key_hash, terminal_id) VALUES (?, ?)",
-                         (_hash_key(key), terminal_id))
+    def register_api_key(self, key: str, terminal_id: str, role: Role | None = None) -> None:
+        """Accept ``key`` as the API key of ``terminal_id`` (dev mode only)."""
+        if not self.settings.dev:
+            raise BackendError("a non-dev back end accepts only the keys of its keyring")
+        self._api_keys[hash_api_key(key)] = ApiKey(
+            "dev", terminal_id, role or dev_role(terminal_id), hash_api_key(key), 0.0)
+
+    def authenticate(self, authorization: str) -> Caller | None:
+        """The caller of an ``Authorization: Bearer <key>`` header, or None."""
+        match = _BEARER_RE.fullmatch(authorization.strip())
+        if not match:
+            return None
+        entry = self._api_keys.get(hash_api_key(match.group(1)))
+        if entry is None or not entry.usable(self.now()):
+            return None
+        return Caller(entry.terminal_id, entry.role, entry.key_id)
 
     def close(self) -> None:
         """Close the database; idempotent."""
         self.store.close()
 
 
-def _hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+@cache
+def _signing_key(seed: bytes) -> Ed25519PrivateKey:
+    return signing_key_from_seed(seed)
 
 
 def rfc3339(ts: float) -> str:
@@ -112,20 +164,26 @@ def request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "req_unknown"))
 
 
+def caller_of(request: Request) -> Caller:
+    """The authenticated caller (set by the request guard before the body is read), checked
+    against the role table; ``401 unauthenticated`` or ``403 forbidden``."""
+    caller = request.scope.get("state", {}).get("caller")
+    if caller is None:
+        caller = get_backend(request).authenticate(request.headers.get("authorization", ""))
+        if caller is None:
+            raise ApiError(401, "unauthenticated",
+                           "missing or unknown API key; send 'Authorization: Bearer <key>'")
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    if not allowed(caller.role, request.method, path):
+        raise ApiError(403, "forbidden",
+                       f"a {caller.role} key may not call {request.method} {path}")
+    return caller  # type: ignore[no-any-return]
+
+
 def authenticated_terminal(request: Request) -> str:
-    """FastAPI dependency: the terminal id of the Bearer API key, or ``401 unauthenticated``."""
-    header = request.headers.get("authorization", "")
-    match = _BEARER_RE.fullmatch(header.strip())
-    if not match:
-        raise ApiError(401, "unauthenticated",
-                       "missing or malformed API key; send 'Authorization: Bearer <key>'")
-    backend = get_backend(request)
-    with backend.store.transaction() as conn:
-        row = conn.execute("SELECT terminal_id FROM api_keys WHERE key_hash = ?",
-                           (_hash_key(match.group(1)),)).fetchone()
-    if row is None:
-        raise ApiError(401, "unauthenticated", "unknown API key")
-    return str(row["terminal_id"])
+    """FastAPI dependency: the terminal id of the caller allowed to call this route."""
+    return caller_of(request).terminal_id
 
 
 def money_from(data: Any) -> Money:
@@ -147,5 +205,6 @@ def subject_exists(conn: sqlite3.Connection, subject_id: str) -> bool:
 
 # Annotated dependencies for route signatures.
 BackendDep = Annotated[Backend, Depends(get_backend)]
+CallerDep = Annotated[Caller, Depends(caller_of)]
 TerminalId = Annotated[str, Depends(authenticated_terminal)]
 RequestId = Annotated[str, Depends(request_id)]

@@ -1,9 +1,11 @@
 """Secrets of the face routes: templates encrypted at rest, phone numbers kept only as keyed hashes.
 
-Both keys are derived from one back-end secret with HKDF, under different labels, so a leaked
-database without the secret yields neither templates nor phone numbers. A template is the mean
-of the enrollment embeddings, stored as AES-GCM ciphertext whose associated data is the
-enrollment id: a ciphertext copied into another row fails to decrypt.
+The template key and the phone pepper are derived with HKDF from back-end secrets, under
+different labels, so a leaked database without the secrets yields neither templates nor phone
+numbers. Template keys have ids and rotate: the vault seals under the newest key and still opens
+templates sealed under the older ones it holds (the back end re-encrypts those at start-up).
+A template is the mean of the enrollment embeddings, stored as AES-GCM ciphertext whose
+associated data is the enrollment id: a ciphertext copied into another row fails to decrypt.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import hashlib
 import hmac
 import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from cryptography.exceptions import InvalidTag
@@ -39,20 +41,38 @@ def _derive(secret: bytes, label: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class FaceVault:
-    """Encrypts templates and hashes phone numbers with keys derived from one secret."""
+    """Encrypts templates and hashes phone numbers with keys derived from back-end secrets."""
 
     template_key: bytes
     pepper: bytes
+    # Id of ``template_key``, stored next to every template sealed with it.
+    key_id: str = "dev"
+    # Older template keys (id -> key) that still open templates sealed before a rotation.
+    older_keys: Mapping[str, bytes] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # keys never appear in logs or tracebacks
-        return "FaceVault(<keys hidden>)"
+        return f"FaceVault(key_id={self.key_id!r}, <keys hidden>)"
 
     @classmethod
-    def from_secret(cls, secret: bytes) -> FaceVault:
-        """Derive both keys from the back end's secret (at least 16 bytes)."""
+    def from_secret(cls, secret: bytes, key_id: str = "dev") -> FaceVault:
+        """Derive both keys from one secret (at least 16 bytes)."""
         if len(secret) < 16:
             raise ValueError("the face vault secret must be at least 16 bytes")
-        return cls(_derive(secret, b"template-key"), _derive(secret, b"phone-pepper"))
+        return cls(_derive(secret, b"template-key"), _derive(secret, b"phone-pepper"), key_id)
+
+    @classmethod
+    def from_keys(cls, keys: Sequence[tuple[str, bytes]], pepper_secret: bytes) -> FaceVault:
+        """A vault sealing under the last of ``keys`` (id, secret) and opening with all."""
+        if not keys or any(len(secret) < 16 for _, secret in keys) or len(pepper_secret) < 16:
+            raise ValueError("face vault secrets must be at least 16 bytes")
+        derived = {kid: _derive(secret, b"template-key") for kid, secret in keys}
+        active = keys[-1][0]
+        return cls(derived[active], _derive(pepper_secret, b"phone-pepper"), active,
+                   {kid: key for kid, key in derived.items() if kid != active})
+
+    def opens(self, key_id: str) -> bool:
+        """Whether this vault holds the template key ``key_id``."""
+        return key_id == self.key_id or key_id in self.older_keys
 
     def seal(self, template: np.ndarray, enrollment_id: str) -> bytes:
         """Encrypt a 128-d template bound to ``enrollment_id``."""
@@ -61,10 +81,15 @@ class FaceVault:
         sealed = AESGCM(self.template_key).encrypt(nonce, vector.tobytes(), enrollment_id.encode())
         return nonce + sealed
 
-    def open(self, blob: bytes, enrollment_id: str) -> np.ndarray:
-        """Decrypt a template sealed for ``enrollment_id``."""
+    def open(self, blob: bytes, enrollment_id: str, key_id: str | None = None) -> np.ndarray:
+        """Decrypt a template sealed for ``enrollment_id`` (under key ``key_id``; the active
+        key when None)."""
+        key = self.template_key if key_id in (None, self.key_id) else \
+            self.older_keys.get(key_id or "")
+        if key is None:
+            raise VaultError(f"face template key {key_id!r} is not in the keyring")
         try:
-            plain = AESGCM(self.template_key).decrypt(
+            plain = AESGCM(key).decrypt(
                 blob[:_NONCE], blob[_NONCE:], enrollment_id.encode()
             )
         except (InvalidTag, ValueError):

@@ -108,26 +108,31 @@ def place_hold(conn: sqlite3.Connection, *, subject_id: str, amount: Money, refe
     return {"hold_id": hold_id, "status": "held", "amount": amount.to_json()}
 
 
-def _active_hold(conn: sqlite3.Connection, hold_id: str) -> sqlite3.Row:
+def _active_hold(conn: sqlite3.Connection, hold_id: str, owner: str | None) -> sqlite3.Row:
     row = conn.execute("SELECT * FROM holds WHERE hold_id = ?", (hold_id,)).fetchone()
-    if row is None:
+    if row is None or (owner is not None and row["terminal_id"] != owner):
         raise ApiError(404, "unknown_hold", "no such hold")
     if row["status"] != "held":
         raise ApiError(409, "hold_not_active", f"the hold was already {row['status']}")
     return row  # type: ignore[no-any-return]
 
 
-def release_hold(conn: sqlite3.Connection, hold_id: str) -> dict[str, Any]:
-    """Give the held money back to the payer's available balance."""
-    _active_hold(conn, hold_id)
+def release_hold(conn: sqlite3.Connection, hold_id: str, *,
+                 owner: str | None) -> dict[str, Any]:
+    """Give the held money back to the payer's available balance.
+
+    ``owner`` is the terminal that must have placed the hold (None: any, for operators);
+    another terminal's hold is ``404 unknown_hold``, so hold ids do not leak.
+    """
+    _active_hold(conn, hold_id, owner)
     conn.execute("UPDATE holds SET status = 'released' WHERE hold_id = ?", (hold_id,))
     return {"hold_id": hold_id, "status": "released"}
 
 
 def capture_hold(conn: sqlite3.Connection, hold_id: str, amount: Money, *, terminal_id: str,
                  now: float) -> dict[str, Any]:
-    """Charge up to the held amount; the rest of the hold is released."""
-    row = _active_hold(conn, hold_id)
+    """Charge up to the held amount; the rest of the hold is released (own holds only)."""
+    row = _active_hold(conn, hold_id, terminal_id)
     if amount.currency != row["currency"]:
         raise ApiError(400, "currency_mismatch", f"the hold is in {row['currency']}")
     if amount.amount_minor > row["amount_minor"]:
@@ -159,10 +164,11 @@ def charge(conn: sqlite3.Connection, *, subject_id: str, amount: Money, referenc
 
 
 def refund(conn: sqlite3.Connection, *, charge_id: str, amount: Money, terminal_id: str,
-           now: float) -> dict[str, Any]:
-    """Return up to the not-yet-refunded part of a charge to the payer."""
+           now: float, owner: str | None) -> dict[str, Any]:
+    """Return up to the not-yet-refunded part of a charge to the payer (``owner``'s charges
+    only; None: any, for operators)."""
     row = conn.execute("SELECT * FROM charges WHERE charge_id = ?", (charge_id,)).fetchone()
-    if row is None:
+    if row is None or (owner is not None and row["terminal_id"] != owner):
         raise ApiError(404, "unknown_charge", "no such charge")
     if amount.currency != row["currency"]:
         raise ApiError(400, "currency_mismatch", f"the charge is in {row['currency']}")

@@ -19,11 +19,13 @@ from payments.paycode import (
 from terminal.emulator.backend.context import (
     Backend,
     BackendDep,
+    CallerDep,
     TerminalId,
     rfc3339,
 )
 from terminal.emulator.backend.errors import ApiError
 from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
+from terminal.emulator.backend.proofs import record_proof
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS used_codes (
@@ -53,7 +55,7 @@ class ResolveRequest(BaseModel):
 
 
 def resolve_code(backend: Backend, conn: sqlite3.Connection, text: str,
-                 terminal_id: str) -> dict[str, Any]:
+                 terminal_id: str, role: str | None = None) -> dict[str, Any]:
     """Check signature, expiry (gateway clock, no skew) and single use; mark the code used."""
     now = backend.now()
     try:
@@ -70,18 +72,21 @@ def resolve_code(backend: Backend, conn: sqlite3.Connection, text: str,
     if cur.rowcount != 1:
         raise ApiError(409, "code_already_used",
                        "this payment code was already used; ask the rider to refresh it")
+    if role is not None:  # the terminal may now hold or charge this payer (proofs.py)
+        record_proof(conn, terminal_id=terminal_id, role=role, subject_id=code.subject_id,
+                     source="code", now=now)
     return {"subject_id": code.subject_id, "code_id": code.code_id,
             "expires_at": rfc3339(code.expires_at)}
 
 
 @router.post("/v1/payment-codes/resolve", summary="Resolve a scanned app payment code (once)")
 def post_resolve(body: ResolveRequest, request: Request, backend: BackendDep,
-                 terminal_id: TerminalId,
-                 key: IdempotencyKey) -> JSONResponse:
+                 caller: CallerDep, key: IdempotencyKey) -> JSONResponse:
     """Check the code and mark it used; a retry with the same Idempotency-Key gets the same 200."""
     return run_idempotent(
-        request, terminal_id=terminal_id, key=key, body=body.model_dump(),
-        operation=lambda conn: (200, resolve_code(backend, conn, body.code, terminal_id)),
+        request, terminal_id=caller.terminal_id, key=key, body=body.model_dump(),
+        operation=lambda conn: (200, resolve_code(backend, conn, body.code, caller.terminal_id,
+                                                  caller.role)),
     )
 
 

@@ -15,6 +15,7 @@ from terminal.emulator.backend.context import (
 )
 from terminal.emulator.backend.errors import ApiError
 from terminal.emulator.backend.ledger import wallet_available
+from terminal.emulator.backend.routes_money import MAX_AMOUNT_MINOR
 from terminal.emulator.backend.routes_scores import compute_score
 from terminal.emulator.backend.seed import DEMO_CURRENCY, add_subject
 
@@ -37,7 +38,7 @@ class SubjectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     subject_id: str = Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")
     description: str = Field(default="", max_length=200)
-    balance_minor: StrictInt = Field(default=0, ge=0)
+    balance_minor: StrictInt = Field(default=0, ge=0, le=MAX_AMOUNT_MINOR)
     currency: str = Field(default=DEMO_CURRENCY, pattern=r"^[A-Z]{3}$")
 
 

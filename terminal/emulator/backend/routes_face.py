@@ -3,15 +3,23 @@
 Templates are stored only as AES-GCM ciphertext (:mod:`face_vault`), phone numbers only as
 keyed hashes of the full number and of its last four digits. Nothing here logs a template, an
 embedding, a distance per account or a phone number. See docs/api.md, section "Face".
+
+No oracle: a verification answers only ``matched``, ``no_match``, ``ask_for_digits`` or
+``too_many_attempts``, never a distance or a count, and "nobody enrolled with these digits"
+looks exactly like "the face is not theirs". Failed probes are throttled per (terminal, digits
+asked) and per terminal, with a growing back-off; nothing is locked per account, so a stranger
+cannot lock an account holder out anywhere but at the terminal the stranger is standing at,
+and only for the back-off.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -21,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from terminal.emulator.backend.context import (
     Backend,
     BackendDep,
+    CallerDep,
     TerminalId,
     parse_rfc3339,
     rfc3339,
@@ -28,13 +37,18 @@ from terminal.emulator.backend.context import (
 from terminal.emulator.backend.errors import ApiError
 from terminal.emulator.backend.face_vault import (
     FaceVault,
+    VaultError,
     combine,
     distance,
     normalise_phone,
     parse_embedding,
 )
 from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
+from terminal.emulator.backend.keyring import Keyring
+from terminal.emulator.backend.proofs import record_proof
 from terminal.emulator.backend.routes_codes import resolve_code
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,9 +61,14 @@ class FaceRules:
     max_threshold: float = 0.40
     min_enroll_frames: int = 3
     max_enroll_frames: int = 20
-    # Failed verifications of one account within the window before it is locked.
+    # Failed verifications with the same digits at one terminal before the back-off starts.
     max_failures: int = 5
+    # Failed verifications at one terminal (any digits) before that terminal backs off.
+    terminal_max_failures: int = 30
     failure_window_s: float = 900.0
+    # Back-off after the limit: base * 2 ** (failures over the limit), at most max.
+    backoff_base_s: float = 30.0
+    backoff_max_s: float = 900.0
     # Matched face payments at a terminal (within the window) that make a digit-free regular.
     regular_min_visits: int = 3
     regular_window_s: float = 90 * 86400.0
@@ -67,6 +86,7 @@ CREATE TABLE IF NOT EXISTS face_enrollments (
     last4_hash TEXT NOT NULL,
     template BLOB NOT NULL,
     frames INTEGER NOT NULL,
+    key_id TEXT NOT NULL DEFAULT 'dev',
     digit_free INTEGER NOT NULL,
     created_at REAL NOT NULL,
     expires_at REAL NOT NULL
@@ -92,21 +112,55 @@ CREATE TABLE IF NOT EXISTS face_attempts (
     matched INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS face_attempts_subject ON face_attempts(subject_id, at);
+CREATE TABLE IF NOT EXISTS face_failures (
+    terminal_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS face_failures_terminal ON face_failures(terminal_id, at);
 """
+
+Verdict = Literal["matched", "no_match", "ask_for_digits", "too_many_attempts"]
 
 router = APIRouter(tags=["face"])
 
 
 @cache
-def _vault_for(seed_hex: str) -> FaceVault:
-    # A production gateway takes a dedicated secret from its key store; the reference back end
-    # derives the face keys from its one secret under separate HKDF labels.
-    return FaceVault.from_secret(bytes.fromhex(seed_hex))
+def _vault_for(keyring: Keyring) -> FaceVault:
+    return FaceVault.from_keys([(k.key_id, k.secret) for k in keyring.face_keys],
+                               keyring.phone_pepper)
 
 
 def vault(backend: Backend) -> FaceVault:
-    """The face vault of this back end."""
-    return _vault_for(backend.settings.signing_seed_hex)
+    """The face vault of this back end (its keyring's face keys and phone pepper)."""
+    return _vault_for(backend.keyring)
+
+
+def on_start(backend: Backend) -> None:
+    """Give older databases the key-id column; re-encrypt templates under the active key."""
+    with backend.store.transaction() as conn:
+        columns = {r["name"] for r in conn.execute("PRAGMA table_info(face_enrollments)")}
+        if "key_id" not in columns:  # templates sealed before key ids: the development key
+            conn.execute("ALTER TABLE face_enrollments ADD COLUMN key_id TEXT NOT NULL"
+                         " DEFAULT 'dev'")
+        v = vault(backend)
+        moved = stuck = 0
+        for row in conn.execute("SELECT enrollment_id, key_id, template FROM face_enrollments"
+                                " WHERE key_id != ?", (v.key_id,)).fetchall():
+            try:
+                template = v.open(row["template"], row["enrollment_id"], row["key_id"])
+            except VaultError:
+                stuck += 1
+                continue
+            conn.execute("UPDATE face_enrollments SET template = ?, key_id = ?"
+                         " WHERE enrollment_id = ?",
+                         (v.seal(template, row["enrollment_id"]), v.key_id,
+                          row["enrollment_id"]))
+            moved += 1
+    if moved:
+        log.info("re-encrypted %d face templates under key %s", moved, v.key_id)
+    if stuck:
+        log.warning("%d face templates are sealed under keys missing from the keyring", stuck)
 
 
 class ConsentBody(BaseModel):
@@ -171,13 +225,13 @@ def post_enrollment(body: EnrollRequest, request: Request, backend: BackendDep,
 
 @router.post("/v1/face/verifications", summary="Match a probe against the accounts the digits name")
 def post_verification(body: VerifyRequest, backend: BackendDep,
-                      terminal_id: TerminalId) -> dict[str, Any]:
-    """``200 {"match", "reason", "distance", "threshold", "candidates", "subject_id"}``."""
+                      caller: CallerDep) -> dict[str, Any]:
+    """``200 {"match", "reason", "threshold", "subject_id", "retry_after_s"}``: never a distance."""
     probe = _embedding(body.probe, "probe")
     threshold = _threshold(body.threshold)
     digits = _digits(body.phone_digits, allow_full=True)
     with backend.store.transaction() as conn:
-        return _verify(conn, backend, probe, digits, threshold, terminal_id)
+        return _verify(conn, backend, probe, digits, threshold, caller.terminal_id, caller.role)
 
 
 @router.post("/v1/face/candidates", summary="Count enrolled accounts the digits would name")
@@ -239,9 +293,11 @@ def _enroll(conn: sqlite3.Connection, backend: Backend, body: EnrollRequest,
     expires_at = now + consent.retention_days * 86400.0
     conn.execute(
         "INSERT INTO face_enrollments(enrollment_id, subject_id, phone_hash, last4_hash,"
-        " template, frames, digit_free, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " template, key_id, frames, digit_free, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (enrollment_id, subject_id, phone_hash, v.last4_hash(phone),
-         v.seal(template, enrollment_id), len(frames), int(consent.digit_free), now, expires_at))
+         v.seal(template, enrollment_id), v.key_id, len(frames), int(consent.digit_free), now,
+         expires_at))
     conn.execute(
         "INSERT INTO face_consents(enrollment_id, subject_id, given_by, given_at, purpose,"
         " retention_days, digit_free, terminal_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -264,36 +320,66 @@ def _enroll(conn: sqlite3.Connection, backend: Backend, body: EnrollRequest,
 
 
 def _verify(conn: sqlite3.Connection, backend: Backend, probe: np.ndarray, digits: str,
-            threshold: float, terminal_id: str) -> dict[str, Any]:
+            threshold: float, terminal_id: str, role: str) -> dict[str, Any]:
     now = backend.now()
     _purge_expired(conn, now)
-    rows = _candidates(conn, backend, digits, terminal_id)
-    result: dict[str, Any] = {"match": False, "distance": None, "threshold": threshold,
-                              "candidates": len(rows), "subject_id": None}
-    if not rows:
-        return {**result, "reason": "not_enrolled"}
-    open_rows = [r for r in rows if not _locked(conn, r["subject_id"], now)]
-    if not open_rows:
-        return {**result, "reason": "too_many_attempts"}
     v = vault(backend)
-    scored = sorted(
-        ((distance(probe, v.open(r["template"], r["enrollment_id"])), r["subject_id"])
-         for r in open_rows),
-    )
-    best, best_subject = scored[0]
-    result["distance"] = round(best, 4)
-    within = [s for d, s in scored if d <= threshold]
-    if len(within) > 1:
-        return {**result, "reason": "ambiguous"}
-    if within:
+    scope = _scope(v, digits)
+
+    def answer(verdict: Verdict, subject_id: str | None = None,
+               retry_after_s: int | None = None) -> dict[str, Any]:
+        return {"match": verdict == "matched", "reason": verdict, "threshold": threshold,
+                "subject_id": subject_id, "retry_after_s": retry_after_s}
+
+    wait = _backoff(conn, terminal_id, scope, now)
+    if wait > 0:  # the probe is not compared at all while backing off
+        return answer("too_many_attempts", retry_after_s=max(1, int(wait + 0.999)))
+    rows = _candidates(conn, backend, digits, terminal_id)
+    within = sorted(
+        (d, r["subject_id"]) for r in rows
+        if (d := distance(probe, v.open(r["template"], r["enrollment_id"], r["key_id"])))
+        <= threshold)
+    if len(within) == 1:
+        subject_id = within[0][1]
         conn.execute("INSERT INTO face_attempts(subject_id, terminal_id, at, matched)"
-                     " VALUES (?, ?, ?, 1)", (best_subject, terminal_id, now))
-        return {**result, "match": True, "reason": "matched", "subject_id": best_subject}
-    if digits:  # a probe against named accounts counts against them; the regulars' gallery not
-        conn.executemany("INSERT INTO face_attempts(subject_id, terminal_id, at, matched)"
-                         " VALUES (?, ?, ?, 0)", [(r["subject_id"], terminal_id, now)
-                                                  for r in open_rows])
-    return {**result, "reason": "no_match"}
+                     " VALUES (?, ?, ?, 1)", (subject_id, terminal_id, now))
+        conn.execute("DELETE FROM face_failures WHERE terminal_id = ? AND scope = ?",
+                     (terminal_id, scope))
+        record_proof(conn, terminal_id=terminal_id, role=role, subject_id=subject_id,
+                     source="face", now=now)
+        return answer("matched", subject_id)
+    if not digits:  # the regulars' gallery: a stranger is normal here, not a failure
+        return answer("ask_for_digits")
+    if len(within) > 1:  # several accounts share the last four: the full number decides
+        return answer("ask_for_digits")
+    # Enrolled or not, a failure counts the same, so the throttle tells nothing either.
+    conn.execute("INSERT INTO face_failures(terminal_id, scope, at) VALUES (?, ?, ?)",
+                 (terminal_id, scope, now))
+    return answer("no_match")
+
+
+def _scope(v: FaceVault, digits: str) -> str:
+    """What a probe was compared against, as throttle key (keyed hashes, never digits)."""
+    if not digits:
+        return "regulars"
+    return "last4:" + v.last4_hash(digits) if len(digits) == 4 else "full:" + v.phone_hash(digits)
+
+
+def _backoff(conn: sqlite3.Connection, terminal_id: str, scope: str, now: float) -> float:
+    """Seconds this terminal must wait before probing ``scope`` again (0: go ahead)."""
+    since = now - RULES.failure_window_s
+    conn.execute("DELETE FROM face_failures WHERE at <= ?", (since,))
+    wait = 0.0
+    for where, args, limit in (
+        ("terminal_id = ? AND scope = ?", (terminal_id, scope), RULES.max_failures),
+        ("terminal_id = ?", (terminal_id,), RULES.terminal_max_failures),
+    ):
+        count, last = conn.execute(f"SELECT COUNT(*), MAX(at) FROM face_failures WHERE {where}",
+                                   args).fetchone()
+        if count >= limit:
+            delay = min(RULES.backoff_max_s, RULES.backoff_base_s * 2 ** (count - limit))
+            wait = max(wait, last + delay - now)
+    return wait
 
 
 def _delete(conn: sqlite3.Connection, backend: Backend, payment_code: str,
@@ -313,7 +399,7 @@ def _delete(conn: sqlite3.Connection, backend: Backend, payment_code: str,
 
 def _remove(conn: sqlite3.Connection, enrollment_id: str, subject_id: str, now: float,
             reason: str) -> int:
-    """Delete a template and its attempt history; end its consent record (kept as proof)."""
+    """Delete a template and its visit history; end its consent record (kept as proof)."""
     n = conn.execute("DELETE FROM face_enrollments WHERE enrollment_id = ?",
                      (enrollment_id,)).rowcount
     conn.execute("DELETE FROM face_attempts WHERE subject_id = ?", (subject_id,))
@@ -330,7 +416,7 @@ def _purge_expired(conn: sqlite3.Connection, now: float) -> None:
 
 def _candidates(conn: sqlite3.Connection, backend: Backend, digits: str,
                 terminal_id: str) -> list[sqlite3.Row]:
-    cols = "SELECT enrollment_id, subject_id, template FROM face_enrollments"
+    cols = "SELECT enrollment_id, subject_id, template, key_id FROM face_enrollments"
     v = vault(backend)
     if len(digits) == 4:
         return conn.execute(f"{cols} WHERE last4_hash = ?", (v.last4_hash(digits),)).fetchall()
@@ -343,15 +429,6 @@ def _candidates(conn: sqlite3.Connection, backend: Backend, digits: str,
         " AND a.at >= ?) >= ?",
         (terminal_id, since, RULES.regular_min_visits),
     ).fetchall()
-
-
-def _locked(conn: sqlite3.Connection, subject_id: str, now: float) -> bool:
-    last_ok = conn.execute("SELECT MAX(at) FROM face_attempts WHERE subject_id = ? AND matched = 1",
-                           (subject_id,)).fetchone()[0]
-    since = max(now - RULES.failure_window_s, last_ok if last_ok is not None else -1.0)
-    failures = conn.execute("SELECT COUNT(*) FROM face_attempts WHERE subject_id = ?"
-                            " AND matched = 0 AND at > ?", (subject_id, since)).fetchone()[0]
-    return int(failures) >= RULES.max_failures
 
 
 # -- validation -----------------------------------------------------------------------------

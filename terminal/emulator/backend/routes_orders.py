@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -133,7 +133,8 @@ def post_order(body: OrderRequest, request: Request, backend: BackendDep,
 
 
 @router.get("/v1/orders/{reference}", summary="Status of one order: pending, paid or expired")
-def get_order(reference: str, backend: BackendDep, terminal_id: TerminalId) -> dict[str, Any]:
+def get_order(reference: Annotated[str, Path(max_length=64)], backend: BackendDep,
+              terminal_id: TerminalId) -> dict[str, Any]:
     """The order as it stands now."""
     with backend.store.transaction() as conn:
         return order_json(load_order(conn, terminal_id, reference), backend.now())

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from terminal.emulator.backend.context import (
@@ -70,7 +70,7 @@ def compute_score(conn: sqlite3.Connection, subject_id: str, now: float) -> dict
 
 
 @router.get("/v1/subjects/{subject_id}/score", summary="Credit score 350..950 with its reasons")
-def get_score(subject_id: str, backend: BackendDep,
+def get_score(subject_id: Annotated[str, Path(max_length=128)], backend: BackendDep,
               _terminal: TerminalId) -> dict[str, Any]:
     """Score, the factors that moved it, and restrictions (separate facts, not points)."""
     with backend.store.transaction() as conn:

@@ -10,7 +10,8 @@ from types import TracebackType
 
 from terminal.emulator.backend.context import Backend
 from terminal.emulator.backend.errors import BackendError
-from terminal.emulator.backend.settings import BackendSettings
+from terminal.emulator.backend.roles import Role
+from terminal.emulator.backend.settings import BackendSettings, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,10 @@ class BackendServer:
             raise BackendError("the back end is not running")
         return self._backend
 
-    def api_key_for(self, terminal_id: str) -> str:
-        """The API key of ``terminal_id`` (any id gets one)."""
-        return self.backend.api_key_for(terminal_id)
+    def api_key_for(self, terminal_id: str, role: Role | None = None) -> str:
+        """The development API key of ``terminal_id`` (dev mode; any id gets one, its role
+        from the id: see :func:`terminal.emulator.backend.roles.dev_role`)."""
+        return self.backend.api_key_for(terminal_id, role)
 
     def start(self) -> BackendServer:
         """Start serving and wait until ``/v1/health`` answers."""
@@ -57,6 +59,9 @@ class BackendServer:
 
         if self._thread is not None:
             return self
+        if self.settings.dev and not is_loopback(self._host):
+            raise BackendError(f"a dev-mode back end binds loopback only, not {self._host} "
+                               "(its keys derive from the public development seed)")
         app = create_app(self.settings)
         self._backend = app.state.backend
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

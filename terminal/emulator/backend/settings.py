@@ -5,30 +5,60 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-# Development-only signing seed (same as the [emulator] default of the terminal config).
+if TYPE_CHECKING:
+    from terminal.emulator.backend.keyring import Keyring
+
+# Development-only signing seed (same as the [emulator] default of the terminal config). It is
+# public: every secret derived from it is known to anyone with the source. Used in dev mode only.
 DEV_SIGNING_SEED_HEX = "5ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9"
-# Terminals that get an API key at start-up unless others are configured.
+# Terminals that get an API key at start-up in dev mode unless others are configured.
 DEFAULT_TERMINALS: tuple[str, ...] = ("emu-bike-0001", "emu-kiosk-0001")
+# Requests with a larger body are refused with 413 before it is read.
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (dev mode binds nothing else)."""
+    import ipaddress
+
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
 class BackendSettings:
-    """How the reference back end stores data, signs codes and authenticates terminals."""
+    """How the reference back end stores data, signs codes and authenticates terminals.
+
+    ``dev=True`` (the emulator's and the tests' mode) derives every secret from the public
+    development seed, seeds the demo subjects, serves the /v1/dev routes and gives any terminal
+    id a key on request; such a back end binds loopback only. ``dev=False`` takes its secrets
+    from ``keyring`` (see :mod:`terminal.emulator.backend.keyring`) and nothing else.
+    """
 
     # SQLite file; "" keeps everything in memory (lost on exit).
     database: str = ""
     signing_seed_hex: str = DEV_SIGNING_SEED_HEX
-    # Terminal ids given an API key at start-up (keys derive from the seed, see api_key_for).
+    # Terminal ids given a development API key at start-up (role from the id, see roles.dev_role).
     terminals: tuple[str, ...] = DEFAULT_TERMINALS
-    # Extra explicit keys: API key -> terminal id.
+    # Extra explicit development keys: API key -> terminal id.
     api_keys: Mapping[str, str] = field(default_factory=dict)
     # Seed the demo subjects (rider-good, rider-low, rider-blacklisted, rider-broke).
     seed_demo: bool = True
     # Unix-time clock; tests inject a controllable one.
     clock: Callable[[], float] = time.time
-    # Routes under /v1/dev (emulator-only helpers); off for a production-like server.
+    # Routes under /v1/dev (emulator-only helpers); only ever served in dev mode.
     dev_routes: bool = True
+    # Development mode: secrets from the public seed. False needs a keyring.
+    dev: bool = True
+    keyring: Keyring | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
         try:
@@ -37,3 +67,15 @@ class BackendSettings:
             raise ValueError("signing_seed_hex must be 64 hex digits") from None
         if len(seed) != 32:
             raise ValueError("signing_seed_hex must be 64 hex digits (32 bytes)")
+        if not self.dev and self.keyring is None:
+            raise ValueError("outside dev mode the back end needs a keyring (its real secrets)")
+        if self.dev and self.keyring is not None:
+            raise ValueError("dev mode derives its secrets from the development seed; "
+                             "drop the keyring or turn dev mode off")
+        if not 1024 <= self.max_body_bytes <= 64 << 20:
+            raise ValueError("max_body_bytes must be 1 KiB..64 MiB")
+
+    @property
+    def serves_dev_routes(self) -> bool:
+        """Whether the /v1/dev routes are mounted (dev mode and not switched off)."""
+        return self.dev and self.dev_routes

@@ -36,6 +36,11 @@ class Store:
             raise BackendError(f"cannot open the back-end database {self.path}: {exc}") from None
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
+        return self._conn is None
+
+    @property
     def journal_mode(self) -> str:
         """SQLite journal mode in use ('wal' for a file, 'memory' in memory)."""
         with self.transaction() as conn:
