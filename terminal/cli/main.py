@@ -22,6 +22,7 @@ from vision.errors import VisionError
 COMMAND_MODULES: tuple[str, ...] = (
     "terminal.cli.demo",
     "terminal.cli.run",
+    "terminal.cli.emulate",
     "terminal.cli.config_cmd",
     "terminal.cli.bench",
     "terminal.cli.qr",
