@@ -20,7 +20,7 @@ def test_port_in_use_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> 
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert main(["backend", "serve", "--port", str(port)]) == 1
+        assert main(["backend", "serve", "--dev", "--port", str(port)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("scanpay: error: cannot listen on 127.0.0.1:")
 

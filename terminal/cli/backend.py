@@ -1,11 +1,23 @@
-"""`scanpay backend serve`: run the reference back end (score service + payment gateway)."""
+"""`scanpay backend serve|keys`: run the reference back end; create, rotate and list its keys."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from terminal.errors import ConfigError
+
+if TYPE_CHECKING:
+    from terminal.emulator.backend.keyring import Keyring
+    from terminal.emulator.backend.roles import Role
+    from terminal.emulator.backend.settings import BackendSettings
+
+_SECRETS_HELP = ("the back end needs its secrets: --keyring FILE (make one with 'scanpay backend "
+                 "keys create --keyring FILE') or the SCANPAY_BACKEND_KEYRING variable; "
+                 "--dev runs on the public development keys instead")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +31,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=8750, help="port (0 picks a free one; 8750)")
     serve.add_argument("--db", default="", metavar="FILE",
                        help="SQLite file to keep data in (default: in memory, lost on exit)")
+    serve.add_argument("--keyring", default="", metavar="FILE",
+                       help="secrets file (mode 600); or set SCANPAY_BACKEND_KEYRING to its JSON")
+    serve.add_argument("--dev", action="store_true",
+                       help="development mode: public development keys, demo subjects and the "
+                            "/v1/dev routes; loopback only")
     serve.add_argument("--terminal", action="append", default=[], metavar="ID",
-                       help="terminal id to print an API key for (repeatable)")
+                       help="--dev: terminal id to accept the development key of (repeatable; "
+                            "print one with 'scanpay backend keys dev-key')")
     serve.add_argument("--no-dev-routes", action="store_true",
-                       help="leave out the emulator-only /v1/dev routes")
+                       help="--dev: leave out the emulator-only /v1/dev routes")
     serve.set_defaults(handler=_serve)
+    _register_keys(inner)
+
+
+def _register_keys(inner: argparse._SubParsersAction) -> None:
+    keys = inner.add_parser("keys", help="create, rotate and list the back end's keys")
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION",
+                                  parser_class=type(keys))
+    actions.required = True
+    create = actions.add_parser("create", help="make the keyring if missing; add a terminal key")
+    create.add_argument("--keyring", required=True, metavar="FILE")
+    create.add_argument("--terminal", metavar="ID", help="terminal to create an API key for")
+    create.add_argument("--role", help="its role: bike_lock, kiosk, operator or scorer")
+    create.set_defaults(handler=_keys_create)
+    rotate = actions.add_parser("rotate", help="replace a key; the old one keeps working a while")
+    rotate.add_argument("kind", choices=("api", "signing", "face"))
+    rotate.add_argument("--keyring", required=True, metavar="FILE")
+    rotate.add_argument("--terminal", metavar="ID", help="api: whose key to rotate")
+    rotate.add_argument("--grace-hours", type=float, default=24.0,
+                        help="api: hours the old key stays valid (24; 0 ends it now)")
+    rotate.add_argument("--db", default="", metavar="FILE",
+                        help="face: re-encrypt the templates in this database now (otherwise "
+                             "at the next start)")
+    rotate.set_defaults(handler=_keys_rotate)
+    listing = actions.add_parser("list", help="key ids, terminals, roles and dates (no secrets)")
+    listing.add_argument("--keyring", required=True, metavar="FILE")
+    listing.set_defaults(handler=_keys_list)
+    dev = actions.add_parser("dev-key", help="the public development key of a terminal (--dev)")
+    dev.add_argument("--terminal", required=True, metavar="ID")
+    dev.set_defaults(handler=_keys_dev)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -32,13 +79,16 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from terminal.emulator.backend.app import create_app
-    from terminal.emulator.backend.settings import DEFAULT_TERMINALS, BackendSettings
+    from terminal.emulator.backend.errors import BackendError
+    from terminal.emulator.backend.settings import DEFAULT_TERMINALS, is_loopback
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535, got {args.port}")
-    terminals = tuple(args.terminal) or DEFAULT_TERMINALS
-    settings = BackendSettings(database=args.db, terminals=terminals,
-                               dev_routes=not args.no_dev_routes)
+    if args.dev and not is_loopback(args.host):
+        raise ConfigError(f"--dev binds loopback only (its keys are public), not {args.host}")
+    if not args.dev and (args.terminal or args.no_dev_routes):
+        raise ConfigError("--terminal and --no-dev-routes apply to --dev only")
+    settings = _settings(args, DEFAULT_TERMINALS)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -47,13 +97,22 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except BackendError as exc:
+        sock.close()
+        raise ConfigError(str(exc)) from None
     backend = app.state.backend
     host, port = sock.getsockname()[:2]
     print(f"reference back end at http://{host}:{port}  (OpenAPI: /docs, Ctrl-C stops)")
     print(f"database: {settings.database or 'in memory'}")
-    for terminal_id in terminals:
-        print(f"API key of {terminal_id}: {backend.api_key_for(terminal_id)}")
+    if settings.dev:
+        print("DEVELOPMENT MODE: every key derives from the public development seed; "
+              "a terminal's key: scanpay backend keys dev-key --terminal ID")
+    else:
+        print(f"keys: {len(backend.keyring.api_keys)} terminal key(s); "
+              f"signing key {backend.keyring.active_signing.key_id}, "
+              f"face key {backend.keyring.active_face.key_id}")
     sys.stdout.flush()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     try:
@@ -62,3 +121,115 @@ def _serve(args: argparse.Namespace) -> int:
         backend.close()
         sock.close()
     return 0
+
+
+def _settings(args: argparse.Namespace, default_terminals: tuple[str, ...]) -> BackendSettings:
+    from terminal.emulator.backend.keyring import keyring_from_env, load_keyring
+    from terminal.emulator.backend.settings import BackendSettings
+
+    if args.dev:
+        if args.keyring:
+            raise ConfigError("--dev uses the development keys; leave out --keyring")
+        return BackendSettings(database=args.db, terminals=tuple(args.terminal) or
+                               default_terminals, dev_routes=not args.no_dev_routes, dev=True)
+    keyring = load_keyring(args.keyring) if args.keyring else keyring_from_env()
+    if keyring is None:
+        raise ConfigError(_SECRETS_HELP)
+    return BackendSettings(database=args.db, dev=False, keyring=keyring, seed_demo=False,
+                           dev_routes=False, terminals=())
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from terminal.emulator.backend.keyring import load_keyring, new_keyring, save_keyring
+
+    now = time.time()
+    path = Path(args.keyring)
+    if (args.terminal is None) != (args.role is None):
+        raise ConfigError("--terminal and --role go together")
+    role = _role(args.role) if args.role else None
+    if path.exists():
+        keyring = load_keyring(path)
+    else:
+        keyring = new_keyring(now)
+        save_keyring(path, keyring)
+        print(f"created keyring {path} (mode 600): signing key {keyring.active_signing.key_id},"
+              f" face key {keyring.active_face.key_id}")
+    if args.terminal is not None and role is not None:
+        keyring, key = keyring.with_api_key(args.terminal, role, now)
+        save_keyring(path, keyring)
+        print(f"API key of {args.terminal} (role {role}, id {keyring.api_keys[-1].key_id}); "
+              "shown only now, store it on the terminal:")
+        print(key)
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    from terminal.emulator.backend.keyring import load_keyring, save_keyring
+
+    now = time.time()
+    keyring = load_keyring(args.keyring)
+    if args.kind == "api":
+        if not args.terminal:
+            raise ConfigError("rotate api needs --terminal ID")
+        if args.grace_hours < 0:
+            raise ConfigError("--grace-hours must be >= 0")
+        keyring, key = keyring.rotate_api_key(args.terminal, now, args.grace_hours * 3600)
+        save_keyring(args.keyring, keyring)
+        print(f"new API key of {args.terminal} (id {keyring.api_keys[-1].key_id}); the old one "
+              f"works {args.grace_hours:g} more hour(s). Shown only now:")
+        print(key)
+        return 0
+    if args.kind == "signing":
+        keyring = keyring.rotate_signing(now)
+        save_keyring(args.keyring, keyring)
+        print(f"new signing key {keyring.active_signing.key_id}; codes signed by the old ones "
+              "stay valid until they expire")
+        return 0
+    keyring = keyring.rotate_face(now)
+    save_keyring(args.keyring, keyring)
+    print(f"new face key {keyring.active_face.key_id}; templates under older keys stay readable")
+    if args.db:
+        _reencrypt(keyring, args.db)
+        print(f"re-encrypted the templates in {args.db}")
+    else:
+        print("they are re-encrypted under the new key when the back end next starts")
+    return 0
+
+
+def _reencrypt(keyring: Keyring, database: str) -> None:
+    from terminal.emulator.backend.app import create_app
+    from terminal.emulator.backend.settings import BackendSettings
+
+    if not Path(database).is_file():
+        raise ConfigError(f"no database at {database}")
+    app = create_app(BackendSettings(database=database, dev=False, keyring=keyring,
+                                     seed_demo=False, dev_routes=False, terminals=()))
+    app.state.backend.close()
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    from terminal.emulator.backend.keyring import load_keyring
+
+    for line in load_keyring(args.keyring).describe():
+        print(line)
+    return 0
+
+
+def _keys_dev(args: argparse.Namespace) -> int:
+    from terminal.emulator.backend.keyring import dev_api_key
+    from terminal.emulator.backend.roles import dev_role
+    from terminal.emulator.backend.settings import DEV_SIGNING_SEED_HEX
+
+    print(f"development key of {args.terminal} (role {dev_role(args.terminal)}; "
+          "accepted by 'scanpay backend serve --dev' only):")
+    print(dev_api_key(DEV_SIGNING_SEED_HEX, args.terminal))
+    return 0
+
+
+def _role(text: str) -> Role:
+    from terminal.emulator.backend.roles import parse_role
+
+    try:
+        return parse_role(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
