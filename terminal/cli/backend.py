@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--terminal", action="append", default=[], metavar="ID",
                        help="--dev: terminal id to accept the development key of (repeatable; "
                             "print one with 'scanpay backend keys dev-key')")
+    serve.add_argument("--require-signatures", action="store_true",
+                       help="refuse requests without a valid HMAC signature (signed ones are "
+                            "always checked)")
     serve.add_argument("--no-dev-routes", action="store_true",
                        help="--dev: leave out the emulator-only /v1/dev routes")
     serve.set_defaults(handler=_serve)
@@ -131,12 +134,14 @@ def _settings(args: argparse.Namespace, default_terminals: tuple[str, ...]) -> B
         if args.keyring:
             raise ConfigError("--dev uses the development keys; leave out --keyring")
         return BackendSettings(database=args.db, terminals=tuple(args.terminal) or
-                               default_terminals, dev_routes=not args.no_dev_routes, dev=True)
+                               default_terminals, dev_routes=not args.no_dev_routes, dev=True,
+                               require_signatures=args.require_signatures)
     keyring = load_keyring(args.keyring) if args.keyring else keyring_from_env()
     if keyring is None:
         raise ConfigError(_SECRETS_HELP)
     return BackendSettings(database=args.db, dev=False, keyring=keyring, seed_demo=False,
-                           dev_routes=False, terminals=())
+                           dev_routes=False, terminals=(),
+                           require_signatures=args.require_signatures)
 
 
 def _keys_create(args: argparse.Namespace) -> int:

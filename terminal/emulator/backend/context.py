@@ -28,6 +28,7 @@ from terminal.emulator.backend.keyring import (
     ApiKey,
     Keyring,
     dev_api_key,
+    dev_entry,
     dev_keyring,
     dev_terminal_roles,
     hash_api_key,
@@ -46,6 +47,9 @@ class Caller:
     terminal_id: str
     role: Role
     key_id: str
+    key_hash: str = field(default="", repr=False)
+    # HMAC secret of the key's request signatures (b"": the key cannot sign).
+    sign_secret: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -106,16 +110,16 @@ class Backend:
         key = dev_api_key(self.settings.signing_seed_hex, terminal_id)
         known = self._api_keys.get(hash_api_key(key))
         if known is None or (role is not None and known.role != role):
-            self._api_keys[hash_api_key(key)] = ApiKey(
-                "dev", terminal_id, role or dev_role(terminal_id), hash_api_key(key), 0.0)
+            self._api_keys[hash_api_key(key)] = dev_entry(
+                self.settings.signing_seed_hex, terminal_id, role or dev_role(terminal_id), key)
         return key
 
     def register_api_key(self, key: str, terminal_id: str, role: Role | None = None) -> None:
         """Accept ``key`` as the API key of ``terminal_id`` (dev mode only)."""
         if not self.settings.dev:
             raise BackendError("a non-dev back end accepts only the keys of its keyring")
-        self._api_keys[hash_api_key(key)] = ApiKey(
-            "dev", terminal_id, role or dev_role(terminal_id), hash_api_key(key), 0.0)
+        self._api_keys[hash_api_key(key)] = dev_entry(
+            self.settings.signing_seed_hex, terminal_id, role or dev_role(terminal_id), key)
 
     def authenticate(self, authorization: str) -> Caller | None:
         """The caller of an ``Authorization: Bearer <key>`` header, or None."""
@@ -125,7 +129,8 @@ class Backend:
         entry = self._api_keys.get(hash_api_key(match.group(1)))
         if entry is None or not entry.usable(self.now()):
             return None
-        return Caller(entry.terminal_id, entry.role, entry.key_id)
+        return Caller(entry.terminal_id, entry.role, entry.key_id, entry.key_hash,
+                      entry.sign_secret)
 
     def close(self) -> None:
         """Close the database; idempotent."""

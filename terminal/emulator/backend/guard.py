@@ -9,6 +9,8 @@ In this order, for every HTTP request:
    with ``413``), then screened: it must be UTF-8, and JSON in it may hold no lone surrogate,
    no ``NaN``/``Infinity`` and no integer outside SQLite's 64-bit range (``422 invalid_value``).
    Anything else malformed is left to the route's own validation (``400 invalid_request``).
+4. A request signature (:mod:`payments.clients.signing`) is checked over the body read;
+   required when ``BackendSettings.require_signatures`` is on (``401 signature_*``).
 
 The route then gets the same body from memory. A refused request that still has body bytes
 in flight is answered with ``Connection: close`` so the server stops reading.
@@ -23,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from terminal.emulator.backend.context import Backend
 from terminal.emulator.backend.idempotency import error_body
+from terminal.emulator.backend.signatures import SignatureChecker
 
 # Routes anyone may call without a key (no body is ever accepted on them).
 PUBLIC_PATHS = frozenset({"/v1/health", "/docs", "/docs/oauth2-redirect", "/openapi.json",
@@ -82,6 +85,8 @@ class RequestGuard:
         self.app = app
         self.backend = backend
         self.limit = backend.settings.max_body_bytes
+        self.signatures = SignatureChecker(backend.now,
+                                           required=backend.settings.require_signatures)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,30 +103,37 @@ class RequestGuard:
                 await self._refuse(scope, send, 413, "request_too_large",
                                    f"the body is larger than {self.limit} bytes", close=True)
                 return
-        public = is_public(scope["path"])
-        if not public:
-            caller = self.backend.authenticate(
-                headers.get(b"authorization", b"").decode("latin-1"))
-            if caller is None:
-                await self._refuse(scope, send, 401, "unauthenticated",
-                                   "missing or unknown API key; send 'Authorization: Bearer "
-                                   "<key>'", close=self._body_expected(scope, length))
-                return
-            scope.setdefault("state", {})["caller"] = caller
-        if scope["method"] not in _BODY_METHODS or public:
+        if is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
-        body = await self._read(receive)
-        if body is None:
-            await self._refuse(scope, send, 413, "request_too_large",
-                               f"the body is larger than {self.limit} bytes", close=True)
+        caller = self.backend.authenticate(headers.get(b"authorization", b"").decode("latin-1"))
+        if caller is None:
+            await self._refuse(scope, send, 401, "unauthenticated",
+                               "missing or unknown API key; send 'Authorization: Bearer <key>'",
+                               close=self._body_expected(scope, length))
             return
-        if body:
-            problem = screen_json(body)
-            if problem is not None:
-                await self._refuse(scope, send, *problem)
+        scope.setdefault("state", {})["caller"] = caller
+        body = b""
+        if scope["method"] in _BODY_METHODS:
+            read = await self._read(receive)
+            if read is None:
+                await self._refuse(scope, send, 413, "request_too_large",
+                                   f"the body is larger than {self.limit} bytes", close=True)
                 return
-        await self.app(scope, _replay(body, receive), send)
+            body = read
+        query = scope.get("query_string", b"").decode("latin-1")
+        refusal = self.signatures.check(
+            key_hash=caller.key_hash, secret=caller.sign_secret, method=scope["method"],
+            target=scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+            + (f"?{query}" if query else ""), headers=headers, body=body)
+        if refusal is None and body:
+            refusal = screen_json(body)
+        if refusal is not None:
+            await self._refuse(scope, send, *refusal)
+            return
+        if scope["method"] in _BODY_METHODS:
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send)
 
     async def _read(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []

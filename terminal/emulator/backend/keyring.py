@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from payments.clients.signing import signing_secret
 from terminal.emulator.backend.errors import BackendError
 from terminal.emulator.backend.roles import Role, dev_role, parse_role
 
@@ -49,6 +50,8 @@ class ApiKey:
     created_at: float
     # After this unix time the key is refused (a rotated key's grace period); None = no end.
     expires_at: float | None = None
+    # HMAC secret of its request signatures (payments.clients.signing); b"" = cannot sign.
+    sign_secret: bytes = field(default=b"", repr=False)
 
     def usable(self, now: float) -> bool:
         """Whether the key is accepted at ``now``."""
@@ -97,7 +100,8 @@ class Keyring:
         """A keyring with a new API key for ``terminal_id``, and the key (shown only once)."""
         key_id = f"ak_{secrets.token_hex(4)}"
         key = f"{_API_KEY_PREFIX}{key_id[3:]}_{secrets.token_urlsafe(30)}"
-        entry = ApiKey(key_id, terminal_id, role, hash_api_key(key), now)
+        entry = ApiKey(key_id, terminal_id, role, hash_api_key(key), now,
+                       sign_secret=signing_secret(key))
         return replace(self, api_keys=(*self.api_keys, entry)), key
 
     def rotate_api_key(self, terminal_id: str, now: float,
@@ -126,7 +130,8 @@ class Keyring:
             "format": FORMAT,
             "api_keys": [{"key_id": k.key_id, "terminal_id": k.terminal_id, "role": k.role,
                           "sha256": k.key_hash, "created_at": k.created_at,
-                          "expires_at": k.expires_at} for k in self.api_keys],
+                          "expires_at": k.expires_at, "signing_secret_hex": k.sign_secret.hex()}
+                         for k in self.api_keys],
             "signing_keys": [_secret_json(k) for k in self.signing_keys],
             "face_keys": [_secret_json(k) for k in self.face_keys],
             "phone_pepper_hex": self.phone_pepper.hex(),
@@ -140,7 +145,8 @@ class Keyring:
                 raise ValueError(f"not a keyring (format must be {FORMAT!r})")
             api = tuple(ApiKey(str(k["key_id"]), str(k["terminal_id"]), parse_role(k["role"]),
                                _hex_text(k["sha256"], 32), float(k["created_at"]),
-                               None if k.get("expires_at") is None else float(k["expires_at"]))
+                               None if k.get("expires_at") is None else float(k["expires_at"]),
+                               bytes.fromhex(str(k.get("signing_secret_hex", ""))))
                         for k in data.get("api_keys", []))
             return cls(api_keys=api,
                        signing_keys=tuple(_secret_from(k) for k in data["signing_keys"]),
@@ -172,10 +178,17 @@ def new_keyring(now: float) -> Keyring:
 def dev_keyring(seed_hex: str, terminals: dict[str, Role] | None = None) -> Keyring:
     """The development keyring: every secret derived from the public development seed."""
     seed = bytes.fromhex(seed_hex)
-    api = tuple(ApiKey(f"dev_{i}", tid, role, hash_api_key(dev_api_key(seed_hex, tid)), 0.0)
-                for i, (tid, role) in enumerate((terminals or {}).items()))
+    api = tuple(dev_entry(seed_hex, tid, role) for tid, role in (terminals or {}).items())
     return Keyring(api_keys=api, signing_keys=(SecretKey(DEV_KEY_ID, seed, 0.0),),
                    face_keys=(SecretKey(DEV_KEY_ID, seed, 0.0),), phone_pepper=seed, dev=True)
+
+
+def dev_entry(seed_hex: str, terminal_id: str, role: Role, key: str | None = None) -> ApiKey:
+    """The keyring entry of a development key (``key``, or the one derived for the id)."""
+    key = key or dev_api_key(seed_hex, terminal_id)
+    key_hash = hash_api_key(key)
+    return ApiKey(f"dev_{key_hash[:8]}", terminal_id, role, key_hash, 0.0,
+                  sign_secret=signing_secret(key))
 
 
 def dev_api_key(seed_hex: str, terminal_id: str) -> str:

@@ -59,6 +59,9 @@ class BackendSettings:
     dev: bool = True
     keyring: Keyring | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Refuse authenticated requests without a valid signature (payments.clients.signing).
+    # Signed requests are checked either way.
+    require_signatures: bool = False
 
     def __post_init__(self) -> None:
         try:
