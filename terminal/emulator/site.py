@@ -101,8 +101,10 @@ class EmulatorSite:
         clips = self._clips if self._clips is not None else find_clips(faces_video_dir())
         desk = CameraDesk(camera, wallet_code=emulator.wallet_code,
                           subjects=emulator.subjects(), clips=clips)
+        phone = self._pay_screen_qr if self.device_kind == "kiosk" else None
         self.panel = panel = Panel(device_kind=self.device_kind, device_url=self.device_url,
-                                   desk=desk, log=self.log, links=self.links, bike=bike)
+                                   desk=desk, log=self.log, links=self.links, bike=bike,
+                                   phone=phone)
         server = WebServer(panel.app(), host=self._host, port=self._port,
                            name="scanpay-panel").start()
         stack.callback(server.close)
@@ -148,11 +150,20 @@ class EmulatorSite:
         except ImportError as exc:
             raise EmulatorError(f"the kiosk app cannot be loaded: {exc}") from None
         app = KioskApp(self.config, endpoints, state_dir=state_dir, camera=self.camera,
-                       host=self._host, port=0, on_event=self.log.add_event,
-                       emulator=self.emulator)
+                       host=self._host, port=0, on_event=self.log.add_event)
         self._stack.callback(app.close)
         app.start()
         self.device, self.device_url = app, app.url
+
+    def _pay_screen_qr(self) -> str:
+        from terminal.emulator.phone import pay_screen_qr
+
+        assert self.emulator is not None
+        svg = (self.device.flow.snapshot().get("pay") or {}).get("qr_svg")
+        if not svg:
+            raise EmulatorError("the kiosk shows no payment QR now: choose to pay by QR on "
+                                "the kiosk first")
+        return pay_screen_qr(self.emulator, svg)
 
     def _bike_notice(self, notice: Notice) -> None:
         self.log.add_screen(notice.state.value, notice.text, notice.data)

@@ -14,11 +14,13 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from hardware.errors import HardwareError
+from payments.errors import PaymentsError
 from terminal.emulator.bike_device import BikeDevice
 from terminal.emulator.link import Link
 from terminal.emulator.panel.eventlog import EventLog
 from terminal.emulator.panel.pages import html_response, render, static_files
 from terminal.emulator.panel.sources import CameraDesk, SourceError
+from terminal.errors import TerminalError
 from terminal.web.push import Broadcaster, sse_response
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ class Panel:
 
     def __init__(self, *, device_kind: str, device_url: str, desk: CameraDesk, log: EventLog,
                  links: Mapping[str, Link], bike: BikeDevice | None = None,
-                 device_name: str = "") -> None:
+                 phone: Callable[[], str] | None = None, device_name: str = "") -> None:
         self.device_kind = device_kind
         self.device_name = device_name or {"bike": "bike lock", "kiosk": "kiosk"}.get(
             device_kind, device_kind)
@@ -45,6 +47,7 @@ class Panel:
         self.log = log
         self.links = dict(links)
         self.bike = bike
+        self._phone = phone
         self.broadcaster = Broadcaster()
 
     # -- state --------------------------------------------------------------------------------
@@ -112,6 +115,13 @@ class Panel:
         else:
             raise PanelError(f"lock action must be open or close, got {action!r}")
 
+    def phone(self, form: Mapping[str, str]) -> None:
+        """The customer's phone scans the QR the device shows and pays it."""
+        if self._phone is None:
+            raise PanelError(f"the {self.device_name} shows no payment QR to scan")
+        reference = self._phone()
+        log.info("the phone paid order %s", reference)
+
     def link(self, form: Mapping[str, str]) -> None:
         """Take a back-end service (or all of them) offline or bring it back."""
         service, online = form.get("service", ""), form.get("online", "")
@@ -136,7 +146,7 @@ class Panel:
             return html_response(render(
                 "panel.html", device=self.device_kind, device_name=self.device_name,
                 device_url=self.device_url, subjects=self.desk.subjects, clips=self.desk.clips,
-                has_lock=self.bike is not None,
+                has_lock=self.bike is not None, has_phone=self._phone is not None,
                 link_titles=[(n, LINK_TITLES.get(n, n)) for n in self.links],
                 error=request.query_params.get("error", ""), **self._context()))
 
@@ -157,6 +167,7 @@ class Panel:
             Route("/camera", _action(self.camera), methods=["POST"]),
             Route("/lock", _action(self.lock), methods=["POST"]),
             Route("/link", _action(self.link), methods=["POST"]),
+            Route("/phone", _action(self.phone), methods=["POST"]),
             Mount("/static", app=static_files(), name="static"),
         ]
         return Starlette(routes=routes)
@@ -182,7 +193,7 @@ def _action(handler: Callable[[Mapping[str, str]], None]) -> Any:
         try:
             form = _parse(body, is_json)
             await run_in_threadpool(handler, form)
-        except (SourceError, HardwareError) as exc:
+        except (TerminalError, HardwareError, PaymentsError) as exc:
             log.info("panel action refused: %s", exc)
             if wants_json:
                 return JSONResponse({"error": str(exc)}, status_code=400)
