@@ -21,27 +21,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with another clip of the same person, or a still photo held up as an attack.",
     )
     parser.add_argument("--device", choices=("bike", "kiosk"), default="bike",
-                        help="bike: a bike rental (default); kiosk: Smile to Pay (needs a "
-                        "face clip: --clip, or the EyeBlink8 clips under $SCANPAY_SHARED)")
-    parser.add_argument("--pay", choices=("face", "qr"), default="face",
-                        help="kiosk: pay by Smile to Pay (default) or by QR (the kiosk's "
-                        "dynamic merchant QR, then a wallet payment code)")
-    parser.add_argument("--attack", choices=("none", "photo", "screen", "swap"),
-                        default="none",
-                        help="kiosk: hold up a still photo (print or phone screen) instead; "
-                        "swap: the account holder's face first, then another person answers "
-                        "the prompts (needs --customer scripted)")
-    parser.add_argument("--customer", choices=("clip", "scripted"), default="clip",
-                        help="kiosk: who answers the liveness prompt — clip: the recording "
-                        "answers a fixed blink prompt (default); scripted: the kiosk's real "
-                        "randomised challenge, answered by a scripted customer acting over the "
-                        "recorded face")
+                        help="bike: a bike rental (default); kiosk: two kiosk orders through "
+                        "the kiosk's order flow, one paid by the screen's QR, one by Smile to "
+                        "Pay (the face order needs a clip: --clip, or the EyeBlink8 clips "
+                        "under $SCANPAY_SHARED; without one it is reported as skipped)")
+    parser.add_argument("--pay", choices=("face", "qr"), default=None,
+                        help="kiosk only: just one payment demo instead of the order session — "
+                        "face: consented enrollment, then Smile to Pay; qr: the kiosk's dynamic "
+                        "merchant QR, then a wallet payment code")
+    parser.add_argument("--attack", choices=("none", "photo", "screen", "swap"), default=None,
+                        help="kiosk --pay face only: hold up a still photo (print or phone "
+                        "screen) instead; swap: the account holder's face first, then another "
+                        "person answers the prompts (needs --customer scripted)")
+    parser.add_argument("--customer", choices=("clip", "scripted"), default=None,
+                        help="kiosk --pay face only: who answers the liveness prompt — clip: the "
+                        "recording answers a fixed blink prompt (default); scripted: the kiosk's "
+                        "real randomised challenge, answered by a scripted customer acting over "
+                        "the recorded face")
     parser.add_argument("--clip", metavar="VIDEO", help="kiosk: the paying person's clip")
-    parser.add_argument("--rider", choices=RIDER_CHOICES, default="good",
-                        help="seeded rider: good (score 780), low (550, deposit held), "
-                        "blacklisted (declined), broke (good score, empty wallet)")
-    parser.add_argument("--ride-minutes", type=_minutes, default=47.0, metavar="MIN",
-                        help="length of the simulated ride (default 47)")
+    parser.add_argument("--rider", choices=RIDER_CHOICES, default=None,
+                        help="bike only: seeded rider: good (score 780, default), low (550, "
+                        "deposit held), blacklisted (declined), broke (good score, empty wallet)")
+    parser.add_argument("--ride-minutes", type=_minutes, default=None, metavar="MIN",
+                        help="bike only: length of the simulated ride (default 47)")
     parser.add_argument("--config", metavar="FILE",
                         help="emulator configuration (default: the embedded emulator defaults)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
@@ -58,17 +60,41 @@ def _minutes(text: str) -> float:
     return value
 
 
+def _refuse_flags(args: argparse.Namespace) -> None:
+    """A flag that does not apply to the chosen device is an error, not silently ignored."""
+    from terminal.errors import TerminalError
+
+    if args.device == "bike":
+        given = [flag for flag, value in (("--pay", args.pay), ("--attack", args.attack),
+                                          ("--customer", args.customer), ("--clip", args.clip))
+                 if value is not None]
+        if given:
+            raise TerminalError(f"{given[0]} applies to --device kiosk, not to a bike rental")
+        return
+    given = [flag for flag, value in (("--rider", args.rider),
+                                      ("--ride-minutes", args.ride_minutes)) if value is not None]
+    if given:
+        raise TerminalError(f"{given[0]} applies to --device bike, not to the kiosk")
+    if args.pay != "face":
+        for flag, value in (("--attack", args.attack), ("--customer", args.customer)):
+            if value is not None:
+                raise TerminalError(f"{flag} applies to the Smile-to-Pay demo: add --pay face")
+
+
 def _run(args: argparse.Namespace) -> int:
+    _refuse_flags(args)
     if args.device == "kiosk":
         return _run_kiosk(args)
     from terminal.config import default_config_path, load_config
     from terminal.emulator.bike_demo import run_bike_demo
 
+    rider = args.rider or "good"
+    minutes = 47.0 if args.ride_minutes is None else args.ride_minutes
     config = load_config(args.config or default_config_path("emulator"))
     say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
     if not args.json:
-        print(f"ScanPay bike-lock demo — terminal {config.terminal.id}, rider '{args.rider}'")
-    summary = run_bike_demo(config, rider=args.rider, ride_minutes=args.ride_minutes, say=say)
+        print(f"ScanPay bike-lock demo — terminal {config.terminal.id}, rider '{rider}'")
+    summary = run_bike_demo(config, rider=rider, ride_minutes=minutes, say=say)
     if args.json:
         json.dump(summary, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -83,11 +109,26 @@ def _run_kiosk(args: argparse.Namespace) -> int:
 
     from terminal.config import default_config_path, load_config
 
+    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+    if args.pay is None:
+        from terminal.emulator.kiosk_order_demo import run_kiosk_order_demo
+
+        config = load_config(args.config or default_config_path("kiosk"))
+        if not args.json:
+            print(f"ScanPay kiosk demo — terminal {config.terminal.id}: two orders through the "
+                  "kiosk's order flow")
+        summary = run_kiosk_order_demo(config, clip=Path(args.clip) if args.clip else None,
+                                       say=say)
+        if args.json:
+            json.dump(summary, sys.stdout, ensure_ascii=False)
+            sys.stdout.write("\n")
+        else:
+            print(f"outcome      {summary['outcome']}")
+        return 0 if summary["outcome"] == "completed" else 1
     if args.pay == "qr":
         from terminal.emulator.kiosk_qr_demo import run_kiosk_qr_demo
 
         config = load_config(args.config or default_config_path("kiosk"))
-        say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
         summary = run_kiosk_qr_demo(config, say=say)
         if args.json:
             json.dump(summary, sys.stdout, ensure_ascii=False)
@@ -98,15 +139,15 @@ def _run_kiosk(args: argparse.Namespace) -> int:
     from terminal.emulator.smile_demo import run_smile_demo
 
     config = load_config(args.config) if args.config else None
-    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+    attack, customer = args.attack or "none", args.customer or "clip"
     if not args.json:
-        print(f"ScanPay Smile-to-Pay demo — customer: {args.customer}, attack: {args.attack}")
-    summary = run_smile_demo(clip=Path(args.clip) if args.clip else None, attack=args.attack,
-                             customer=args.customer, config=config, say=say)
+        print(f"ScanPay Smile-to-Pay demo — customer: {customer}, attack: {attack}")
+    summary = run_smile_demo(clip=Path(args.clip) if args.clip else None, attack=attack,
+                             customer=customer, config=config, say=say)
     if args.json:
         json.dump(summary, sys.stdout, ensure_ascii=False, default=str)
         sys.stdout.write("\n")
     else:
         print(f"outcome      {'paid' if summary['completed'] else 'not paid'}")
     # An attack that is stopped is the expected result.
-    return 0 if summary["completed"] == (args.attack == "none") else 1
+    return 0 if summary["completed"] == (attack == "none") else 1
