@@ -117,6 +117,15 @@ def test_an_unknown_subject_without_proof_looks_like_any_unproved_one(server) ->
     assert _code(a.hold("nobody-at-all")) == _code(a.hold(a.new_subject())) == "payer_not_proved"
 
 
+def test_a_kiosk_proof_pays_for_one_charge_and_a_declined_one_keeps_it(server) -> None:
+    kiosk = Terminal(server, "kiosk-once")
+    subject = kiosk.new_subject()
+    kiosk.prove(subject)
+    assert kiosk.charge(subject, amount=10**6).status_code == 402  # declined: proof kept
+    assert kiosk.charge(subject).status_code == 201
+    assert _code(kiosk.charge(subject)) == "payer_not_proved"
+
+
 def test_a_proof_expires_with_the_roles_window(server) -> None:
     kiosk = Terminal(server, "kiosk-exp")
     subject = kiosk.new_subject()

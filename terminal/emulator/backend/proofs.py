@@ -4,7 +4,8 @@ A terminal proves a subject by resolving that subject's payment code (``/v1/paym
 resolve``) or by a matched face verification. The proof belongs to that terminal only and lasts
 as long as the terminal's role needs it: a bike lock charges the fare when the ride ends, hours
 after the code was scanned; a kiosk charges within minutes. A charge whose reference names a
-hold the same terminal placed for the same subject (a ride's fare) needs no other proof.
+hold the same terminal placed for the same subject (a ride's fare) needs no other proof. A
+kiosk's proof pays for one charge: it is used up by it (a refused charge leaves it unused).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ CREATE INDEX IF NOT EXISTS payer_proofs_by_pair
 # How long a proof lets a terminal of each role hold or charge the subject, in seconds.
 PROOF_TTL_S: dict[str, float] = {"bike_lock": 24 * 3600.0, "kiosk": 600.0}
 DEFAULT_TTL_S = 600.0
+# Roles whose proof is used up by the charge it allowed (one payment per scan or face).
+SINGLE_USE: frozenset[str] = frozenset({"kiosk"})
 
 
 def record_proof(conn: sqlite3.Connection, *, terminal_id: str, role: str, subject_id: str,
@@ -41,11 +44,15 @@ def record_proof(conn: sqlite3.Connection, *, terminal_id: str, role: str, subje
 
 
 def require_proof(conn: sqlite3.Connection, *, terminal_id: str, subject_id: str, now: float,
-                  reference: str | None = None) -> None:
+                  reference: str | None = None, use_up: bool = False) -> None:
     """Refuse (``403 payer_not_proved``) unless this terminal proved this subject recently,
-    or ``reference`` names a hold it placed for the subject."""
-    if conn.execute("SELECT 1 FROM payer_proofs WHERE terminal_id = ? AND subject_id = ?"
-                    " AND expires_at > ? LIMIT 1", (terminal_id, subject_id, now)).fetchone():
+    or ``reference`` names a hold it placed for the subject. ``use_up`` spends the proof."""
+    row = conn.execute("SELECT rowid FROM payer_proofs WHERE terminal_id = ? AND subject_id = ?"
+                       " AND expires_at > ? ORDER BY proved_at LIMIT 1",
+                       (terminal_id, subject_id, now)).fetchone()
+    if row is not None:
+        if use_up:
+            conn.execute("DELETE FROM payer_proofs WHERE rowid = ?", (row[0],))
         return
     if reference is not None and conn.execute(
             "SELECT 1 FROM holds WHERE terminal_id = ? AND subject_id = ? AND reference = ?"

@@ -117,7 +117,8 @@ def post_charge(body: ChargeRequest, request: Request, backend: BackendDep, call
 
     def operation(conn: Any) -> tuple[int, dict[str, Any]]:
         proofs.require_proof(conn, terminal_id=terminal_id, subject_id=body.subject_id,
-                             now=backend.now(), reference=body.reference)
+                             now=backend.now(), reference=body.reference,
+                             use_up=caller.role in proofs.SINGLE_USE)
         return 201, ledger.charge(
             conn, subject_id=body.subject_id, amount=money_from(body.amount.model_dump()),
             reference=body.reference, description=body.description, terminal_id=terminal_id,
