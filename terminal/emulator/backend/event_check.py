@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from payments.events import MAX_INT_ATTRIBUTE, looks_like_phone_number
+from payments.events import (
+    EventError,
+    check_attributes,
+    id_looks_like_phone_number,
+)
 from terminal.emulator.backend.context import parse_rfc3339
 
 MAX_ATTRIBUTES = 32
@@ -52,7 +56,7 @@ def check_event(event: Any, terminal_id: str) -> str | None:
     if subject is not None and (not isinstance(subject, str)
                                 or not _TERMINAL_RE.fullmatch(subject)):
         return "malformed: subject_id must be an opaque id or null"
-    if subject is not None and looks_like_phone_number(subject):
+    if subject is not None and id_looks_like_phone_number(subject):
         return "forbidden_attribute: subject_id looks like a phone number"
     return _check_attributes(event.get("attributes", {}))
 
@@ -71,15 +75,13 @@ def _check_attributes(attributes: Any) -> str | None:
                     "details, which events never carry")
         if not isinstance(value, str | int | bool) or isinstance(value, float):
             return f"malformed: attribute {name!r} must be a string, integer or boolean"
-        if isinstance(value, int) and not isinstance(value, bool) \
-                and abs(value) > MAX_INT_ATTRIBUTE:
-            return (f"forbidden_attribute: {name!r} is a number too large for a count or an "
-                    "amount (it could be a phone number)")
         if isinstance(value, str) and len(value) > MAX_STRING:
             return (f"forbidden_attribute: {name!r} is longer than {MAX_STRING} characters "
                     "(events never carry images or embeddings)")
         if isinstance(value, str) and not value.isprintable():
             return f"malformed: attribute {name!r} has control characters"
-        if isinstance(value, str) and looks_like_phone_number(value):
-            return f"forbidden_attribute: {name!r} looks like a phone number"
+    try:  # the terminal's own privacy rule (phone numbers however written, split or not)
+        check_attributes(attributes)
+    except EventError as exc:
+        return f"forbidden_attribute: {exc}"
     return None
