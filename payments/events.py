@@ -16,6 +16,7 @@ attribute keys that name such data, and values that look like a phone number. Tw
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -372,6 +373,18 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def derived_event_id(*parts: str) -> str:
+    """A deterministic event id for what ``parts`` name (e.g. terminal, ride id, event kind).
+
+    An event re-emitted after a crash with the same parts has the same id, so the outbox and
+    the back end, both idempotent by id, keep it once.
+    """
+    if not parts or not all(isinstance(p, str) and p for p in parts):
+        raise EventError("a derived event id needs one or more non-empty text parts")
+    digest = hashlib.sha256("\x1f".join(("scanpay-event", *parts)).encode("utf-8")).hexdigest()
+    return f"evt_{digest[:32]}"
+
+
 def make_event(
     type: str,
     *,
@@ -379,15 +392,19 @@ def make_event(
     subject_id: str | None,
     attributes: Mapping[str, object] | None = None,
     clock: WallClock = _utc_now,
+    event_id: str | None = None,
 ) -> Event:
-    """A new event with a fresh id, stamped by ``clock`` (aware datetime or Unix seconds)."""
+    """A new event stamped by ``clock`` (aware datetime or Unix seconds).
+
+    Its id is fresh unless ``event_id`` is given (see :func:`derived_event_id`).
+    """
     now = clock()
     if isinstance(now, int | float) and not isinstance(now, bool):
         now = datetime.fromtimestamp(now, UTC)
     if not isinstance(now, datetime):
         raise EventError("clock must return a datetime or Unix seconds")
     return Event(
-        id=f"evt_{uuid.uuid4().hex}",
+        id=event_id if event_id is not None else f"evt_{uuid.uuid4().hex}",
         type=type,
         time=now,
         terminal_id=terminal_id,

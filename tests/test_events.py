@@ -14,6 +14,7 @@ from payments.events import (
     EVENT_TYPES,
     Event,
     EventError,
+    derived_event_id,
     format_time,
     looks_like_phone_number,
     make_event,
@@ -290,3 +291,17 @@ def test_text_without_digits_passes(text: str) -> None:
 def test_timestamps_are_not_phone_numbers(when: datetime) -> None:
     for text in (when.isoformat(), when.strftime("%Y-%m-%d %H:%M:%S"), format_time(when)):
         assert not looks_like_phone_number(text), text
+
+
+def test_derived_event_ids_are_stable_and_distinct() -> None:
+    first = derived_event_id("bike-1", "ride_abc", "ride.ended")
+    assert first == derived_event_id("bike-1", "ride_abc", "ride.ended")
+    assert first != derived_event_id("bike-1", "ride_abc", "ride.started")
+    assert first != derived_event_id("bike-1", "ride_abd", "ride.ended")
+    e = make_event("ride.ended", terminal_id="bike-1", subject_id=None, clock=clock,
+                   event_id=first)
+    assert e.id == first and Event.from_json(e.to_json()).id == first
+    with pytest.raises(EventError):
+        derived_event_id()
+    with pytest.raises(EventError, match="event id"):
+        make_event("ride.ended", terminal_id="bike-1", subject_id=None, event_id="evt_1")

@@ -23,12 +23,12 @@ def test_happy_path_with_deposit() -> None:
     m = machine()
     for event in [
         RideEvent.CODE_SCANNED, RideEvent.CODE_ACCEPTED, RideEvent.SCORE_RECEIVED,
-        RideEvent.DEPOSIT_REQUIRED, RideEvent.HOLD_PLACED, RideEvent.UNLOCKED,
-        RideEvent.BIKE_TAKEN, RideEvent.LOCK_CLOSED, RideEvent.SETTLED,
+        RideEvent.DEPOSIT_REQUIRED, RideEvent.HOLD_PLACED, RideEvent.UNLOCK_REQUESTED,
+        RideEvent.UNLOCKED, RideEvent.BIKE_TAKEN, RideEvent.LOCK_CLOSED, RideEvent.SETTLED,
     ]:
         m.fire(event)
     assert m.state is RideState.SETTLED
-    assert [t.at for t in m.history] == list(range(9))
+    assert [t.at for t in m.history] == list(range(10))
 
 
 def test_illegal_event_raises_and_keeps_state() -> None:

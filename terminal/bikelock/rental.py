@@ -2,7 +2,8 @@
 
 It is persisted after every step (see :mod:`terminal.bikelock.journal`), so a unit that loses
 power mid-ride resumes with the same ride id and the same idempotency keys — a retried hold,
-charge or release can never happen twice.
+charge or release can never happen twice. A money call whose answer never arrived is listed in
+``unresolved`` until it is looked up by replaying it with the same key.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from terminal.bikelock.states import RideState
+from terminal.bikelock.states import END_STATES, RideState
 
 
 @dataclass
@@ -31,6 +32,9 @@ class Rental:
     currency: str = "CNY"
     reasons: list[dict[str, str]] = field(default_factory=list)
     hold_id: str | None = None
+    # Set (and journalled) before the latch is pulsed: a restart finding it with the latch open
+    # knows the bike was released.
+    unlock_requested_at: float | None = None
     unlocked_at: float | None = None
     closed_at: float | None = None
     fare_minor: int | None = None
@@ -38,7 +42,16 @@ class Rental:
     charge_id: str | None = None
     # Idempotency keys, created once per money movement and persisted before the first send.
     keys: dict[str, str] = field(default_factory=dict)
+    # Purposes (keys of ``keys``) of money calls sent whose answer did not arrive.
+    unresolved: list[str] = field(default_factory=list)
     failure: str | None = None
+
+    @property
+    def money_open(self) -> bool:
+        """An ended rental that may still hold the rider's money (a hold to find or release)."""
+        return self.state in END_STATES and (
+            self.hold_id is not None or "hold" in self.unresolved
+        )
 
     def to_json(self) -> str:
         """The journal form."""

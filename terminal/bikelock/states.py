@@ -16,6 +16,7 @@ class RideState(Enum):
     SCORE_CHECKED = "score_checked"
     DEPOSIT_DECIDED = "deposit_decided"
     HOLD_PLACED = "hold_placed"
+    UNLOCKING = "unlocking"  # journalled before the latch is pulsed
     UNLOCKED = "unlocked"
     RIDING = "riding"
     LOCK_CLOSED = "lock_closed"
@@ -40,6 +41,7 @@ class RideEvent(Enum):
     RIDE_DECLINED = "ride_declined"
     HOLD_PLACED = "hold_placed"
     HOLD_DECLINED = "hold_declined"
+    UNLOCK_REQUESTED = "unlock_requested"
     UNLOCKED = "unlocked"
     UNLOCK_FAILED = "unlock_failed"
     BIKE_TAKEN = "bike_taken"
@@ -53,7 +55,7 @@ class RideEvent(Enum):
 S, E = RideState, RideEvent
 END_STATES = (S.SETTLED, S.REJECTED, S.DECLINED, S.ABANDONED, S.FAILED)
 # States in which money may be held or a bike is out: an error here must still settle.
-BUSY_STATES = (S.HOLD_PLACED, S.UNLOCKED, S.RIDING, S.LOCK_CLOSED)
+BUSY_STATES = (S.HOLD_PLACED, S.UNLOCKING, S.UNLOCKED, S.RIDING, S.LOCK_CLOSED)
 
 TRANSITIONS = table_from(
     [
@@ -67,14 +69,16 @@ TRANSITIONS = table_from(
         (S.SCORE_CHECKED, E.RIDE_DECLINED, S.DECLINED),
         (S.DEPOSIT_DECIDED, E.HOLD_PLACED, S.HOLD_PLACED),
         (S.DEPOSIT_DECIDED, E.HOLD_DECLINED, S.DECLINED),
-        ((S.DEPOSIT_DECIDED, S.HOLD_PLACED), E.UNLOCKED, S.UNLOCKED),
-        ((S.DEPOSIT_DECIDED, S.HOLD_PLACED), E.UNLOCK_FAILED, S.FAILED),
+        ((S.DEPOSIT_DECIDED, S.HOLD_PLACED), E.UNLOCK_REQUESTED, S.UNLOCKING),
+        (S.UNLOCKING, E.UNLOCKED, S.UNLOCKED),
+        (S.UNLOCKING, E.UNLOCK_FAILED, S.FAILED),
         (S.UNLOCKED, E.BIKE_TAKEN, S.RIDING),
         (S.UNLOCKED, E.NOT_TAKEN, S.ABANDONED),
         (S.RIDING, E.LOCK_CLOSED, S.LOCK_CLOSED),
         (S.LOCK_CLOSED, E.SETTLED, S.SETTLED),
         (
-            (S.CODE_SEEN, S.PAYER_RESOLVED, S.SCORE_CHECKED, S.DEPOSIT_DECIDED, S.HOLD_PLACED),
+            (S.CODE_SEEN, S.PAYER_RESOLVED, S.SCORE_CHECKED, S.DEPOSIT_DECIDED, S.HOLD_PLACED,
+             S.UNLOCKING),
             E.ERROR,
             S.FAILED,
         ),

@@ -9,6 +9,14 @@ with rejected (bad code), declined (policy or gateway), abandoned (bike never ta
 (lock or back end) endings. The rental model is journalled after every step and every money
 movement uses an idempotency key persisted before its first send, so :meth:`resume` after a
 power loss finishes what was started without charging twice.
+
+Faults it survives: a money call whose answer was lost is looked up by replaying it with the
+same key (:mod:`terminal.bikelock.money`), at once and then from :meth:`tick` until the gateway
+answers, and a hold found for an ended rental is released; the intent to unlock is journalled
+before the latch is pulsed, so a restart that finds the latch open resumes a ride (never a free
+bike); events get ids derived from the ride and their kind, so one re-emitted after a crash is
+stored once; every rental a restart finds unfinished ends or resumes, so the unit serves the
+next rider.
 """
 
 from __future__ import annotations
@@ -26,19 +34,19 @@ from payments.clients.errors import (
     ApiError,
     CodeRejected,
     NotFoundError,
-    PaymentDeclined,
     ServiceUnavailable,
 )
 from payments.clients.gateway import GatewayClient, new_idempotency_key
 from payments.clients.models import ScoreReport
 from payments.clients.score import ScoreClient
-from payments.events import make_event
+from payments.events import derived_event_id, make_event
 from payments.fare import FareRules, fare_for
 from payments.money import Money
 from payments.outbox import Outbox
 from payments.paycode import PaymentCodeError, ReplayGuard, check_locally, parse_code
 from payments.policy import DepositRules, decide_deposit
 from terminal.bikelock.journal import RentalJournal
+from terminal.bikelock.money import UNKNOWN_OUTCOME, Outcome, RentalMoney
 from terminal.bikelock.rental import Rental
 from terminal.bikelock.states import BUSY_STATES, END_STATES, TRANSITIONS, RideEvent, RideState
 from terminal.statemachine import StateMachine, Transition
@@ -57,6 +65,8 @@ class UnitSettings:
     unlock_window_s: float = 60.0
     # Rides longer than this end as late returns (the score service counts those).
     on_time_limit_s: float = 24 * 3600.0
+    # How often tick() asks the gateway again about holds of ended rentals it could not settle.
+    reconcile_retry_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,10 @@ class BikeLockUnit:
         self._rental: Rental | None = None
         self.last: Rental | None = None
         self.events_logged = 0
+        self._money = RentalMoney(gateway, save=self._save, log_event=self._log,
+                                  notice=self._notice)
+        # When tick() next reconciles ended rentals that may hold money (now: at the first tick).
+        self._reconcile_at = float("-inf")
         self._unsubscribe = [lock.on_opened(self.latch_opened), lock.on_closed(self.latch_closed)]
 
     # -- state ---------------------------------------------------------------------------------
@@ -160,7 +174,9 @@ class BikeLockUnit:
             if self._machine.state is not RideState.RIDING or self._rental is None:
                 return
             rental = self._rental
-            rental.closed_at = self._clock()
+            if rental.closed_at is None:  # journalled first: a restart keeps this end time
+                rental.closed_at = self._clock()
+                self._save(rental)
             duration = max(0.0, rental.closed_at - (rental.unlocked_at or rental.closed_at))
             fare = fare_for(self._settings.fare, duration)
             rental.fare_minor = fare.amount.amount_minor
@@ -174,16 +190,38 @@ class BikeLockUnit:
             self.settle()
 
     def tick(self) -> None:
-        """Check time-outs: relock and release if the bike was not taken in time."""
+        """Check time-outs (release if the bike was not taken in time) and reconcile holds."""
         with self._mutex:
             rental = self._rental
-            if self._machine.state is not RideState.UNLOCKED or rental is None:
-                return
-            if self._clock() - (rental.unlocked_at or 0.0) < self._settings.unlock_window_s:
-                return
-            self._release_hold(rental)
-            self._fire(RideEvent.NOT_TAKEN, "bike not taken in time; ride cancelled, no fare")
-            self._finish()
+            if self._machine.state is RideState.UNLOCKED and rental is not None and (
+                self._clock() - (rental.unlocked_at or 0.0) >= self._settings.unlock_window_s
+            ):
+                self._money.release_hold(rental)  # lost answer: reconciled once it has ended
+                self._fire(RideEvent.NOT_TAKEN, "bike not taken in time; ride cancelled, no fare")
+                self._finish()
+            if self._rental is None and self._clock() >= self._reconcile_at:
+                self.reconcile()
+
+    def reconcile(self) -> int:
+        """Find and release what ended rentals may still hold; returns how many were closed.
+
+        A rental whose hold answer was lost is looked up with the same key; when the gateway
+        cannot be reached the next try is ``reconcile_retry_s`` later.
+        """
+        closed = 0
+        with self._mutex:
+            for rental in self._journal.money_open():
+                try:
+                    done = self._money.reconcile(rental)
+                except ApiError as exc:  # e.g. a refused key: ask again later
+                    log.warning("ride %s: reconciling failed: %s", rental.ride_id, exc)
+                    done = False
+                if not done:
+                    self._reconcile_at = self._clock() + self._settings.reconcile_retry_s
+                    return closed
+                closed += 1
+            self._reconcile_at = float("inf")  # until a rental ends holding money
+        return closed
 
     # -- settlement -------------------------------------------------------------------------------
 
@@ -194,9 +232,12 @@ class BikeLockUnit:
             if self._machine.state is not RideState.LOCK_CLOSED or rental is None:
                 return False
             try:
-                self._charge_fare(rental)
-                self._release_hold(rental)
-            except ServiceUnavailable as exc:
+                self._money.charge_fare(rental, Money(rental.fare_minor or 0,
+                                                      self._settings.fare.currency))
+                if self._money.release_hold(rental) is Outcome.UNKNOWN:
+                    raise ServiceUnavailable(None, "release_unknown",
+                                             "the deposit release was not answered")
+            except ApiError as exc:  # lost answers, or a refusal to ask about again later
                 rental.failure = f"settlement pending: {exc.message}"
                 self._save(rental)
                 self._notice(f"payment service unreachable; settlement kept for retry ({exc.code})",
@@ -209,57 +250,10 @@ class BikeLockUnit:
             self._finish()
             return True
 
-    def _charge_fare(self, rental: Rental) -> None:
-        assert rental.subject_id is not None and rental.fare_minor is not None
-        fare = Money(rental.fare_minor, self._settings.fare.currency)
-        if rental.fare_paid_by is not None:
-            return
-        if fare.amount_minor == 0:
-            rental.fare_paid_by = "free"
-            return
-        key = self._key(rental, "fare")
-        try:
-            charge = self._gateway.charge(rental.subject_id, fare, rental.ride_id,
-                                          "bike ride fare", key)
-        except PaymentDeclined as exc:
-            if rental.hold_id is None:
-                rental.fare_paid_by = "unpaid"
-                self._log("payment.declined", rental, amount_minor=fare.amount_minor,
-                          currency=fare.currency, reason=exc.code, stage="fare")
-                self._save(rental)
-                return
-            self._log("payment.declined", rental, amount_minor=fare.amount_minor,
-                      currency=fare.currency, reason=exc.code, stage="fare")
-            capture = self._gateway.capture_hold(rental.hold_id, fare,
-                                                 self._key(rental, "capture"))
-            rental.charge_id = capture.charge_id
-            rental.fare_paid_by = "deposit"
-            self._log("deposit.captured", rental, amount_minor=fare.amount_minor,
-                      currency=fare.currency, reason="fare_declined")
-            rental.hold_id = None  # capture releases the rest of the hold
-            self._save(rental)
-            return
-        rental.charge_id = charge.charge_id
-        rental.fare_paid_by = "charge"
-        self._log("payment.captured", rental, amount_minor=fare.amount_minor,
-                  currency=fare.currency, charge_id=charge.charge_id)
-        self._save(rental)
-
-    def _release_hold(self, rental: Rental) -> None:
-        if rental.hold_id is None:
-            return
-        self._gateway.release_hold(rental.hold_id, self._key(rental, "release"))
-        self._log("deposit.released", rental, amount_minor=rental.deposit_minor,
-                  currency=rental.currency)
-        self._notice(f"deposit {Money(rental.deposit_minor, rental.currency)} released",
-                     hold_id=rental.hold_id)
-        rental.hold_id = None
-        self._save(rental)
-
     # -- resume after a restart ------------------------------------------------------------------
 
     def resume(self) -> list[Rental]:
-        """Finish rentals a power loss interrupted; returns those it touched."""
+        """Finish rentals a power loss interrupted, then reconcile; returns those it touched."""
         touched = []
         with self._mutex:
             for rental in self._journal.unfinished():
@@ -269,29 +263,32 @@ class BikeLockUnit:
                 self._notice(f"resuming ride {rental.ride_id} from {rental.state.value}")
                 try:
                     self._resume_one(rental)
-                except ServiceUnavailable as exc:
+                except UNKNOWN_OUTCOME as exc:
                     self._notice(f"back end unreachable while resuming ({exc.code}); will retry")
-                    return touched
+                if self._machine.state in END_STATES and self._rental is rental:
+                    self._finish()
+            if self._rental is None:
+                self.reconcile()
         return touched
 
     def _resume_one(self, rental: Rental) -> None:
-        state = rental.state
-        if state is RideState.RIDING and self._lock.is_closed:
+        state, latch_open = rental.state, not self._lock.is_closed
+        if state is RideState.RIDING and not latch_open:
             self.latch_closed()
         elif state is RideState.LOCK_CLOSED:
             self.settle()
-        elif state is RideState.UNLOCKED and not self._lock.is_closed:
+        elif state is RideState.UNLOCKED and latch_open:
             self.latch_opened()
+        elif state is RideState.UNLOCKING and latch_open:
+            # The latch was pulsed before the crash and is open: the bike is out, so it's a ride.
+            self._unlocked(rental, rental.unlock_requested_at or self._clock())
         elif state in (RideState.UNLOCKED, RideState.RIDING):
             return  # still waiting for the rider; the lock callbacks and tick() continue
         else:
-            # Interrupted before the bike was unlocked: return any hold, end the rental.
-            if "hold" in rental.keys and rental.hold_id is None and rental.subject_id:
-                hold = self._gateway.place_hold(
-                    rental.subject_id, Money(rental.deposit_minor, rental.currency),
-                    rental.ride_id, rental.keys["hold"])  # same key: finds the earlier hold
-                rental.hold_id = hold.hold_id
-            self._release_hold(rental)
+            # Interrupted before the bike was unlocked: end the rental, return any hold.
+            sent = "hold" in rental.keys and rental.outcome == "required"
+            if sent and rental.hold_id is None and "hold" not in rental.unresolved:
+                rental.unresolved.append("hold")  # sent, answer unknown: look it up
             self._fail(rental, "interrupted", "interrupted before unlock; nothing charged")
 
     # -- steps -----------------------------------------------------------------------------------
@@ -356,27 +353,32 @@ class BikeLockUnit:
     def _place_hold(self, rental: Rental) -> bool:
         assert rental.subject_id is not None
         amount = Money(rental.deposit_minor, rental.currency)
-        key = self._key(rental, "hold")
-        try:
-            hold = self._gateway.place_hold(rental.subject_id, amount, rental.ride_id, key)
-        except PaymentDeclined as exc:
+        outcome, error = self._money.place_hold(rental)
+        if outcome is Outcome.UNKNOWN:  # look it up at once: replay with the same key
+            outcome, error = self._money.place_hold(rental)
+        if outcome is Outcome.DECLINED:
+            code = error.code if error is not None else "payment_declined"
             self._log("payment.declined", rental, amount_minor=amount.amount_minor,
-                      currency=amount.currency, reason=exc.code, stage="deposit")
+                      currency=amount.currency, reason=code, stage="deposit")
             rental.reasons = [*rental.reasons[:3],
                               {"code": "deposit_declined",
                                "text": "Your wallet declined the deposit hold."}]
-            self._fire(RideEvent.HOLD_DECLINED, f"deposit hold declined ({exc.code})")
+            self._fire(RideEvent.HOLD_DECLINED, f"deposit hold declined ({code})")
             return False
-        except ApiError as exc:
-            self._fail(rental, exc.code, f"payment service: {exc.message}")
+        if outcome is Outcome.UNKNOWN:
+            assert error is not None
+            self._fail(rental, error.code, "payment service did not answer; any deposit held "
+                       "is released as soon as it does")
+            self._reconcile_at = self._clock() + self._settings.reconcile_retry_s
             return False
-        rental.hold_id = hold.hold_id
         self._log("deposit.held", rental, amount_minor=amount.amount_minor,
-                  currency=amount.currency, hold_id=hold.hold_id)
-        self._fire(RideEvent.HOLD_PLACED, f"deposit {amount} held", hold_id=hold.hold_id)
+                  currency=amount.currency, hold_id=rental.hold_id)
+        self._fire(RideEvent.HOLD_PLACED, f"deposit {amount} held", hold_id=rental.hold_id)
         return True
 
     def _unlock(self, rental: Rental) -> None:
+        rental.unlock_requested_at = self._clock()
+        self._machine.fire(RideEvent.UNLOCK_REQUESTED)  # journalled before the latch moves
         try:
             self._lock.unlock()
         except LockError as exc:
@@ -384,9 +386,12 @@ class BikeLockUnit:
             self._machine.fire(RideEvent.UNLOCK_FAILED)
             rental.failure = f"lock did not open: {exc}"
             self._notice(f"lock did not open ({exc}); nothing charged")
-            self._release_hold(rental)
+            self._money.release_hold(rental)  # lost answer: reconciled once it has ended
             return
-        rental.unlocked_at = self._clock()
+        self._unlocked(rental, self._clock())
+
+    def _unlocked(self, rental: Rental, at: float) -> None:
+        rental.unlocked_at = at
         self._log("ride.started", rental)
         self._fire(RideEvent.UNLOCKED, "unlocked")
         if not self._lock.is_closed:
@@ -408,13 +413,6 @@ class BikeLockUnit:
         else:
             self._notice(message, reason=code)
 
-    def _key(self, rental: Rental, purpose: str) -> str:
-        """The idempotency key of one money movement, persisted before its first use."""
-        if purpose not in rental.keys:
-            rental.keys[purpose] = new_idempotency_key()
-            self._save(rental)
-        return rental.keys[purpose]
-
     def _fire(self, event: RideEvent, text: str, **data: Any) -> None:
         self._machine.fire(event)
         self._notice(text, **data)
@@ -432,10 +430,14 @@ class BikeLockUnit:
             self._on_notice(Notice(self._machine.state, text, data))
 
     def _log(self, type_: str, rental: Rental, **attributes: Any) -> None:
+        # One event of a kind (and stage) per ride: the same id when re-emitted after a crash.
+        parts = [self._settings.terminal_id, rental.ride_id, type_]
+        if "stage" in attributes:
+            parts.append(str(attributes["stage"]))
         event = make_event(type_, terminal_id=self._settings.terminal_id,
                            subject_id=rental.subject_id,
                            attributes={"ride_id": rental.ride_id, **attributes},
-                           clock=self._clock)
+                           clock=self._clock, event_id=derived_event_id(*parts))
         if self._outbox.append(event):
             self.events_logged += 1
 
@@ -450,6 +452,8 @@ class BikeLockUnit:
         self.last = rental
         self._rental = None
         self._machine.fire(RideEvent.RESET)
+        if rental.money_open and self._reconcile_at == float("inf"):
+            self._reconcile_at = self._clock()  # unless a retry is already scheduled
         return rental
 
 
