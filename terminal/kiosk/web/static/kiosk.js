@@ -4,7 +4,7 @@
   "use strict";
   var screen = document.getElementById("screen");
   var live = document.getElementById("live");
-  var busy = false;
+  var queue = Promise.resolve();
 
   function swap(html) {
     var holder = document.createElement("div");
@@ -26,10 +26,46 @@
     }
     var auto = next.querySelector("[autofocus]");
     if (auto) auto.focus();
+    announce(next);
+    countDown(next);
   }
 
+  // The merchant QR's "works for N more seconds" counts down on screen between pushes (the
+  // server decides when the code has expired; this only keeps the number honest).
+  var ticking = null;
+  function countDown(root) {
+    if (ticking !== null) clearInterval(ticking);
+    ticking = null;
+    var holder = root.querySelector("[data-seconds-left]");
+    var number = holder && holder.querySelector(".countdown-n");
+    if (!number) return;
+    var left = parseInt(holder.dataset.secondsLeft, 10);
+    var shownAt = performance.now();
+    ticking = setInterval(function () {
+      var now = Math.max(0, left - Math.floor((performance.now() - shownAt) / 1000));
+      number.textContent = String(now);
+      if (now === 0) { clearInterval(ticking); ticking = null; }
+    }, 1000);
+  }
+
+  // Parts of a screen marked data-announce (prompts, digits typed) are read out through the
+  // page's one live region: a freshly swapped-in element is not announced by itself.
+  function announce(root) {
+    var parts = [];
+    root.querySelectorAll("[data-announce]").forEach(function (el) {
+      parts.push(el.textContent.replace(/\s+/g, " ").trim());
+    });
+    var text = parts.join(" ");
+    if (text && text !== live.textContent) live.textContent = text;
+  }
+
+  // Taps are sent one after another, in the order they were made (two quick keypad taps must
+  // not overtake each other on two connections).
   function post(action, args) {
-    busy = true;
+    queue = queue.then(function () { return send(action, args); });
+  }
+
+  function send(action, args) {
     return fetch("/action", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -39,8 +75,7 @@
       if (!response.ok && response.status !== 409) {
         return response.json().then(function (body) { live.textContent = body.error || ""; });
       }
-    }).catch(function () { /* the next pushed screen tells the truth */ })
-      .finally(function () { busy = false; });
+    }).catch(function () { /* the next pushed screen tells the truth */ });
   }
 
   document.addEventListener("click", function (event) {
@@ -55,10 +90,14 @@
     post(target.dataset.action, args);
   });
 
+  countDown(screen);
+  announce(screen);
+
   var source = new EventSource("/events");
   source.addEventListener("screen", function (event) {
     var message = JSON.parse(event.data);
-    document.documentElement.lang = message.lang;
     swap(message.html);
+    var root = screen.firstElementChild;
+    if (root && root.dataset.lang) document.documentElement.lang = root.dataset.lang;
   });
 })();
