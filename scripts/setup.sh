@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sets up ScanPay on a fresh Debian / Raspberry Pi OS machine; safe to run again.
 #   scripts/setup.sh          runtime environment in .venv/
-#   scripts/setup.sh --dev    plus the test tools (pytest, ruff, hypothesis)
+#   scripts/setup.sh --dev    plus the test tools (pytest, ruff, hypothesis, Playwright, axe-core)
 # System packages come from apt (sudo when not root); Python packages are pinned in
 # requirements/. dlib comes from the prebuilt dlib-bin wheel and is never compiled.
+# The browser tests drive Debian's chromium package; Playwright never downloads a browser.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +13,7 @@ dev=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (expected --dev)" >&2; exit 2 ;;
   esac
 done
@@ -29,10 +30,18 @@ need_apt=()
 python3 -c 'import ctypes.util, sys; sys.exit(not ctypes.util.find_library("zbar"))' \
   || need_apt+=(libzbar0)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+if [ "$dev" -eq 1 ]; then
+  # Browser tests: Debian's Chromium (driven by Playwright through executable_path) and a
+  # font with Chinese glyphs, so the zh screens render text rather than empty boxes.
+  [ -x /usr/bin/chromium ] || command -v chromium >/dev/null || need_apt+=(chromium)
+  installed fonts-noto-cjk || need_apt+=(fonts-noto-cjk)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing system packages: ${need_apt[*]}"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
 python3 - <<'PY'

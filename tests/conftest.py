@@ -3,6 +3,8 @@
 ``SCANPAY_FUZZ=1`` lets Hypothesis draw fresh examples on every run (to hunt for new failures);
 by default each property test draws the same examples every time, so a run that passed passes
 again on a clean clone.
+
+The real-browser fixtures (``browser``, ``page_factory``) live in ``tests/browser.py``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import os
 
 from hypothesis import settings
+
+from tests.browser import browser, page_factory  # noqa: F401  (fixtures for every test)
 
 settings.register_profile("reproducible", derandomize=True, database=None)
 settings.register_profile("fuzz", derandomize=False)
