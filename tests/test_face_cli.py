@@ -18,19 +18,31 @@ def _lines(out: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def test_verify_reports_unreadable_images_as_non_matches_with_a_reason(
+def test_verify_with_a_missing_image_is_an_error_line_not_a_verdict(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cv2.imwrite(str(tmp_path / "blank.png"), np.full((120, 160, 3), 200, np.uint8))
-    (tmp_path / "pairs.csv").write_text(
-        "file_a,file_b,same\nblank.png,missing.jpg,1\nblank.png,blank.png,1\n")
+    (tmp_path / "junk.jpg").write_bytes(b"not an image")
+    for other, why in [("missing.jpg", "file not found"), ("junk.jpg", "cannot read the image")]:
+        (tmp_path / "pairs.csv").write_text(
+            f"file_a,file_b,same\nblank.png,blank.png,1\nblank.png,{other},1\n")
+        assert main(["face", "verify", "--pairs", str(tmp_path / "pairs.csv"), "--json"]) == 1
+        out = capsys.readouterr()
+        assert out.out == ""  # no verdict at all, not even for the good pair
+        err = out.err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("scanpay: error:")
+        assert f"{other}: {why}" in err[0]
+
+
+def test_verify_reports_an_image_without_a_face_as_a_non_match_with_a_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((120, 160, 3), 200, np.uint8))
+    (tmp_path / "pairs.csv").write_text("file_a,file_b,same\nblank.png,blank.png,1\n")
     assert main(["face", "verify", "--pairs", str(tmp_path / "pairs.csv"), "--json"]) == 0
     out = capsys.readouterr()
     rows = _lines(out.out)
-    assert [r["file_b"] for r in rows] == ["missing.jpg", "blank.png"]
-    assert all(r["match"] is False and r["distance"] is None for r in rows)
-    assert "cannot read image missing.jpg" in rows[0]["reason"]
-    assert "no usable face in blank.png" in rows[1]["reason"]
-    assert "verify: 2/2" in out.err
+    assert rows[0]["match"] is False and rows[0]["distance"] is None
+    assert "no usable face in blank.png" in rows[0]["reason"]
+    assert "verify: 1/1" in out.err
 
 
 def test_verify_without_the_needed_columns_is_a_one_line_error(
@@ -51,20 +63,42 @@ def test_verify_refuses_an_impossible_threshold(
     assert "threshold" in capsys.readouterr().err
 
 
-def test_liveness_of_unusable_inputs_is_not_live_with_the_reason(
+def test_liveness_of_an_image_without_a_face_is_not_live_with_the_reason(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cv2.imwrite(str(tmp_path / "blank.png"), np.full((120, 160, 3), 90, np.uint8))
-    (tmp_path / "junk.mp4").write_bytes(b"not a video")
-    (tmp_path / "junk.jpg").write_bytes(b"not an image")
-    files = [str(tmp_path / n) for n in ("blank.png", "junk.mp4", "junk.jpg", "absent.png")]
-    assert main(["face", "liveness", "--json", *files]) == 0
-    rows = _lines(capsys.readouterr().out)
-    assert [r["file"] for r in rows] == files
-    assert all(r["live"] is False for r in rows)
-    assert rows[0]["checks"]["face"]["detail"] == "no face found"
-    assert rows[1]["checks"]["input"]["detail"] == "cannot decode the video"
-    assert rows[2]["checks"]["input"]["detail"] == "cannot read the image"
-    assert rows[3]["checks"]["input"]["detail"] == "file not found"
+    assert main(["face", "liveness", "--json", str(tmp_path / "blank.png")]) == 0
+    (row,) = _lines(capsys.readouterr().out)
+    assert row["live"] is False
+    assert row["checks"]["face"]["detail"] == "no face found"
+
+
+@pytest.mark.parametrize("name, content, why", [
+    ("missing.mp4", None, "file not found"),
+    ("absent.png", None, "file not found"),
+    ("junk.mp4", b"not a video", "cannot decode the video"),
+    ("junk.jpg", b"not an image", "cannot read the image"),
+])
+def test_liveness_of_a_missing_or_unreadable_file_is_an_error_line_not_a_verdict(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes | None,
+        why: str) -> None:
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((120, 160, 3), 90, np.uint8))
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    for as_json in ([], ["--json"]):
+        files = [str(tmp_path / "blank.png"), str(tmp_path / name)]
+        assert main(["face", "liveness", *as_json, *files]) == 1
+        out = capsys.readouterr()
+        assert out.out == ""  # no verdict, not even "NOT live"
+        err = out.err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("scanpay: error:")
+        assert f"{name}: {why}" in err[0]
+
+
+def test_several_unusable_files_are_named_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["face", "liveness", str(tmp_path / "a.mp4"), str(tmp_path / "b.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a.mp4: file not found (and 1 more unusable input file)" in err[0]
 
 
 def test_liveness_needs_a_checksum_with_a_model(

@@ -4,6 +4,10 @@ Each action is one small ``_add_<action>(inner)`` function listed in ``FACE_ACTI
 sub-command (enroll, delete) is one more such function. Vision and model imports stay inside
 the handlers so `scanpay --help` stays fast. Nothing is written to disk: images, embeddings
 and landmarks live in memory for the run only.
+
+Every input file is checked before any verdict is printed: a missing or unreadable file is one
+error line and exit status 1, never a "no match" or "not live" that could be taken for a
+result. A readable image without a usable face is a real verdict, with its reason.
 """
 
 from __future__ import annotations
@@ -116,6 +120,8 @@ def _verify(args: argparse.Namespace) -> int:
     if not 0.0 < threshold < 2.0:
         raise TerminalError(f"threshold must be between 0 and 2, got {threshold}")
     base = pairs_path.parent
+    _check_inputs([base / name if name else Path() for row in rows for name in row],
+                  shown=[name for row in rows for name in row])
     embedder = Embedder()
     cache: dict[str, object] = {}  # file -> embedding or the reason it has none (memory only)
 
@@ -177,17 +183,15 @@ def _liveness(args: argparse.Namespace) -> int:
     if args.max_frames < 1:
         raise TerminalError("--max-frames must be >= 1")
     antispoof = _antispoof(args)
+    _check_inputs([Path(name) for name in args.files], shown=list(args.files))
     for i, name in enumerate(args.files, 1):
         frames, fps, problem = _read_frames(Path(name), args.max_frames)
-        if problem:
-            record: dict[str, object] = {
-                "file": name, "live": False,
-                "checks": {"input": {"passed": False, "score": 0.0, "detail": problem}}}
-        else:
-            mode = "video" if len(frames) > 1 else "image"
-            with FaceTracker(mode=mode) as tracker:
-                verdict = analyse_frames(frames, tracker, fps=fps, antispoof=antispoof)
-            record = {"file": name, **verdict.as_dict()}
+        if problem:  # readable a moment ago: it changed under us
+            raise TerminalError(f"{name}: {problem}")
+        mode = "video" if len(frames) > 1 else "image"
+        with FaceTracker(mode=mode) as tracker:
+            verdict = analyse_frames(frames, tracker, fps=fps, antispoof=antispoof)
+        record: dict[str, object] = {"file": name, **verdict.as_dict()}
         _emit_liveness(record, args.json)
         _progress(i, len(args.files), "liveness")
     return 0
@@ -207,6 +211,47 @@ def _antispoof(args: argparse.Namespace) -> object | None:
     if not sha:
         raise TerminalError("--antispoof-model needs --antispoof-sha256 (its checksum)")
     return AntiSpoofModel.load([AntiSpoofModelSpec(path, sha, scale)])
+
+
+def _input_problem(path: Path) -> str:
+    """Why ``path`` cannot be used as an image or a video ("" when it can)."""
+    import cv2
+
+    if not path.name:
+        return "empty file name"
+    if not path.is_file():
+        return "file not found"
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        return f"cannot read the file ({exc.strerror or exc})"
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        capture = cv2.VideoCapture(str(path))
+        try:
+            ok, _ = capture.read() if capture.isOpened() else (False, None)
+        finally:
+            capture.release()
+        return "" if ok else "cannot decode the video"
+    return "" if cv2.imread(str(path), cv2.IMREAD_COLOR) is not None else \
+        "cannot read the image"
+
+
+def _check_inputs(paths: list[Path], *, shown: list[str]) -> None:
+    """Raise one :class:`TerminalError` line naming the unusable inputs, before any verdict."""
+    problems: dict[str, str] = {}
+    seen: set[str] = set()
+    for path, name in zip(paths, shown, strict=True):
+        if name in seen:
+            continue
+        seen.add(name)
+        problem = _input_problem(path)
+        if problem:
+            problems[name or "''"] = problem
+    if problems:
+        (first, why), more = next(iter(problems.items())), len(problems) - 1
+        tail = f" (and {more} more unusable input file{'s' if more > 1 else ''})" if more else ""
+        raise TerminalError(f"{first}: {why}{tail}; no verdict given")
 
 
 def _read_frames(path: Path, max_frames: int) -> tuple[list[object], float, str]:
