@@ -34,7 +34,8 @@ installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok
 if [ "$dev" -eq 1 ]; then
   # Browser tests: Debian's Chromium (driven by Playwright through executable_path) and a
   # font with Chinese glyphs, so the zh screens render text rather than empty boxes.
-  [ -x /usr/bin/chromium ] || command -v chromium >/dev/null || need_apt+=(chromium)
+  chromium_bin="$(command -v chromium || echo /usr/bin/chromium)"
+  [ -f "$chromium_bin" ] && [ -x "$chromium_bin" ] || need_apt+=(chromium)
   installed fonts-noto-cjk || need_apt+=(fonts-noto-cjk)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
