@@ -213,6 +213,14 @@ def test_a_bad_camera_choice_is_one_clear_error(site: EmulatorSite, tmp_path: Pa
     assert _state(site)["camera"]["kind"] == "nothing"
 
 
+def test_the_panel_page_script_gets_refusals_as_answers_not_failures(
+        site: EmulatorSite) -> None:
+    answer = requests.post(f"{site.panel_url}/camera", data={"source": "hologram"},
+                           headers={**JSON, "X-Panel-Page": "1"}, timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["ok"] is False and "hologram" in answer.json()["error"]
+
+
 def test_a_plain_form_post_returns_to_the_page_with_the_error(site: EmulatorSite) -> None:
     answer = requests.post(f"{site.panel_url}/camera", data={"source": "hologram"},
                            allow_redirects=False, timeout=10)

@@ -181,7 +181,9 @@ def _action(handler: Callable[[Mapping[str, str]], None]) -> Any:
     """A POST endpoint running ``handler(form)`` on a worker thread.
 
     JSON callers (``Accept: application/json`` or a JSON body) get ``{"ok": true}`` or
-    ``{"error": "..."}`` with status 400; a plain form post is sent back to the page.
+    ``{"ok": false, "error": "..."}`` with status 400 — 200 for the panel page's own script
+    (``X-Panel-Page: 1``), which shows the error itself; a browser would also log a 400 as a
+    failed resource. A plain form post is sent back to the page (with ``?error=``).
     """
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse, RedirectResponse
@@ -196,7 +198,8 @@ def _action(handler: Callable[[Mapping[str, str]], None]) -> Any:
         except (TerminalError, HardwareError, PaymentsError) as exc:
             log.info("panel action refused: %s", exc)
             if wants_json:
-                return JSONResponse({"error": str(exc)}, status_code=400)
+                status = 200 if request.headers.get("x-panel-page") == "1" else 400
+                return JSONResponse({"ok": False, "error": str(exc)}, status_code=status)
             return RedirectResponse(f"/?error={quote(str(exc))}", status_code=303)
         if wants_json:
             return JSONResponse({"ok": True})
