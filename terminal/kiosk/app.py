@@ -206,9 +206,11 @@ class KioskApp:
         from terminal.kiosk.enroll_desk import KioskEnrollDesk
 
         faces = self._stack.enter_context(FaceClient(settings))
-        return KioskEnrollDesk(sensor=self._sensor(face), faces=faces, face=face,
+        sensor = self._sensor(face)
+        return KioskEnrollDesk(sensor=sensor, faces=faces, face=face,
                                terminal_id=self.config.terminal.id, clock=self._clock,
-                               wall_clock=self._wall, decode=self._decoder(), emit=self._emit)
+                               wall_clock=self._wall, decode=self._decoder(), emit=self._emit,
+                               show_prompt=getattr(sensor, "show", None))
 
     def _sensor(self, face: FaceSection) -> Any:
         if self._sensor_factory is not None:

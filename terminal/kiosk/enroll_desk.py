@@ -28,6 +28,9 @@ Step = Literal["consent", "phone", "code", "capture", "done", "declined", "faile
 RETENTION_DAYS = 365
 PURPOSE = "smile_to_pay"
 CODE_TIMEOUT_S = 45.0
+# Why an enrollment ended, as the screen's reason codes (anything else: "enroll_failed").
+SHOWN_REASONS = frozenset({"code_already_used", "code_expired", "code_malformed",
+                           "code_signature_invalid", "code_not_yet_valid", "phone_in_use"})
 
 
 class KioskEnrollDesk:
@@ -36,10 +39,13 @@ class KioskEnrollDesk:
     def __init__(self, *, sensor: FaceSensor, faces: FaceEnroller, face: FaceSection,
                  terminal_id: str, clock: Callable[[], float], wall_clock: Callable[[], float],
                  decode: Callable[[np.ndarray], list[str | bytes]],
-                 emit: Callable[[Event], object] | None = None) -> None:
+                 emit: Callable[[Event], object] | None = None,
+                 show_prompt: Callable[[str | None, float], None] | None = None) -> None:
         self._face = face
         self._clock = clock
         self._decode = decode
+        # An emulated customer sees the prompt on screen before the next frame (emulator only).
+        self._show_prompt = show_prompt
         self._flow = FaceEnrollment(sensor=sensor, faces=faces, face=face,
                                     terminal_id=terminal_id, clock=clock, require_liveness=True,
                                     emit=emit, wall_clock=wall_clock)
@@ -107,11 +113,13 @@ class KioskEnrollDesk:
             return True
         if self._step == "capture":
             before = self._status_key()
+            if self._show_prompt is not None:
+                self._show_prompt(self._flow.status.action, timestamp)
             status = self._flow.on_frame(image, timestamp)
             if status.state is EnrollState.ENROLLED:
                 self._step = "done"
             elif status.done:
-                self._fail(status.reason or "enroll_failed")
+                self._fail(_reason_code(status.reason or ""))
             return self._status_key() != before
         return False
 
@@ -153,3 +161,14 @@ class KioskEnrollDesk:
         self._error = ""
         self._reason = ""
         self._since = self._clock()
+
+
+def _reason_code(detail: str) -> str:
+    """The screen's reason code for an enrollment's free-text reason ("code: words")."""
+    head = detail.split(":", 1)[0].strip()
+    if head == "liveness":
+        code = "liveness_interrupted"
+    else:
+        code = head if head in SHOWN_REASONS else "enroll_failed"
+    log.info("enrollment ended: %s (%s)", code, detail)
+    return code

@@ -380,6 +380,10 @@ class KioskFlow:
         method = args.get("method") or (self._visit.method if self.state is S.FAILED else "")
         if method not in self.methods():
             raise FlowError(f"payment method {method!r} is not offered for this order")
+        if self._cart.unavailable_lines():  # staff marked an item sold out after checkout
+            self._visit.notice = "sold_out_in_cart"
+            self._fire(E.BACK_TO_CART)
+            return
         order = self._order_for_payment()
         self._visit.attempt += 1
         self._visit.method = method  # type: ignore[assignment]
