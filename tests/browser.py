@@ -169,6 +169,18 @@ def launch_chromium(playwright: Any) -> Browser:
     )
 
 
+def browser_tests_last(items: list[Any]) -> None:
+    """Reorder collected tests in place so that those using the browser run after all others.
+
+    Sync Playwright keeps its event loop marked as running in the main thread while the
+    session's browser is open, so ``asyncio.run`` would fail in any test that ran after it.
+    """
+    uses_browser = [item for item in items if "browser" in getattr(item, "fixturenames", ())]
+    if uses_browser:
+        chosen = {id(item) for item in uses_browser}
+        items[:] = [item for item in items if id(item) not in chosen] + uses_browser
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """One headless system Chromium for the whole test session."""

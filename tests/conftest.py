@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import settings
 
-from tests.browser import browser, page_factory  # noqa: F401  (fixtures for every test)
+from tests.browser import browser, browser_tests_last, page_factory  # noqa: F401  (fixtures)
 
 settings.register_profile("reproducible", derandomize=True, database=None)
 settings.register_profile("fuzz", derandomize=False)
 settings.load_profile("fuzz" if os.environ.get("SCANPAY_FUZZ") == "1" else "reproducible")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the real-browser tests after all the others (see tests/browser.py)."""
+    browser_tests_last(items)

@@ -23,6 +23,7 @@ from tests.browser import (
     BrowserHarnessError,
     PageFactory,
     browser_storage_report,
+    browser_tests_last,
     check_axe,
     chromium_executable,
     glyphs_render_distinctly,
@@ -132,6 +133,25 @@ def test_missing_chromium_is_one_clear_error(
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(BrowserHarnessError, match=r"run scripts/setup.sh --dev"):
         chromium_executable()
+
+
+def test_browser_tests_run_after_all_others() -> None:
+    class Item:
+        def __init__(self, name: str, *fixtures: str) -> None:
+            self.name, self.fixturenames = name, list(fixtures)
+
+    items = [Item("a", "browser", "page_factory"), Item("b", "tmp_path"), Item("c", "browser"),
+             Item("d")]
+    browser_tests_last(items)
+    assert [item.name for item in items] == ["b", "d", "a", "c"]
+
+
+def test_this_session_runs_browser_tests_last(request: pytest.FixtureRequest) -> None:
+    items = request.session.items
+    first_browser_test = next(
+        i for i, item in enumerate(items) if "browser" in item.fixturenames
+    )
+    assert all("browser" in item.fixturenames for item in items[first_browser_test:])
 
 
 @pytest.mark.parametrize("layout", ["portrait", "landscape"])
