@@ -4,7 +4,8 @@ The fixtures (``browser``, ``page_factory``) are registered in ``tests/conftest.
 only ever launches the system Chromium through ``executable_path``; it never downloads a browser
 (``playwright install`` is not part of the set-up). Every page records console errors and
 uncaught page errors, and the test fails at teardown when one occurred, unless the page was
-opened with ``allow_console_errors=True``.
+opened with ``allow_console_errors=True``. Artefacts (screenshots, axe reports, traces with
+``SCANPAY_TRACE=1``) go to ``test-artifacts/`` or ``$SCANPAY_ARTIFACTS``.
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ def _check_layout(layout: str) -> dict[str, int]:
 class PageFactory:
     """Opens pages in fresh browser contexts and keeps the console errors each one logged."""
 
-    def __init__(self, browser: Browser) -> None:
+    def __init__(self, browser: Browser, *, trace_name: str | None = None) -> None:
         self._browser = browser
+        self._trace_name = trace_name
         self._contexts: list[BrowserContext] = []
         self._errors: dict[int, list[str]] = {}
         self._allowed: set[int] = set()
@@ -114,6 +116,8 @@ class PageFactory:
             service_workers="block",
         )
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        if self._trace_name:
+            context.tracing.start(screenshots=True, snapshots=True)
         self._contexts.append(context)
         page = context.new_page()
         key = id(page)
@@ -154,7 +158,11 @@ class PageFactory:
         if self._closed:
             return
         self._closed = True
-        for context in self._contexts:
+        for number, context in enumerate(self._contexts, start=1):
+            if self._trace_name:
+                traces = artifacts_dir() / "traces"
+                traces.mkdir(parents=True, exist_ok=True)
+                context.tracing.stop(path=str(traces / f"{self._trace_name}-{number}.zip"))
             context.close()
         self._contexts.clear()
 
@@ -196,9 +204,16 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page_factory(browser: Browser) -> Iterator[PageFactory]:
-    """Open pages with ``page_factory(layout, locale)``; fails the test on any console error."""
-    factory = PageFactory(browser)
+def page_factory(browser: Browser, request: pytest.FixtureRequest) -> Iterator[PageFactory]:
+    """Open pages with ``page_factory(layout, locale)``; fails the test on any console error.
+
+    With ``SCANPAY_TRACE=1`` every page's Playwright trace (with screenshots of each step, the
+    camera preview included) is kept in ``<artifacts>/traces/`` for debugging.
+    """
+    trace_name = None
+    if os.environ.get("SCANPAY_TRACE") == "1":
+        trace_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name).strip("_")
+    factory = PageFactory(browser, trace_name=trace_name)
     yield factory
     errors = factory.unexpected_errors()
     factory.close()

@@ -283,6 +283,16 @@ def test_screenshots_are_written_per_layout(
         assert png_size(path) == (LAYOUTS[layout]["width"], LAYOUTS[layout]["height"])
 
 
+def test_traces_are_kept_when_asked(browser, site: str, artifacts: Path) -> None:
+    factory = PageFactory(browser, trace_name="kiosk_order")
+    page = factory()
+    page.goto(f"{site}/clean.html")
+    page.locator("#go").tap()
+    factory.close()
+    trace = artifacts / "traces" / "kiosk_order-1.zip"
+    assert trace.stat().st_size > 0
+
+
 def test_screen_names_must_be_safe_file_names(page_factory: PageFactory, artifacts: Path) -> None:
     page = page_factory()
     with pytest.raises(BrowserHarnessError, match=r"screen name '\.\./menu'"):
