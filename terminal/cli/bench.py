@@ -11,6 +11,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "terminal.bench.qr",
     "terminal.bench.face",
     "terminal.bench.smile",
+    "terminal.bench.kiosk",
 )
 
 
