@@ -99,3 +99,36 @@ def test_panel_controls_answer_in_the_page(site: EmulatorSite,
         panel.get_by_role("button", name="Bring the whole back end online").click()
     panel.locator("#link-gateway", has_text="online").wait_for()
     assert all(link.online for link in site.links.values())
+
+
+@pytest.fixture(scope="module")
+def kiosk_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorSite]:
+    with EmulatorSite("kiosk", state_dir=tmp_path_factory.mktemp("kiosk"), clips=[]) as running:
+        yield running
+
+
+def test_whole_kiosk_orders_by_clicking_the_kiosk_and_the_panel(
+        kiosk_site: EmulatorSite, page_factory: PageFactory) -> None:
+    from tests.test_kiosk_browser import on_screen, order_a_meal, tap, to_payment
+
+    panel = page_factory("landscape")
+    kiosk = page_factory("portrait")
+    panel.goto(kiosk_site.panel_url)
+    _check(panel, "emulate-panel-kiosk", "landscape")
+    kiosk.goto(kiosk_site.device_url)
+    on_screen(kiosk, "attract")
+
+    order_a_meal(kiosk)
+    to_payment(kiosk, "wallet")
+    panel.get_by_role("button", name="Show rider-good's code").click()
+    on_screen(kiosk, "paid", timeout_ms=RIDE_WAIT_MS)
+    panel.get_by_role("table").get_by_role("cell", name="payment.captured").first.wait_for()
+    tap(kiosk, '[data-action="finish"]')
+    on_screen(kiosk, "attract")
+
+    order_a_meal(kiosk)
+    to_payment(kiosk, "qr")
+    panel.get_by_role("button", name="Scan the kiosk's QR and pay").click()
+    on_screen(kiosk, "paid", timeout_ms=RIDE_WAIT_MS)
+    panel.get_by_role("table").get_by_role("cell", name="order.paid").first.wait_for()
+    _check(panel, "emulate-panel-kiosk-after-orders", "landscape")
