@@ -10,6 +10,7 @@ says so.
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 import threading
 from collections.abc import Callable
@@ -64,7 +65,7 @@ class StaffGate:
                 raise StaffError("The staff screen is turned off on this kiosk")
             if now < self._locked_until:
                 raise StaffError(f"Too many wrong PINs; try again in "
-                                 f"{int(self._locked_until - now) + 1} s")
+                                 f"{math.ceil(self._locked_until - now)} s")
             if not hmac.compare_digest(pin.encode(), self._pin.encode()):
                 self._failures += 1
                 if self._failures >= MAX_FAILURES:
