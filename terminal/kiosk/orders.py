@@ -116,9 +116,10 @@ class OrderBook:
         now = self._clock()
         day = _day(now)
         with self._transaction() as conn:
-            row = conn.execute("SELECT COALESCE(MAX(number), 0) FROM kiosk_orders WHERE day = ?",
-                               (day,)).fetchone()
-            number = int(row[0]) % 999 + 1
+            # The day's latest order, not its highest number: after 999 the count wraps to 1.
+            row = conn.execute("SELECT number FROM kiosk_orders WHERE day = ? "
+                               "ORDER BY rowid DESC LIMIT 1", (day,)).fetchone()
+            number = (int(row[0]) if row else 0) % 999 + 1
             order_id = f"K{day.replace('-', '')}{number:03d}{secrets.token_hex(3).upper()}"
             conn.execute(
                 "INSERT INTO kiosk_orders (order_id, number, day, created_at, dining, lines, "
