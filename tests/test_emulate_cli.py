@@ -93,3 +93,14 @@ def test_help_describes_the_command() -> None:
     assert result.returncode == 0
     for words in ("--device {bike,kiosk}", "--port N", "--json", "dev panel"):
         assert words in result.stdout
+
+
+def test_a_busy_panel_port_is_one_error_line() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        result = _run("--port", str(taken.getsockname()[1]))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "cannot listen on 127.0.0.1:" in result.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -49,6 +50,8 @@ class Panel:
         self.bike = bike
         self._phone = phone
         self.broadcaster = Broadcaster()
+        # Render and push one region at a time, so an older render never lands after a newer.
+        self._publishing = threading.Lock()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -90,7 +93,8 @@ class Panel:
         """Push ``region``'s new HTML to every open panel."""
         if region == "lock" and self.bike is None:
             return
-        self.broadcaster.publish(region, self.render_region(region))
+        with self._publishing:
+            self.broadcaster.publish(region, self.render_region(region))
 
     def publish_all(self) -> None:
         """Push every region (after start, and whenever in doubt)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from terminal.emulator.bike_device import BikeDevice
@@ -15,10 +16,12 @@ class BikePage:
     def __init__(self, device: BikeDevice) -> None:
         self.device = device
         self.broadcaster = Broadcaster()
+        self._publishing = threading.Lock()  # an older status never lands after a newer one
 
     def publish(self) -> None:
         """Push the unit's current status."""
-        self.broadcaster.publish("unit", render("_unit.html", unit=self.device.status()))
+        with self._publishing:
+            self.broadcaster.publish("unit", render("_unit.html", unit=self.device.status()))
 
     def app(self) -> Any:
         """The page's Starlette app."""
