@@ -12,6 +12,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "terminal.bench.face",
     "terminal.bench.smile",
     "terminal.bench.kiosk",
+    "terminal.bench.crash",
 )
 
 

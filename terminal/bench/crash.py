@@ -1,0 +1,467 @@
+"""`scanpay bench crash`: kill a bike-lock unit at random points of rentals, then check the books.
+
+The reference back end runs in this process on loopback. The unit runs in a child process on
+one state directory (rental journal, outbox, and a file standing for the physical latch, which
+keeps its position while the unit is dead). Each cycle starts the unit, which resumes whatever
+the last kill interrupted, serves a few rentals and is killed with SIGKILL: either after a
+random delay, or at a random instrumented point — right after the Nth outbox append, the Nth
+journal write, the Nth gateway answer (the money moved, the unit never heard), or with the
+latch just opened and nothing journalled yet. A last clean run finishes and uploads
+everything. Then the back end's own records are checked:
+
+- ``lost_events``: events the unit logged durably that the back end never got, plus core
+  events (ride started and ended, fare captured, deposit held and released) of settled rides
+  that are missing;
+- ``duplicate_events``: the same event of a ride (kind and stage) stored more than once;
+- ``double_charges``: extra charges or captures for one ride;
+- ``orphan_holds``: deposit holds still active when no ride is in progress;
+- ``free_rides``: latch openings without a ride on record, and rides that were not charged;
+- ``stuck_units``: restarts after which the unit could not serve the next rider.
+
+Every figure must be 0; the exit status is 1 when one is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+KEY_ENV = "SCANPAY_BENCH_CRASH_KEY"
+TERMINAL_ID = "emu-bike-0001"
+RIDERS = ("crash-rider-a", "crash-rider-b", "crash-rider-c")
+# Instrumented kill points and the range of N ("kill right after the Nth ...").
+KILL_POINTS: dict[str, tuple[int, int]] = {
+    "append": (1, 10),  # outbox append
+    "save": (1, 30),  # rental journal write
+    "money": (1, 8),  # gateway answer received (money moved; the unit never acts on it)
+    "unlock": (1, 3),  # latch opened, nothing journalled yet
+}
+TIMED_SHARE = 0.4  # share of cycles killed after a random delay instead
+CHILD_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class CrashReport:
+    """What the checks found after ``cycles`` kills."""
+
+    cycles: int
+    lost_events: int
+    duplicate_events: int
+    double_charges: int
+    orphan_holds: int
+    free_rides: int
+    stuck_units: int
+
+    @property
+    def clean(self) -> bool:
+        """True when every fault count is 0."""
+        return not any(v for k, v in asdict(self).items() if k != "cycles")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `bench crash`."""
+    parser = sub.add_parser("crash", help="kill a bike-lock unit mid-rental and check the books",
+                            description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=50, metavar="N",
+                        help="kill-and-restart cycles (default 50)")
+    parser.add_argument("--seed", type=int, default=1, metavar="S",
+                        help="random seed of kill points and riders (default 1)")
+    parser.add_argument("--rentals", type=int, default=3, metavar="K",
+                        help="rentals a unit starts per life (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", type=Path, default=Path("bench-results/crash"),
+                        help="output folder (default bench-results/crash)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from terminal.errors import TerminalError
+
+    if args.cycles < 1 or args.rentals < 1:
+        raise TerminalError("--cycles and --rentals must be >= 1")
+    started = time.monotonic()
+
+    def progress(cycle: int) -> None:
+        if cycle == args.cycles or cycle % max(1, args.cycles // 20) == 0:
+            print(f"crash: {cycle}/{args.cycles}", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="scanpay-crash-") as tmp:
+        report, extra = run_crash_bench(args.cycles, seed=args.seed, work_dir=Path(tmp),
+                                        rentals_per_life=args.rentals, progress=progress)
+    wall = time.monotonic() - started
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "crash.json").write_text(json.dumps(
+        {**asdict(report), **extra, "seed": args.seed, "wall_s": round(wall, 1)}, indent=2))
+    if args.json:
+        print(json.dumps(asdict(report)))
+    else:
+        for name, value in asdict(report).items():
+            print(f"{name:<17} {value}")
+        print(f"{'kills':<17} {extra['kills_timed']} after a random delay, "
+              f"{extra['kills_at_points']} at instrumented points "
+              f"({', '.join(f'{k} {v}' for k, v in sorted(extra['points_hit'].items()))})")
+        print(f"{'rentals':<17} {extra['rentals']} on record, {extra['rides']} rides; "
+              f"{wall:.0f} s")
+        print("PASS" if report.clean else "FAIL")
+    return 0 if report.clean else 1
+
+
+# -- the parent: back end, cycles, checks ---------------------------------------------------------
+
+
+def run_crash_bench(
+    cycles: int,
+    *,
+    seed: int,
+    work_dir: Path,
+    rentals_per_life: int = 3,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[CrashReport, dict[str, Any]]:
+    """Run ``cycles`` killed lives of a unit and one clean one; returns the checks' report."""
+    import requests
+
+    from terminal.config import default_config_path, load_config
+    from terminal.emulator.session import Emulator
+
+    config = load_config(default_config_path("emulator"))
+    rng = random.Random(seed)
+    unit_dir = work_dir / "unit"
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    stuck = 0
+    timed = 0
+    points: Counter[str] = Counter()
+    with Emulator(config, state_dir=work_dir) as emulator:
+        for rider in RIDERS:
+            response = requests.post(
+                f"{emulator.server.url}/v1/dev/subjects", timeout=10,
+                headers={"Authorization": f"Bearer {emulator.api_key}"},
+                json={"subject_id": rider, "balance_minor": 10**9})
+            if response.status_code not in (201, 409):
+                raise RuntimeError(f"cannot create {rider}: HTTP {response.status_code}")
+        child = _ChildRunner(emulator.server.url, emulator.api_key, unit_dir, rentals_per_life)
+        for cycle in range(1, cycles + 1):
+            if rng.random() < TIMED_SHARE:
+                timed += 1
+                ok = child.life(cycle, seed=rng.randrange(2**31),
+                                kill_after_s=rng.uniform(0.0, 0.6))
+            else:
+                kind = rng.choice(sorted(KILL_POINTS))
+                low, high = KILL_POINTS[kind]
+                points[kind] += 1
+                ok = child.life(cycle, seed=rng.randrange(2**31),
+                                kill_at=f"{kind}:{rng.randint(low, high)}")
+            stuck += not ok
+            if progress is not None:
+                progress(cycle)
+        final = child.final(cycles + 1, seed=rng.randrange(2**31))
+        stuck += not final.get("served", False)
+        stuck += sum(not life.get("idle", True) for life in child.lives())
+        report, extra = _check(work_dir / "backend.sqlite3", unit_dir, cycles, stuck)
+    extra.update(kills_timed=timed, kills_at_points=sum(points.values()),
+                 points_hit=dict(points), final=final)
+    return report, extra
+
+
+class _ChildRunner:
+    """Starts lives of the unit in child processes."""
+
+    def __init__(self, url: str, api_key: str, unit_dir: Path, rentals: int) -> None:
+        self._url, self._key, self._dir, self._rentals = url, api_key, unit_dir, rentals
+
+    def _command(self, life: int, seed: int, extra: list[str]) -> list[str]:
+        return [sys.executable, "-m", "terminal.bench.crash", "--child", "--url", self._url,
+                "--state-dir", str(self._dir), "--life", str(life), "--seed", str(seed),
+                "--rentals", str(self._rentals), *extra]
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, KEY_ENV: self._key}
+
+    def life(self, life: int, *, seed: int, kill_after_s: float | None = None,
+             kill_at: str = "") -> bool:
+        """One life, killed after ``kill_after_s`` (from ready) or at ``kill_at``.
+
+        False when the unit hung (it did not finish or die within the time limit).
+        """
+        extra = ["--kill-at", kill_at] if kill_at else []
+        with subprocess.Popen(self._command(life, seed, extra), stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env=self._env()) as proc:
+            assert proc.stdout is not None
+            if kill_after_s is not None:
+                line = proc.stdout.readline()  # "ready", or "" when it died first
+                if line.strip() == "ready":
+                    time.sleep(kill_after_s)
+                    proc.send_signal(signal.SIGKILL)
+            try:
+                proc.wait(CHILD_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                log.error("life %d hung and was killed", life)
+                return False
+        return True
+
+    def final(self, life: int, *, seed: int) -> dict[str, Any]:
+        """A clean last life that settles, reconciles and uploads everything; its report."""
+        try:
+            done = subprocess.run(self._command(life, seed, ["--final"]), capture_output=True,
+                                  text=True, env=self._env(), timeout=CHILD_TIMEOUT_S * 2,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            return {"served": False, "error": "the final run hung"}
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+        if done.returncode != 0 or not lines:
+            return {"served": False, "error": done.stderr.strip().splitlines()[-1:]}
+        result: dict[str, Any] = json.loads(lines[-1])
+        return result
+
+    def lives(self) -> list[dict[str, Any]]:
+        """What each life recorded right after its restart."""
+        path = self._dir / "lives.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by the kill
+        return out
+
+
+def _check(backend_db: Path, unit_dir: Path, cycles: int,
+           stuck: int) -> tuple[CrashReport, dict[str, Any]]:
+    """Compare the unit's journal, outbox and latch log with the back end's records."""
+    rentals = [json.loads(row[0]) for row in _rows(unit_dir / "rentals.sqlite3",
+                                                   "SELECT data FROM rentals")]
+    outbox_ids = {row[0] for row in _rows(unit_dir / "outbox.sqlite3",
+                                          "SELECT event_id FROM outbox")}
+    events = _rows(backend_db, "SELECT event_id, type, attributes FROM events "
+                   "WHERE terminal_id = ?", (TERMINAL_ID,))
+    stored_ids = {row[0] for row in events}
+    per_ride: Counter[tuple[str, str, str]] = Counter()
+    for _, kind, attributes in events:
+        attrs = json.loads(attributes)
+        per_ride[(str(attrs.get("ride_id")), kind, str(attrs.get("stage", "")))] += 1
+    duplicates = sum(n - 1 for n in per_ride.values() if n > 1)
+    lost = len(outbox_ids - stored_ids)
+    rides = 0
+    unpaid_rides = 0
+    for rental in rentals:
+        if rental.get("unlocked_at") is None:
+            continue
+        rides += 1
+        ride = rental["ride_id"]
+        if rental["state"] != "settled" or rental.get("fare_paid_by") not in (
+                "charge", "deposit", "free"):
+            unpaid_rides += 1
+            continue
+        core = ["ride.started", "ride.ended"]
+        paid_by = rental.get("fare_paid_by")
+        core += {"charge": ["payment.captured"], "deposit": ["deposit.captured"]}.get(
+            paid_by, [])
+        if rental.get("outcome") == "required":
+            core.append("deposit.held")
+            if paid_by != "deposit":
+                core.append("deposit.released")
+        lost += sum(1 for kind in core if not any(
+            key[0] == ride and key[1] == kind for key in per_ride))
+    charges = Counter(row[0] for row in _rows(
+        backend_db, "SELECT reference FROM charges WHERE terminal_id = ?", (TERMINAL_ID,)))
+    double = sum(n - 1 for n in charges.values() if n > 1)
+    orphans = len(_rows(backend_db, "SELECT hold_id FROM holds WHERE status = 'held' "
+                        "AND terminal_id = ?", (TERMINAL_ID,)))
+    latch_log = unit_dir / "latch.log"
+    opened = latch_log.read_text().split().count("opened") if latch_log.exists() else 0
+    report = CrashReport(cycles=cycles, lost_events=lost, duplicate_events=duplicates,
+                         double_charges=double, orphan_holds=orphans,
+                         free_rides=max(0, opened - rides) + unpaid_rides, stuck_units=stuck)
+    extra = {"rentals": len(rentals), "rides": rides, "latch_openings": opened,
+             "events_stored": len(stored_ids), "events_logged": len(outbox_ids),
+             "states": dict(Counter(r["state"] for r in rentals))}
+    return report, extra
+
+
+def _rows(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return list(conn.execute(sql, params).fetchall())
+    finally:
+        conn.close()
+
+
+# -- the child: one life of the unit ---------------------------------------------------------------
+
+
+def _latch_class() -> type:
+    from hardware.emulated.lock import EmulatedLock
+
+    class FileLatch(EmulatedLock):
+        """The emulated lock, its latch position kept in a file: it outlives the unit's death.
+
+        ``kill_on_open`` kills the process the moment the latch has opened (before the unit
+        could journal anything after the pulse).
+        """
+
+        def __init__(self, folder: Path, kill_on_open: int = 0) -> None:
+            self._log_file = folder / "latch.log"
+            moves = self._log_file.read_text().split() if self._log_file.exists() else []
+            super().__init__(closed=not moves or moves[-1] != "opened")
+            self._kill_on_open = kill_on_open
+            self._opens = 0
+
+        def _record(self, event: Any) -> None:
+            super()._record(event)
+            if event in ("opened", "closed"):
+                # The latch's position is the last line: one append, the physical fact.
+                with open(self._log_file, "a") as fh:
+                    fh.write(f"{event}\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+
+        def unlock(self) -> None:
+            super().unlock()
+            self._opens += 1
+            if self._kill_on_open and self._opens == self._kill_on_open:
+                _die()
+
+    return FileLatch
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _after_nth(call: Callable[..., Any], n: int) -> Callable[..., Any]:
+    """``call``, but the process dies right after its ``n``th return."""
+    count = [0]
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        result = call(*args, **kwargs)
+        count[0] += 1
+        if count[0] == n:
+            _die()
+        return result
+
+    return wrapped
+
+
+def _arm(stack: Any, kill_at: str) -> None:
+    """Install the instrumented kill point ``kind:N`` on the unit's parts."""
+    if not kill_at:
+        return
+    kind, _, n_text = kill_at.partition(":")
+    n = int(n_text)
+    if kind == "append":
+        stack.outbox.append = _after_nth(stack.outbox.append, n)
+    elif kind == "save":
+        stack.journal.save = _after_nth(stack.journal.save, n)
+    elif kind == "money":
+        count = [0]
+
+        def counted(call: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapped(*args: Any, **kwargs: Any) -> Any:
+                result = call(*args, **kwargs)
+                count[0] += 1
+                if count[0] == n:
+                    _die()
+                return result
+            return wrapped
+
+        for name in ("place_hold", "release_hold", "capture_hold", "charge"):
+            setattr(stack.gateway, name, counted(getattr(stack.gateway, name)))
+
+
+def _child(argv: list[str]) -> int:
+    """One life of the unit: resume, note whether it is free, rent, (be killed)."""
+    import requests
+
+    from payments.clients.http import ServiceSettings
+    from terminal.bikelock.stack import BikeLockStack, Endpoints
+    from terminal.bikelock.states import RideState
+    from terminal.config import default_config_path, load_config
+
+    parser = argparse.ArgumentParser(prog="crash-child")
+    parser.add_argument("--child", action="store_true")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--life", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--rentals", type=int, default=3)
+    parser.add_argument("--kill-at", default="")
+    parser.add_argument("--final", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    key = os.environ[KEY_ENV]
+    config = load_config(default_config_path("emulator"))
+    service = ServiceSettings(url=args.url, api_key=key, connect_timeout_s=1.0,
+                              read_timeout_s=3.0, max_retries=2, backoff_base_s=0.05,
+                              backoff_max_s=0.2, deadline_s=5.0)
+    kind, _, n_text = args.kill_at.partition(":")
+    latch = _latch_class()(args.state_dir, kill_on_open=int(n_text) if kind == "unlock" else 0)
+    rng = random.Random(args.seed)
+    session = requests.Session()
+    session.trust_env = False
+
+    def wallet_code() -> str:
+        response = session.post(f"{args.url}/v1/dev/payment-codes", timeout=10,
+                                headers={"Authorization": f"Bearer {key}"},
+                                json={"subject_id": rng.choice(RIDERS), "ttl_s": 60})
+        response.raise_for_status()
+        return str(response.json()["code"])
+
+    with BikeLockStack(config, Endpoints(service, service), state_dir=args.state_dir,
+                       clock=time.time, lock=latch) as stack:
+        _arm(stack, "" if kind == "unlock" else args.kill_at)
+        unit = stack.unit
+        unit.resume()
+        if unit.state is RideState.RIDING:
+            latch.close_latch()  # the rider brings the bike back
+        with open(args.state_dir / "lives.jsonl", "a") as fh:
+            fh.write(json.dumps({"life": args.life, "idle": unit.state is RideState.IDLE,
+                                 "state": unit.state.value}) + "\n")
+        print("ready", flush=True)
+        stack.uploader.start()
+        for _ in range(args.rentals):
+            unit.tick()
+            unit.present_code(wallet_code())
+            if unit.state is RideState.RIDING:
+                latch.close_latch()
+        if not args.final:
+            stack.uploader.flush(deadline_s=5.0)
+            return 0
+        for _ in range(10):
+            if not stack.journal.money_open() and unit.state is RideState.IDLE:
+                break
+            unit.settle()
+            unit.reconcile()
+        served = unit.present_code(wallet_code())
+        if unit.state is RideState.RIDING:
+            latch.close_latch()
+        flushed = stack.uploader.flush(deadline_s=30.0)
+        print(json.dumps({
+            "served": served.state is RideState.SETTLED and unit.state is RideState.IDLE,
+            "unfinished": len(stack.journal.unfinished()),
+            "money_open": len(stack.journal.money_open()),
+            "outbox_pending": flushed.pending,
+        }), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))
