@@ -23,6 +23,7 @@ def run_kiosk(config: Config, stop: threading.Event, *,
     with ExitStack() as stack:
         state_dir = Path(config.terminal.state_dir or stack.enter_context(
             tempfile.TemporaryDirectory(prefix="scanpay-kiosk-")))
+        state_dir.mkdir(parents=True, exist_ok=True)  # first run: the back end's file lives here
         if config.emulator is not None and config.emulator.enabled:
             from terminal.emulator.session import Emulator
 
