@@ -240,11 +240,13 @@ class BikeLockUnit:
             except ApiError as exc:  # lost answers, or a refusal to ask about again later
                 rental.failure = f"settlement pending: {exc.message}"
                 self._save(rental)
-                self._notice(f"payment service unreachable; settlement kept for retry ({exc.code})",
-                             pending=True)
+                what = ("payment service unreachable" if isinstance(exc, UNKNOWN_OUTCOME)
+                        else "payment service refused the settlement")
+                self._notice(f"{what}; settlement kept for retry ({exc.code})", pending=True)
                 return False
             paid = {"charge": "charged", "deposit": "taken from the deposit",
-                    "unpaid": "declined; recorded as owed", "free": "no fare"}
+                    "unpaid": "declined; recorded as owed", "free": "no fare",
+                    "elsewhere": "already settled elsewhere"}
             self._fire(RideEvent.SETTLED, f"fare {paid.get(rental.fare_paid_by or '', '?')}",
                        fare_paid_by=rental.fare_paid_by)
             self._finish()
@@ -353,9 +355,13 @@ class BikeLockUnit:
     def _place_hold(self, rental: Rental) -> bool:
         assert rental.subject_id is not None
         amount = Money(rental.deposit_minor, rental.currency)
-        outcome, error = self._money.place_hold(rental)
-        if outcome is Outcome.UNKNOWN:  # look it up at once: replay with the same key
+        try:
             outcome, error = self._money.place_hold(rental)
+            if outcome is Outcome.UNKNOWN:  # look it up at once: replay with the same key
+                outcome, error = self._money.place_hold(rental)
+        except ApiError as exc:  # refused outright (bad key, bad request): nothing held
+            self._fail(rental, exc.code, f"payment service: {exc.message}")
+            return False
         if outcome is Outcome.DECLINED:
             code = error.code if error is not None else "payment_declined"
             self._log("payment.declined", rental, amount_minor=amount.amount_minor,
