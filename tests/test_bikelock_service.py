@@ -47,11 +47,12 @@ def test_service_rents_once_per_code_and_stops_cleanly(tmp_path: Path) -> None:
         assert stack.outbox.counts().pending == 0  # flushed on the way out
 
 
-def test_run_refuses_a_kiosk_configuration() -> None:
+def test_run_with_a_missing_configuration_is_one_error_line(tmp_path: Path) -> None:
+    # (A kiosk configuration runs a kiosk now: tests/test_kiosk_run_cli.py.)
     result = subprocess.run(
         [sys.executable, "-m", "terminal.cli.main", "run", "--config",
-         str(default_config_path("kiosk"))], capture_output=True, text=True, timeout=60,
+         str(tmp_path / "absent.toml")], capture_output=True, text=True, timeout=60,
         check=False)
     assert result.returncode == 1
-    assert "drives a bike-lock unit" in result.stderr
+    assert "file not found" in result.stderr
     assert result.stderr.count("\n") == 1
