@@ -44,19 +44,22 @@ class GpioIndicator:
         from gpiozero import LED, Buzzer
         from gpiozero.exc import GPIOZeroError
 
+        from hardware.gpio.pins import explain_pin_error, quiet_pin_factory_fallbacks
+
         opened: list[Any] = []
         try:
-            opened.append(LED(green_pin, pin_factory=pin_factory))
-            opened.append(LED(red_pin, pin_factory=pin_factory))
-            opened.append(
-                Buzzer(buzzer_pin, active_high=buzzer_active_high, pin_factory=pin_factory)
-            )
+            with quiet_pin_factory_fallbacks():
+                opened.append(LED(green_pin, pin_factory=pin_factory))
+                opened.append(LED(red_pin, pin_factory=pin_factory))
+                opened.append(
+                    Buzzer(buzzer_pin, active_high=buzzer_active_high, pin_factory=pin_factory)
+                )
         except (GPIOZeroError, OSError) as exc:
             for device in opened:
                 device.close()
             raise IndicatorError(
                 f"cannot set up the indicator on pins green={green_pin} red={red_pin} "
-                f"buzzer={buzzer_pin}: {exc}"
+                f"buzzer={buzzer_pin}: {explain_pin_error(exc)}"
             ) from exc
         self._green, self._red, self._buzzer = opened
         self._lock = threading.Lock()

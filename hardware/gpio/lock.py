@@ -211,22 +211,26 @@ def _open_pins(
     from gpiozero import DigitalInputDevice, DigitalOutputDevice
     from gpiozero.exc import GPIOZeroError
 
+    from hardware.gpio.pins import explain_pin_error, quiet_pin_factory_fallbacks
+
     relay = None
     try:
-        relay = DigitalOutputDevice(
-            relay_pin, active_high=active_high, initial_value=False, pin_factory=pin_factory
-        )
-        # A Button without its hold thread (which delays close() by up to hold_time).
-        switch = DigitalInputDevice(
-            latch_pin,
-            pull_up=latch_pull_up,
-            bounce_time=debounce_s or None,
-            pin_factory=pin_factory,
-        )
+        with quiet_pin_factory_fallbacks():
+            relay = DigitalOutputDevice(
+                relay_pin, active_high=active_high, initial_value=False, pin_factory=pin_factory
+            )
+            # A Button without its hold thread (which delays close() by up to hold_time).
+            switch = DigitalInputDevice(
+                latch_pin,
+                pull_up=latch_pull_up,
+                bounce_time=debounce_s or None,
+                pin_factory=pin_factory,
+            )
     except (GPIOZeroError, OSError) as exc:
         if relay is not None:
             relay.close()
         raise LockError(
-            f"cannot set up the lock on relay pin {relay_pin} and latch pin {latch_pin}: {exc}"
+            f"cannot set up the lock on relay pin {relay_pin} and latch pin {latch_pin}: "
+            f"{explain_pin_error(exc)}"
         ) from exc
     return relay, switch

@@ -61,28 +61,29 @@ class MediaPipeMeshBackend:
             import mediapipe as mp
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise TrackerError(f"mediapipe is not installed: {exc}") from exc
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=(mode == "image"),
-            max_num_faces=max_faces,
-            refine_landmarks=refine,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=0.5,
-        )
+        # The graph's threads print native (absl/TFLite) start-up notices on fd 2 while it
+        # starts; one warm-up inference on a blank image waits for them, silenced.
+        with _native_stderr_silenced():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=(mode == "image"),
+                max_num_faces=max_faces,
+                refine_landmarks=refine,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=0.5,
+            )
+            try:
+                self._mesh.process(np.zeros((64, 64, 3), dtype=np.uint8))
+            except BaseException:
+                self._mesh.close()
+                raise
         self._closed = False
-        self._first = True
 
     def landmarks(self, image_rgb: np.ndarray) -> list[np.ndarray]:
         """All faces found, each a (468, 2) float32 array of pixel coordinates."""
         if self._closed:
             raise TrackerError("the face tracker is closed")
         h, w = image_rgb.shape[:2]
-        if self._first:
-            # The graph's first run prints native (absl/TFLite) start-up notices on fd 2.
-            self._first = False
-            with _native_stderr_silenced():
-                result = self._mesh.process(image_rgb)
-        else:
-            result = self._mesh.process(image_rgb)
+        result = self._mesh.process(image_rgb)
         faces: list[np.ndarray] = []
         for face in result.multi_face_landmarks or ():
             pts = np.array([(p.x * w, p.y * h) for p in face.landmark], dtype=np.float32)
@@ -100,7 +101,7 @@ class MediaPipeMeshBackend:
 def _native_stderr_silenced() -> Iterator[None]:
     """Send file descriptor 2 to /dev/null for the block (native libraries write there).
 
-    Only used around MediaPipe's first inference; Python-level errors still reach
+    Only used while MediaPipe's graph starts; Python-level errors still reach
     ``sys.stderr`` afterwards. If descriptors cannot be duplicated, nothing is silenced.
     """
     try:
