@@ -109,3 +109,68 @@ def test_the_screen_qr_is_read_back_exactly(tmp_path: Path) -> None:
 
     payload = "000201010212" + "X" * 60
     assert scan_screen_qr(qr_svg(payload)) == payload
+
+
+# -- Smile to Pay with real face clips (need ../shared; skipped without it) ----------------------
+
+
+@pytest.fixture(scope="module")
+def face_kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorSite]:
+    from terminal.emulator.panel.sources import faces_video_dir, find_clips
+    from terminal.emulator.smile_demo import ENROLL_CLIP, PAY_CLIP, shared_faces_dir
+
+    for clip in (ENROLL_CLIP, PAY_CLIP):
+        if not (shared_faces_dir() / clip).is_file():
+            pytest.skip(f"EyeBlink8 clips not found under {shared_faces_dir()} "
+                        "(set SCANPAY_SHARED)")
+    clips = [c for c in find_clips(faces_video_dir())
+             if c.name in ("eyeblink8/video1_blink00.mp4", "eyeblink8/video1_blink05.mp4")]
+    with EmulatorSite("kiosk", state_dir=tmp_path_factory.mktemp("faces"),
+                      clips=clips) as site:
+        enrolled = requests.post(f"{site.panel_url}/enroll", headers=JSON, timeout=120,
+                                 data={"subject": "rider-good",
+                                       "clip": "eyeblink8/video1_blink00.mp4"})
+        assert enrolled.json() == {"ok": True}
+        yield site
+
+
+def _pay_by_face(site: EmulatorSite, pushes: Pushes, source: str) -> dict[str, Any]:
+    assert _order_a_drink(site, "face")["state"] == "paying"
+    shown = requests.post(f"{site.panel_url}/camera", headers=JSON, timeout=30,
+                          data={"source": source, "clip": "eyeblink8/video1_blink05.mp4"})
+    assert shown.json() == {"ok": True}
+
+    def settled() -> dict[str, Any] | None:
+        screen = _screen(site)
+        if (screen.get("pay") or {}).get("digits_asked"):
+            for digit in "5678":  # the enrolled phone number's last four digits
+                _tap(site, "key", digit=digit)
+            _tap(site, "submit_digits")
+            return None
+        return screen if screen["state"] != "paying" else None
+
+    return dict(pushes.until(settled, "the face payment to finish"))
+
+
+@pytest.mark.shared
+def test_a_customer_from_a_clip_pays_by_face_through_the_panel(face_kiosk: EmulatorSite) -> None:
+    pushes = Pushes(f"{face_kiosk.device_url}/events")
+    try:
+        done = _pay_by_face(face_kiosk, pushes, "customer")
+    finally:
+        pushes.close()
+    assert done["state"] == "paid" and done["order"]["paid_with"] == "face"
+    kinds = [e["kind"] for e in
+             requests.get(f"{face_kiosk.panel_url}/api/state", timeout=10).json()["log"]]
+    assert {"face.verified", "payment.captured", "face_enrolled"} <= set(kinds)
+
+
+@pytest.mark.shared
+def test_a_phone_screen_showing_the_customer_never_pays(face_kiosk: EmulatorSite) -> None:
+    pushes = Pushes(f"{face_kiosk.device_url}/events")
+    try:
+        done = _pay_by_face(face_kiosk, pushes, "screen")
+    finally:
+        pushes.close()
+    assert done["state"] == "failed"
+    assert done["failure"]["reasons"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from payments.clients.http import ServiceSettings
 from terminal.bikelock.stack import Endpoints
 from terminal.bikelock.states import RideState
 from terminal.bikelock.unit import Notice
-from terminal.config.schema import Config
+from terminal.config.schema import Config, FaceSection
 from terminal.emulator.link import Link
 from terminal.emulator.panel.eventlog import EventLog
 from terminal.emulator.panel.sources import CameraDesk, Clip, faces_video_dir, find_clips
@@ -58,6 +59,7 @@ class EmulatorSite:
         self.emulator: Emulator | None = None
         self.links: dict[str, Link] = {}
         self.camera: SwitchableCamera | None = None
+        self.desk: CameraDesk | None = None
         self.device: Any = None
         self.panel: Any = None
         self._started = False
@@ -90,6 +92,9 @@ class EmulatorSite:
         cam = self.config.camera
         self.camera = camera = SwitchableCamera(size=(cam.width, cam.height), fps=cam.fps)
         stack.callback(camera.close)
+        clips = self._clips if self._clips is not None else find_clips(faces_video_dir())
+        self.desk = desk = CameraDesk(camera, wallet_code=emulator.wallet_code,
+                                      subjects=emulator.subjects(), clips=clips)
         endpoints = self._endpoints(emulator)
         bike = None
         if self.device_kind == "bike":
@@ -98,13 +103,13 @@ class EmulatorSite:
             self._start_kiosk(endpoints, root / "kiosk")
         from terminal.emulator.panel.app import Panel
 
-        clips = self._clips if self._clips is not None else find_clips(faces_video_dir())
-        desk = CameraDesk(camera, wallet_code=emulator.wallet_code,
-                          subjects=emulator.subjects(), clips=clips)
-        phone = self._pay_screen_qr if self.device_kind == "kiosk" else None
-        self.panel = panel = Panel(device_kind=self.device_kind, device_url=self.device_url,
-                                   desk=desk, log=self.log, links=self.links, bike=bike,
-                                   phone=phone)
+        kiosk = self.device_kind == "kiosk"
+        faces = kiosk and self.config.face is not None
+        self.panel = panel = Panel(
+            device_kind=self.device_kind, device_url=self.device_url, desk=desk, log=self.log,
+            links=self.links, bike=bike, phone=self._pay_screen_qr if kiosk else None,
+            enroll=self._enroll if faces else None,
+            phone_digits=_phone_tail() if faces else "")
         server = WebServer(panel.app(), host=self._host, port=self._port,
                            name="scanpay-panel").start()
         stack.callback(server.close)
@@ -150,10 +155,36 @@ class EmulatorSite:
         except ImportError as exc:
             raise EmulatorError(f"the kiosk app cannot be loaded: {exc}") from None
         app = KioskApp(self.config, endpoints, state_dir=state_dir, camera=self.camera,
-                       host=self._host, port=0, on_event=self.log.add_event)
+                       host=self._host, port=0, on_event=self.log.add_event,
+                       sensor_factory=self._face_sensor)
         self._stack.callback(app.close)
         app.start()
         self.device, self.device_url = app, app.url
+
+    def _face_sensor(self, face: FaceSection, clock: Callable[[], float]) -> Any:
+        from terminal.emulator.acting import PanelCustomerSensor
+        from terminal.kiosk.face_sensor import VisionFaceSensor
+
+        assert self.desk is not None
+        return PanelCustomerSensor(VisionFaceSensor(face, clock=clock),
+                                   acting=self.desk.customer_in_view)
+
+    def _enroll(self, subject: str, clip: Path) -> str:
+        """Enroll ``subject``'s face from ``clip`` with recorded consent, as a past visit."""
+        from payments.clients.face import FaceClient
+        from terminal.emulator.smile_demo import enroll_demo_customer
+
+        assert self.emulator is not None and self.config.face is not None
+        code = self.emulator.wallet_code(subject)
+        with FaceClient(self.emulator.endpoints().gateway) as faces:
+            result = enroll_demo_customer(self.config, self.config.face, faces, clip,
+                                          lambda line: None, payment_code=code)
+        if not result["enrolled"]:
+            raise EmulatorError(f"no face enrolled from {clip.name}: {result['reason']}")
+        self.log.add_panel("face_enrolled", f"{subject}'s face enrolled from {clip.name} "
+                           f"({result['frames']} frames, consent recorded; phone ends in "
+                           f"{_phone_tail()})")
+        return subject
 
     def _pay_screen_qr(self) -> str:
         from terminal.emulator.phone import pay_screen_qr
@@ -192,6 +223,12 @@ def _default_config(device: DeviceKind) -> Config:
     from terminal.config import default_config_path, load_config
 
     return load_config(default_config_path("emulator" if device == "bike" else "kiosk"))
+
+
+def _phone_tail() -> str:
+    from terminal.emulator.smile_demo import DEMO_PHONE
+
+    return DEMO_PHONE[-4:]
 
 
 def _address(url: str) -> tuple[str, int]:

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -39,7 +40,9 @@ class Panel:
 
     def __init__(self, *, device_kind: str, device_url: str, desk: CameraDesk, log: EventLog,
                  links: Mapping[str, Link], bike: BikeDevice | None = None,
-                 phone: Callable[[], str] | None = None, device_name: str = "") -> None:
+                 phone: Callable[[], str] | None = None,
+                 enroll: Callable[[str, Path], str] | None = None,
+                 phone_digits: str = "", device_name: str = "") -> None:
         self.device_kind = device_kind
         self.device_name = device_name or {"bike": "bike lock", "kiosk": "kiosk"}.get(
             device_kind, device_kind)
@@ -49,6 +52,8 @@ class Panel:
         self.links = dict(links)
         self.bike = bike
         self._phone = phone
+        self._enroll = enroll
+        self._phone_digits = phone_digits  # the last four digits of enrolled phone numbers
         self.broadcaster = Broadcaster()
         # Render and push one region at a time, so an older render never lands after a newer.
         self._publishing = threading.Lock()
@@ -126,6 +131,13 @@ class Panel:
         reference = self._phone()
         log.info("the phone paid order %s", reference)
 
+    def enroll(self, form: Mapping[str, str]) -> None:
+        """Enroll a seeded person's face from a clip, with recorded consent (a past visit)."""
+        if self._enroll is None:
+            raise PanelError(f"the {self.device_name} has no Smile to Pay")
+        subject = self.desk.subject((form.get("subject") or "").strip())
+        self._enroll(subject, self.desk.media(form, "a face clip"))
+
     def link(self, form: Mapping[str, str]) -> None:
         """Take a back-end service (or all of them) offline or bring it back."""
         service, online = form.get("service", ""), form.get("online", "")
@@ -151,6 +163,7 @@ class Panel:
                 "panel.html", device=self.device_kind, device_name=self.device_name,
                 device_url=self.device_url, subjects=self.desk.subjects, clips=self.desk.clips,
                 has_lock=self.bike is not None, has_phone=self._phone is not None,
+                has_faces=self._enroll is not None, phone_digits=self._phone_digits,
                 link_titles=[(n, LINK_TITLES.get(n, n)) for n in self.links],
                 error=request.query_params.get("error", ""), **self._context()))
 
@@ -172,6 +185,7 @@ class Panel:
             Route("/lock", _action(self.lock), methods=["POST"]),
             Route("/link", _action(self.link), methods=["POST"]),
             Route("/phone", _action(self.phone), methods=["POST"]),
+            Route("/enroll", _action(self.enroll), methods=["POST"]),
             Mount("/static", app=static_files(), name="static"),
         ]
         return Starlette(routes=routes)

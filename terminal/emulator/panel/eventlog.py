@@ -11,12 +11,13 @@ from typing import Any, Literal
 
 from payments.events import EVENT_TYPES, Event, format_time
 
-Source = Literal["event", "screen"]
+Source = Literal["event", "screen", "panel"]
 
 
 @dataclass(frozen=True)
 class LogEntry:
-    """One line of the log: an event sent to the back end, or what the device told its user."""
+    """One line of the log: an event sent to the back end, what the device told its user, or
+    what was done from the panel."""
 
     seq: int
     source: Source
@@ -62,6 +63,10 @@ class EventLog:
     def add_screen(self, kind: str, text: str, data: Mapping[str, Any]) -> LogEntry:
         """Log what the device told its user (a state and a line of text, maybe reasons)."""
         return self._add("screen", kind, format_time(self._clock()), text, reason_codes(data))
+
+    def add_panel(self, kind: str, text: str) -> LogEntry:
+        """Log something done from the panel (outside the device), e.g. a face enrolled."""
+        return self._add("panel", kind, format_time(self._clock()), text, ())
 
     def entries(self) -> list[LogEntry]:
         """Every kept entry, newest first."""

@@ -14,7 +14,7 @@ from terminal.errors import TerminalError
 from terminal.shared_data import shared_root
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
-SOURCES = ("nothing", "code", "clip", "photo", "screen", "image")
+SOURCES = ("nothing", "code", "clip", "customer", "photo", "screen", "image")
 
 
 class SourceError(TerminalError):
@@ -52,6 +52,11 @@ class CameraDesk:
         self.subjects = subjects
         self.clips = clips
         self._clips = {clip.name: clip.path for clip in clips}
+        self._customer_view: int | None = None  # serial of the view that is a customer
+
+    def customer_in_view(self) -> bool:
+        """True while the camera shows a clip played as a customer who answers prompts."""
+        return self._customer_view is not None and self.camera.view.serial == self._customer_view
 
     def apply(self, choice: Mapping[str, str]) -> CameraView:
         """Switch the camera to ``source`` (with its ``subject``, ``clip`` or ``path``)."""
@@ -62,10 +67,16 @@ class CameraDesk:
             if source == "code":
                 return self._code((choice.get("subject") or "").strip())
             if source == "clip":
-                path = self._media(choice, "a clip")
+                path = self.media(choice, "a clip")
                 return self.camera.show_clip(path, label=f"face clip {self._name(path)}")
+            if source == "customer":
+                path = self.media(choice, "a clip")
+                view = self.camera.show_clip(path, label=f"a customer with the face of "
+                                             f"{self._name(path)}, answering the prompts")
+                self._customer_view = view.serial
+                return view
             if source in ("photo", "screen"):
-                return self._held(source, self._media(choice, "a clip or a photo"))
+                return self._held(source, self.media(choice, "a clip or a photo"))
             if source == "image":
                 path = self._path(choice.get("path"), "an image file")
                 return self.camera.show_image(path, label=f"image {path.name}")
@@ -73,11 +84,15 @@ class CameraDesk:
             raise SourceError(str(exc)) from None
         raise SourceError(f"unknown camera source {source!r} (choose from {', '.join(SOURCES)})")
 
-    def _code(self, subject: str) -> CameraView:
+    def subject(self, subject: str) -> str:
+        """``subject`` if it is a seeded person; SourceError naming the choices otherwise."""
         known = [s["subject_id"] for s in self.subjects]
         if subject not in known:
             raise SourceError(f"unknown person {subject!r} (choose from {', '.join(known)})")
-        code = self._wallet_code(subject)
+        return subject
+
+    def _code(self, subject: str) -> CameraView:
+        code = self._wallet_code(self.subject(subject))
         return self.camera.show_code(code, label=f"{subject}'s phone showing a fresh payment code")
 
     def _held(self, source: str, path: Path) -> CameraView:
@@ -92,7 +107,8 @@ class CameraDesk:
         return self.camera.show_held(image, "print" if source == "photo" else "screen",
                                      label=f"{what} of {self._name(path)}")
 
-    def _media(self, choice: Mapping[str, str], what: str) -> Path:
+    def media(self, choice: Mapping[str, str], what: str) -> Path:
+        """The file a choice names: a listed ``clip`` by name, else a ``path``."""
         name = (choice.get("clip") or "").strip()
         if name:
             if name not in self._clips:
