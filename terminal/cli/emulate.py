@@ -16,9 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "unit with its status page, or the ordering kiosk) and a dev panel in the browser, print "
         "the device page's URL and the panel's URL, and run until Ctrl-C or SIGTERM. The panel "
         "picks what the camera sees (a seeded person's phone showing a fresh payment code, a "
-        "face clip, a printed-photo or phone-screen attack, an image file), opens and closes the "
-        "bike lock, takes the score service and the payment gateway offline and back, and shows "
-        "the device's events live. Everything runs on this machine; nothing else is needed.")
+        "face clip, a customer with a clip's face who answers the kiosk's prompts, a "
+        "printed-photo or phone-screen attack, an image file), opens and closes the bike lock, "
+        "enrolls a seeded person's face for Smile to Pay, plays the customer's phone paying the "
+        "kiosk's on-screen QR, takes the score service and the payment gateway offline and "
+        "back, and shows the device's events live. Everything runs on this machine.")
     parser.add_argument("--device", choices=("bike", "kiosk"), default="bike",
                         help="which device to emulate (default: bike)")
     parser.add_argument("--port", type=_port, default=0, metavar="N",
