@@ -127,6 +127,11 @@ def to_payment(page: Page, method: str) -> None:
     on_screen(page, "paying")
 
 
+def camera_shown(page: Page) -> None:
+    """Wait until the live camera view shows a frame."""
+    page.wait_for_function("(document.getElementById('preview') || {}).naturalWidth > 0")
+
+
 def type_digits(page: Page, digits: str, *, typed: int = 0, enroll: bool = False) -> None:
     """Type ``digits`` on the on-screen keypad (``typed`` already there), each key shown on
     screen before the next is touched; ``enroll`` picks the enrollment's keypad."""
@@ -180,7 +185,7 @@ def test_an_order_paid_by_face_with_the_last_four_phone_digits(
     page.on("response", on_response)
     order_a_meal(page, layout, lang=lang)
     to_payment(page, "face")
-    page.wait_for_selector("#preview")
+    camera_shown(page)
     page.wait_for_selector(".face-guide")
     record(page, f"face-look-{lang}", layout)
 
@@ -232,7 +237,7 @@ def test_an_order_paid_by_wallet_code_and_the_same_code_again_fails_with_a_way_b
     page = open_kiosk(page_factory, rig, layout, lang)
     order_a_meal(page)
     to_payment(page, "wallet")
-    page.wait_for_selector("#preview")
+    camera_shown(page)
     record(page, f"wallet-show-{lang}", layout)
     code = rig.show_wallet_code()
     on_screen(page, "paid", timeout_ms=PAYMENT_WAIT_MS)
