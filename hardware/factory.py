@@ -28,17 +28,20 @@ def open_camera(
     clock: Clock = time.monotonic,
 ) -> Camera:
     """A camera of ``kind``: "synthetic" (an empty scene; call ``show()``), "file" (``path``,
-    looped by default), "opencv" (``device``) or "picamera"."""
+    looped by default), "opencv" (``device``) or "picamera".
+
+    Every kind delivers at most ``fps`` frames a second: the emulated ones are paced on
+    ``clock`` as a real camera is by its sensor, so an idle unit does not spin a core."""
     if kind == "synthetic":
         from hardware.emulated.synthetic_camera import SyntheticCamera
 
-        return SyntheticCamera(None, size=size, clock=clock)
+        return SyntheticCamera(None, size=size, clock=clock, max_fps=fps)
     if kind == "file":
         from hardware.emulated.file_camera import FileCamera
 
         if not path:
             raise HardwareError("a file camera needs a path (an image, a folder or a video)")
-        return FileCamera(path, loop=loop, size=size, clock=clock)
+        return FileCamera(path, loop=loop, size=size, clock=clock, max_fps=fps)
     if kind == "opencv":
         from hardware.cameras.opencv import OpenCvCamera
 

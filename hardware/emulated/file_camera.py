@@ -22,6 +22,7 @@ from hardware.cameras.base import (
     load_image,
     resize_to,
 )
+from hardware.cameras.pacing import FramePacer, Wait
 from hardware.errors import CameraError
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,10 @@ class FileCamera(CameraBase):
 
     Timestamps come from ``clock`` unless ``fps`` is given: then frame i is stamped
     ``i / fps`` (deterministic media time); ``fps="native"`` uses the video's own rate.
+
+    ``max_fps`` paces reading like a real camera: frames are at least ``1 / max_fps`` apart
+    on ``clock``, waited for with ``wait(seconds)`` (default: a real wait that ``close()``
+    ends). Without it frames come as fast as they are read (tests, benchmarks).
     """
 
     def __init__(
@@ -108,8 +113,11 @@ class FileCamera(CameraBase):
         repeat: int = 1,
         limit: int | None = None,
         fps: float | Literal["native"] | None = None,
+        max_fps: float | None = None,
+        wait: Wait | None = None,
     ) -> None:
         self._path = Path(path)
+        self._pacer = None if max_fps is None else FramePacer(max_fps, clock=clock, wait=wait)
         self._loop = bool(loop)
         if int(repeat) < 1:
             raise CameraError(f"repeat must be >= 1, got {repeat}")
@@ -224,6 +232,8 @@ class FileCamera(CameraBase):
     def _grab(self) -> np.ndarray | None:
         if self._limit is not None and self.frames_read >= self._limit:
             return None
+        if self._pacer is not None:
+            self._pacer.pace()
         image = self._next_video() if self._kind == "video" else self._next_still()
         return None if image is None else resize_to(image, self.size)
 
@@ -249,6 +259,8 @@ class FileCamera(CameraBase):
         return image
 
     def _release(self) -> None:
+        if self._pacer is not None:
+            self._pacer.interrupt()
         if self._video is not None:
             self._video.release()
             self._video = None

@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from hardware.cameras.base import CameraBase, Clock, check_size
+from hardware.cameras.pacing import FramePacer, Wait
 from hardware.emulated.scene import SceneConditions, render_qr_scene
 from hardware.errors import CameraError
 
@@ -24,6 +25,9 @@ class SyntheticCamera(CameraBase):
     ``show()`` and reused; with ``jitter`` each frame adds a sub-pixel shift and fresh sensor
     noise so successive frames differ as they do on a real camera. A test drives it with
     ``show(payload)`` / ``show(None)`` while the terminal reads frames.
+
+    ``max_fps`` paces reading like a real camera (frames at least ``1 / max_fps`` apart on
+    ``clock``, waited for with ``wait(seconds)``); without it frames come as fast as read.
     """
 
     def __init__(
@@ -35,10 +39,13 @@ class SyntheticCamera(CameraBase):
         clock: Clock = time.monotonic,
         seed: int = 0,
         jitter: bool = True,
+        max_fps: float | None = None,
+        wait: Wait | None = None,
     ) -> None:
         checked = check_size(size)
         assert checked is not None
         super().__init__(checked, clock=clock)
+        self._pacer = None if max_fps is None else FramePacer(max_fps, clock=clock, wait=wait)
         self._seed = int(seed)
         self._lock = threading.Lock()
         self._payload: bytes | str | None = None
@@ -74,6 +81,8 @@ class SyntheticCamera(CameraBase):
             self._payload, self._conditions, self._scene = payload, new_conditions, scene
 
     def _grab(self) -> np.ndarray | None:
+        if self._pacer is not None:
+            self._pacer.pace()
         with self._lock:
             scene = self._scene
         assert scene is not None
@@ -81,6 +90,11 @@ class SyntheticCamera(CameraBase):
             return scene.copy()
         rng = np.random.default_rng((self._seed, self.frames_read))
         return _jittered(scene, self._noise, rng)
+
+
+    def _release(self) -> None:
+        if self._pacer is not None:
+            self._pacer.interrupt()
 
 
 def _noise_field(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
