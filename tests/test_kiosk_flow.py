@@ -9,6 +9,7 @@ the same wall clock, and its ticker never runs on its own, so the test calls ``t
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -793,3 +794,44 @@ def test_a_failed_enrollment_says_why_with_a_reason_code_the_screen_knows(
         assert all(texts.has(lang, f"reason.{screen['reason']}") for lang in ("zh", "en")), \
             screen["reason"]
         assert not events_of(rig, "face.enrolled")
+
+
+def test_a_failure_after_a_long_payment_is_shown_before_the_idle_timer_runs(
+        tmp_path: Path) -> None:
+    with clocked_rig(tmp_path, qr_expiry_s=120, idle_s=60.0, still_there_s=15.0) as (
+            rig, mono, wall):
+        flow = rig.app.flow
+        order_id = to_payment(rig, "qr")
+        wall.advance(121.0)
+        mono.advance(121.0)  # the customer waited in front of the code all along
+        flow.tick()
+        screen = rig.screen()
+        assert screen["state"] == "failed" and screen["still_there"] is False
+        assert [r["code"] for r in screen["failure"]["reasons"]] == ["qr_expired"]
+        mono.advance(59.0)
+        flow.tick()
+        assert rig.screen()["state"] == "failed" and rig.screen()["still_there"] is False
+        mono.advance(1.0)
+        flow.tick()
+        assert rig.screen()["still_there"] is True
+        mono.advance(15.0)
+        flow.tick()
+        assert flow.state is KioskState.ATTRACT
+        assert rig.app.orders.get(order_id).status == "voided"
+
+
+def test_a_refused_tap_still_answers_still_there_on_the_screen(tmp_path: Path) -> None:
+    with clocked_rig(tmp_path) as (rig, mono, _wall):
+        flow = rig.app.flow
+        order_item(rig, "egg-tart")
+        mono.advance(rig.app.settings.idle_s)
+        flow.tick()
+        assert rig.screen()["still_there"] is True
+        pushed = rig.app.broadcaster.latest("screen")
+        with pytest.raises(FlowError):
+            flow.act("finish")
+        assert rig.screen()["still_there"] is False
+        latest = rig.app.broadcaster.latest("screen")
+        assert latest is not None and pushed is not None and latest.version > pushed.version
+        assert pushed is not None and 'data-action="still_here"' in json.loads(pushed.data)["html"]
+        assert 'data-action="still_here"' not in json.loads(latest.data)["html"]

@@ -198,8 +198,10 @@ class KioskFlow:
             self._last_tap = self._clock()
             self._visit.still_there = False
             self._visit.notice = ""
-            handler(self, dict(args or {}))
-            self._changed()
+            try:
+                handler(self, dict(args or {}))
+            finally:  # a refused tap still answered "still there?": show that too
+                self._changed()
 
     def on_frame(self, image: np.ndarray, timestamp: float) -> None:
         """Feed one camera frame to the payment or enrollment that is waiting for it."""
@@ -508,6 +510,7 @@ class KioskFlow:
         self._visit.failure = reasons
         if order is not None:
             self._visit.order = self._settle(order, "failed", tuple(r.code for r in reasons))
+        self._last_tap = self._clock()  # the failure screen gets its own idle time to be read
         self._fire(E.PAYMENT_FAILED)
         self._changed()
 
