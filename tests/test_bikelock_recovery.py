@@ -141,6 +141,19 @@ def test_a_hold_whose_answer_was_lost_is_found_by_its_key_and_the_ride_goes_on(
         u.close()
 
 
+def test_a_code_whose_resolve_answer_was_lost_is_looked_up_and_not_wasted(
+    emulator: Emulator, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    u = Unit(emulator, tmp_path, endpoints=lossy_endpoints(emulator, proxy))
+    try:
+        proxy.lose_answers("POST", "/v1/payment-codes/resolve", count=2)
+        rental = u.unit.present_code(emulator.wallet_code(new_rider(emulator)))
+        assert len(proxy.lost) == 2  # the code was used up at the gateway both times
+        assert u.unit.state is RideState.RIDING and rental.subject_id is not None
+    finally:
+        u.close()
+
+
 def test_a_hold_committed_after_the_budget_is_released_when_the_rental_ends(
     emulator: Emulator, proxy: FaultProxy, tmp_path: Path
 ) -> None:

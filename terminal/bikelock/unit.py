@@ -305,7 +305,10 @@ class BikeLockUnit:
             return False
         rental.code_id = code.code_id
         try:
-            resolved = self._gateway.resolve_code(code.text, rental.keys["resolve"])
+            try:
+                resolved = self._gateway.resolve_code(code.text, rental.keys["resolve"])
+            except UNKNOWN_OUTCOME:  # the code may be used up now: ask again with the same key
+                resolved = self._gateway.resolve_code(code.text, rental.keys["resolve"])
         except CodeRejected as exc:
             self._reject(rental, exc.code, exc.message)
             return False
