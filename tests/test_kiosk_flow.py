@@ -835,3 +835,67 @@ def test_a_refused_tap_still_answers_still_there_on_the_screen(tmp_path: Path) -
         assert latest is not None and pushed is not None and latest.version > pushed.version
         assert pushed is not None and 'data-action="still_here"' in json.loads(pushed.data)["html"]
         assert 'data-action="still_here"' not in json.loads(latest.data)["html"]
+
+
+def test_an_item_sold_out_while_its_dialog_is_open_is_not_added(kiosk: KioskRig) -> None:
+    flow = kiosk.app.flow
+    flow.act("start")
+    flow.act("dining", {"mode": "eat_in"})
+    flow.act("open_item", {"id": "corn"})
+    kiosk.app.orders.set_sold_out("corn", True)
+    try:
+        flow.refresh_sold_out()
+        flow.act("add_item")
+        screen = kiosk.screen()
+        assert screen["state"] == "item" and screen["item"]["error"] == "sold_out"
+        assert screen["cart"]["count"] == 0
+    finally:
+        kiosk.app.orders.set_sold_out("corn", False)
+        flow.refresh_sold_out()
+
+
+def test_face_is_not_offered_above_the_face_limit(kiosk: KioskRig) -> None:
+    flow = kiosk.app.flow
+    order_item(kiosk, "family-bucket", choices={"bucket-sides": ["fries", "corn"]},
+               quantity=12)  # 12 x 89.00 = 1068.00, above the 1000.00 limit
+    flow.act("checkout")
+    assert kiosk.screen()["methods"] == ["wallet", "qr"]
+    with pytest.raises(FlowError, match="not offered"):
+        flow.act("pay", {"method": "face"})
+    assert flow.state is KioskState.PAY_CHOICE
+
+
+def test_no_payment_code_at_the_enrollment_desk_ends_it_with_a_reason(tmp_path: Path) -> None:
+    from terminal.kiosk.enroll_desk import CODE_TIMEOUT_S
+
+    with clocked_rig(tmp_path) as (rig, mono, _wall):
+        flow = rig.app.flow
+        to_enrollment(rig)
+        flow.act("enroll_step", {"step": "agree"})
+        for digit in PHONE:
+            flow.act("enroll_step", {"step": "key", "digit": digit})
+        flow.act("enroll_step", {"step": "submit"})
+        assert enroll_screen(rig)["step"] == "code"
+        mono.advance(CODE_TIMEOUT_S + 1)
+        flow.tick()
+        screen = enroll_screen(rig)
+        assert (screen["step"], screen["reason"]) == ("failed", "no_code_seen")
+        assert flow.state is KioskState.ENROLL and not flow.wants_camera
+
+
+def test_typed_phone_digits_never_reach_the_screen_data(kiosk: KioskRig) -> None:
+    flow = kiosk.app.flow
+    to_enrollment(kiosk)
+    flow.act("enroll_step", {"step": "agree"})
+    for digit in PHONE:
+        flow.act("enroll_step", {"step": "key", "digit": digit})
+    pushed = kiosk.app.broadcaster.latest("screen")
+    assert pushed is not None
+    assert enroll_screen(kiosk)["typed"] == len(PHONE)
+    assert PHONE not in json.dumps(kiosk.screen()) and PHONE not in pushed.data
+    flow.act("enroll_done")
+    flow.act("pay", {"method": "face"})
+    for digit in PHONE[-4:]:
+        flow.act("key", {"digit": digit})
+    assert kiosk.screen()["pay"]["typed"] == 4
+    assert PHONE[-4:] not in json.dumps(kiosk.screen()["pay"])
