@@ -151,18 +151,47 @@ def test_screen_json_is_the_flows_snapshot(kiosk: KioskRig) -> None:
     assert response.json()["cart"]["total_minor"] == 1500
 
 
+def sse_messages(lines: Iterator[str]) -> Iterator[dict[str, str]]:
+    """Events (not the retry line or keep-alives) from a stream's lines."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if line.startswith(("event:", "data:", "id:")):
+            key, _, value = line.partition(":")
+            fields[key] = fields.get(key, "") + value.strip()
+        elif not line and "event" in fields:
+            yield fields
+            fields = {}
+
+
 def first_sse_message(rig: KioskRig) -> dict[str, str]:
-    """The first event (not the retry line) the page's stream sends."""
+    """The first event the page's stream sends."""
     with requests.get(f"{rig.url}/events", stream=True, timeout=10) as response:
         assert response.headers["Content-Type"].startswith("text/event-stream")
-        fields: dict[str, str] = {}
-        for line in response.iter_lines(decode_unicode=True):
-            if line.startswith(("event:", "data:", "id:")):
-                key, _, value = line.partition(":")
-                fields[key] = fields.get(key, "") + value.strip()
-            elif not line and "event" in fields:
-                return fields
+        for message in sse_messages(response.iter_lines(decode_unicode=True)):
+            return message
     raise AssertionError("the stream ended before its first event")
+
+
+def test_a_tap_is_pushed_to_an_open_page(kiosk: KioskRig) -> None:
+    with requests.get(f"{kiosk.url}/events", stream=True, timeout=10) as response:
+        messages = sse_messages(response.iter_lines(decode_unicode=True))
+        assert json.loads(next(messages)["data"])["state"] == "attract"
+        assert tap(kiosk, "start").status_code == 204
+        pushed = json.loads(next(messages)["data"])
+        assert pushed["state"] == "dining" and pushed["revision"] == kiosk.app.flow.revision
+
+
+def test_a_tap_of_exactly_4_kb_is_read(kiosk: KioskRig) -> None:
+    head = b'{"action": "start", "args": {"pad": "'
+    tail = b'"}}'
+    body = head + b"x" * (4096 - len(head) - len(tail)) + tail
+    assert len(body) == 4096
+    response = requests.post(f"{kiosk.url}/action", data=body, timeout=10,
+                             headers={"Content-Type": "application/json"})
+    assert response.status_code == 204
+    too_long = requests.post(f"{kiosk.url}/action", data=body + b" ", timeout=10,
+                             headers={"Content-Type": "application/json"})
+    assert too_long.status_code == 413
 
 
 def test_events_sends_the_current_screen_first(kiosk: KioskRig) -> None:
