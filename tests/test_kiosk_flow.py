@@ -899,3 +899,31 @@ def test_typed_phone_digits_never_reach_the_screen_data(kiosk: KioskRig) -> None
         flow.act("key", {"digit": digit})
     assert kiosk.screen()["pay"]["typed"] == 4
     assert PHONE[-4:] not in json.dumps(kiosk.screen()["pay"])
+
+
+def test_a_very_large_order_still_gets_its_receipt_screen_and_qr(tmp_path: Path) -> None:
+    from itertools import islice, product
+
+    from terminal.kiosk.receipt import MAX_RECEIPT_BYTES, receipt_payload
+
+    with clocked_rig(tmp_path) as (rig, _mono, _wall):
+        flow = rig.app.flow
+        combos = product(("fries", "fries-large", "corn", "coleslaw"),
+                         ("cola", "cola-zero", "lemon-tea", "orange-juice", "coffee"),
+                         ("mild", "medium", "hot"))
+        for side, drink, spice in islice(combos, 30):  # a full cart: 30 lines of 20 meals
+            order_item(rig, "crunch-burger-meal", quantity=20, choices={
+                "meal-side": [side], "meal-drink": [drink], "spice": [spice],
+                "meal-upsize": ["upsize"]})
+        assert len(rig.screen()["cart"]["lines"]) == 30
+        flow.act("checkout")
+        flow.act("pay", {"method": "qr"})
+        order_id = rig.screen()["order"]["order_id"]
+        rig.phone_pays_screen_qr()
+        flow.act("cancel_payment")  # the last look finds it paid
+        screen = rig.screen()
+        assert screen["state"] == "paid" and screen["receipt_qr"].startswith("<svg")
+        payload = receipt_payload(rig.app.orders.get(order_id), rig.app.settings)
+        assert len(payload.encode()) <= MAX_RECEIPT_BYTES
+        assert "more lines" in payload and f"({order_id})" in payload
+        assert "Paid: Kiosk QR" in payload

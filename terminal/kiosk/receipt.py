@@ -14,6 +14,9 @@ from terminal.kiosk.orders import KioskOrder
 from terminal.kiosk.qr_pay import qr_svg
 
 METHOD_NAMES = {"face": "Smile to Pay", "wallet": "Wallet payment code", "qr": "Kiosk QR"}
+# A receipt QR stays small enough for a phone to read off the screen (and for a QR code at all:
+# version 40 holds 2,331 bytes); item lines past this are summed up as "+ N more lines".
+MAX_RECEIPT_BYTES = 1200
 
 
 def receipt_text(order: KioskOrder, settings: KioskSection) -> str:
@@ -21,15 +24,23 @@ def receipt_text(order: KioskOrder, settings: KioskSection) -> str:
     from terminal.kiosk.screen import money_text
 
     when = datetime.fromtimestamp(order.paid_at or order.created_at).strftime("%Y-%m-%d %H:%M")
-    lines = [settings.merchant_name, f"Order {order.label} ({order.order_id})", when]
-    lines += [f"{line.quantity} x {line.text_en}  {money_text(line.total_minor, order.currency)}"
-              for line in order.lines]
+    head = [settings.merchant_name, f"Order {order.label} ({order.order_id})", when]
+    items = [f"{line.quantity} x {line.text_en}  {money_text(line.total_minor, order.currency)}"
+             for line in order.lines]
     tax = "incl." if settings.tax_included else "plus"
-    lines.append(f"Tax ({tax}) {money_text(order.tax_minor, order.currency)}")
-    lines.append(f"Total {money_text(order.total_minor, order.currency)} {order.currency}")
+    tail = [f"Tax ({tax}) {money_text(order.tax_minor, order.currency)}",
+            f"Total {money_text(order.total_minor, order.currency)} {order.currency}"]
     if order.paid_with:
-        lines.append(f"Paid: {METHOD_NAMES.get(order.paid_with, order.paid_with)}")
-    return "\n".join(lines)
+        tail.append(f"Paid: {METHOD_NAMES.get(order.paid_with, order.paid_with)}")
+    size = len("\n".join(head + tail).encode()) + 40  # room for the "more lines" note
+    kept: list[str] = []
+    for item in items:
+        size += len(item.encode()) + 1
+        if size > MAX_RECEIPT_BYTES:
+            kept.append(f"+ {len(items) - len(kept)} more lines")
+            break
+        kept.append(item)
+    return "\n".join(head + kept + tail)
 
 
 def receipt_payload(order: KioskOrder, settings: KioskSection) -> str:
