@@ -12,7 +12,6 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,13 +20,13 @@ import numpy as np
 
 from hardware._callbacks import CallbackList
 from hardware.cameras.base import CameraBase, Clock, check_size, resize_to
+from hardware.cameras.pacing import FramePacer, Wait
 from hardware.errors import CameraError
 from hardware.ports import Callback, Camera, Unsubscribe
 
 logger = logging.getLogger(__name__)
 
 SourceKind = Literal["nothing", "code", "clip", "photo", "screen", "image", "custom"]
-Wait = Callable[[float], object]
 
 
 @dataclass(frozen=True)
@@ -42,8 +41,9 @@ class CameraView:
 class SwitchableCamera(CameraBase):
     """Delivers frames of the current source, at most ``fps`` a second, switchable at run time.
 
-    Pacing uses the injected ``clock`` (monotonic seconds) and ``wait(seconds)``; the default
-    wait returns early when the camera is closed. Every frame is scaled to ``size``.
+    Pacing (:class:`FramePacer`) uses the injected ``clock`` (monotonic seconds) and
+    ``wait(seconds)``; the default wait ends when the camera is closed. Every frame is scaled
+    to ``size``.
     """
 
     def __init__(
@@ -60,22 +60,19 @@ class SwitchableCamera(CameraBase):
         if not (isinstance(fps, int | float) and math.isfinite(fps) and 0 < fps <= 240):
             raise CameraError(f"fps must be in (0, 240], got {fps!r}")
         super().__init__(checked, clock=clock)
-        self._period = 1.0 / float(fps)
-        self._closing = threading.Event()
-        self._wait: Wait = wait or self._closing.wait
+        self._pacer = FramePacer(fps, clock=clock, wait=wait)
         self._seed = int(seed)
         self._switch = threading.Lock()  # guards the source and the view
         self._reading = threading.Lock()  # held while a source is read, closed or replaced
         self._source: Camera | None = None
         self._view = CameraView("nothing", "nothing in view", 0)
-        self._due: float | None = None
         self._changed = CallbackList("on_change")
         self.show_nothing()
 
     @property
     def fps(self) -> float:
         """The most frames a second this camera delivers."""
-        return 1.0 / self._period
+        return self._pacer.fps
 
     @property
     def view(self) -> CameraView:
@@ -150,7 +147,7 @@ class SwitchableCamera(CameraBase):
     # -- reading (the capture thread) ------------------------------------------------------
 
     def _grab(self) -> np.ndarray | None:
-        self._pace()
+        self._pacer.pace()
         for _ in range(2):  # the current source, then the empty scene if it failed or ended
             with self._reading:
                 if self._closed or self._source is None:
@@ -168,15 +165,8 @@ class SwitchableCamera(CameraBase):
                 return None
         return None
 
-    def _pace(self) -> None:
-        now = self._clock()
-        if self._due is not None and now < self._due:
-            self._wait(self._due - now)
-            now = self._clock()
-        self._due = (now if self._due is None else max(now, self._due)) + self._period
-
     def _release(self) -> None:
-        self._closing.set()
+        self._pacer.interrupt()
         with self._reading, self._switch:
             source, self._source = self._source, None
             if source is not None:
