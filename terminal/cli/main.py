@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "terminal.cli.backend",
     "terminal.cli.decode",
     "terminal.cli.face",
+    "terminal.cli.doctor",
 )
 
 EXIT_OK = 0
