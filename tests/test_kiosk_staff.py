@@ -234,3 +234,27 @@ def test_an_oversize_staff_form_is_refused(kiosk: KioskRig) -> None:
     response = session.post(f"{kiosk.url}/staff/sold-out", data={"item": "x" * 5000},
                             timeout=10, allow_redirects=False)
     assert "error" in redirect_query(response)
+
+
+def test_refund_clicks_that_race_give_one_refund_and_one_event(kiosk: KioskRig) -> None:
+    import threading
+
+    order_id = paid_by(kiosk, "wallet")
+    barrier = threading.Barrier(4)
+    results: list[object] = []
+
+    def click() -> None:
+        barrier.wait()
+        results.append(kiosk.app.refund(order_id))
+
+    threads = [threading.Thread(target=click) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    refund_ids = {r.refund_id for r in results}  # type: ignore[attr-defined]
+    assert len(results) == 4 and len(refund_ids) == 1
+    assert sorted(r.already for r in results) == [False, True, True, True]  # type: ignore
+    events = [e for e in kiosk.events if e.type == "payment.refunded"
+              and e.attributes["order_id"] == order_id]
+    assert len(events) == 1

@@ -92,10 +92,22 @@ class StaffGate:
             self._sessions.pop(token or "", None)
 
 
+# One refund at a time: two clicks that race each other give one refund and one event.
+_REFUNDING = threading.Lock()
+
+
 def refund_order(orders: OrderBook, gateway: GatewayClient, order_id: str, *,
                  emit: Callable[[Event], object], terminal_id: str,
                  wall_clock: Callable[[], float]) -> RefundResult:
     """Refund a paid order in full (again for the same order: the same refund)."""
+    with _REFUNDING:
+        return _refund(orders, gateway, order_id, emit=emit, terminal_id=terminal_id,
+                       wall_clock=wall_clock)
+
+
+def _refund(orders: OrderBook, gateway: GatewayClient, order_id: str, *,
+            emit: Callable[[Event], object], terminal_id: str,
+            wall_clock: Callable[[], float]) -> RefundResult:
     try:
         order = orders.get(order_id)
     except TerminalError as exc:
