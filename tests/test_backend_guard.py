@@ -171,3 +171,9 @@ def test_screen_json_passes_ordinary_bodies_and_leaves_non_json_to_the_route():
     assert screen_json(b'{"a": [1, -2, 9223372036854775807, "\\u00e9"]}') is None
     assert screen_json(b"not json") is None
     assert screen_json(b'{"a": -9223372036854775809}')[0] == 422
+
+
+def test_amounts_beyond_the_money_limit_are_invalid_money(server, kiosk):
+    body = {"amount": {"amount_minor": 2**62, "currency": "CNY"}, "reference": "BIG1"}
+    resp = requests.post(f"{server.url}/v1/orders", json=body, headers=kiosk, timeout=5)
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_money"

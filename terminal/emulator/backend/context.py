@@ -191,14 +191,20 @@ def authenticated_terminal(request: Request) -> str:
     return caller_of(request).terminal_id
 
 
+# Largest amount one call moves (10^15 minor units): sums of many stay far inside 64 bits.
+MAX_AMOUNT_MINOR = 10**15
+
+
 def money_from(data: Any) -> Money:
-    """Parse wire money or raise ``400 invalid_money``; amounts must be positive."""
+    """Parse wire money or raise ``400 invalid_money``; amounts must be positive and at most
+    :data:`MAX_AMOUNT_MINOR`."""
     try:
         money = Money.from_json(data)
     except MoneyError as exc:
         raise ApiError(400, "invalid_money", str(exc)) from None
-    if money.amount_minor <= 0:
-        raise ApiError(400, "invalid_money", "amount_minor must be a positive integer")
+    if not 0 < money.amount_minor <= MAX_AMOUNT_MINOR:
+        raise ApiError(400, "invalid_money",
+                       f"amount_minor must be a positive integer up to {MAX_AMOUNT_MINOR}")
     return money
 
 

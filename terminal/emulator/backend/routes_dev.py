@@ -9,13 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from payments.paycode import MAX_TTL_S, issue_code
 from terminal.emulator.backend.context import (
+    MAX_AMOUNT_MINOR,
     BackendDep,
     TerminalId,
     subject_exists,
 )
 from terminal.emulator.backend.errors import ApiError
 from terminal.emulator.backend.ledger import wallet_available
-from terminal.emulator.backend.routes_money import MAX_AMOUNT_MINOR
 from terminal.emulator.backend.routes_scores import compute_score
 from terminal.emulator.backend.seed import DEMO_CURRENCY, add_subject
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from terminal.emulator.backend import ledger, proofs
 from terminal.emulator.backend.context import (
+    MAX_AMOUNT_MINOR,
     BackendDep,
     CallerDep,
     money_from,
@@ -22,8 +23,6 @@ SCHEMA_SQL = ledger.SCHEMA_SQL + proofs.SCHEMA_SQL
 router = APIRouter(tags=["payment gateway"])
 
 _ID = Field(min_length=1, max_length=128)
-# Largest amount one call moves (10^15 minor units): sums of holds stay far inside 64 bits.
-MAX_AMOUNT_MINOR = 10**15
 HoldId = Annotated[str, Path(max_length=128)]
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from terminal.emulator.backend.context import BackendDep, TerminalId
 from terminal.emulator.backend.errors import ApiError
@@ -16,7 +16,8 @@ router = APIRouter(tags=["emulator only"])
 
 
 @router.post("/v1/dev/orders/{reference}/pay", summary="Pay an order (emulator only)")
-def pay_order(reference: str, backend: BackendDep, terminal_id: TerminalId) -> dict[str, Any]:
+def pay_order(reference: Annotated[str, Path(max_length=64)], backend: BackendDep,
+              terminal_id: TerminalId) -> dict[str, Any]:
     """Mark a pending order paid, as if a wallet had scanned the QR and paid it."""
     now = backend.now()
     with backend.store.transaction() as conn:
