@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from terminal.bikelock.stack import BikeLockStack
 from terminal.bikelock.states import RideState
-from vision.qr import QrDecoder, QrScanner
+from vision.qr import QrDecoder, QrScanner, ScanEvent
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,15 @@ class ServiceStats:
 
 
 def run_service(stack: BikeLockStack, stop: threading.Event, *, poll_s: float = 0.5,
-                same_code_quiet_s: float = 60.0) -> ServiceStats:
+                same_code_quiet_s: float = 60.0,
+                heartbeat: Callable[[], None] | None = None,
+                on_scan: Callable[[ScanEvent], None] | None = None) -> ServiceStats:
     """Run the unit until ``stop`` is set; returns counters. The caller owns ``stack``.
 
     A phone left in front of the camera keeps showing the code just used: the same payload is
-    not handed to the unit again within ``same_code_quiet_s`` (a code's life).
+    not handed to the unit again within ``same_code_quiet_s`` (a code's life). ``heartbeat()``
+    is called on every turn of the loop (at least every ``poll_s``: a systemd watchdog ping);
+    ``on_scan(event)`` sees every confirmed code (metrics).
     """
     stats = ServiceStats()
     last_payload, last_at = b"", float("-inf")
@@ -45,6 +50,8 @@ def run_service(stack: BikeLockStack, stop: threading.Event, *, poll_s: float = 
         stack.camera, decoder, confirm_frames=scan.confirm_frames
     ) as scanner:
         while not stop.is_set():
+            if heartbeat is not None:
+                heartbeat()
             unit.tick()
             if unit.state is RideState.LOCK_CLOSED:
                 unit.settle()  # a settlement the back end could not take before
@@ -52,6 +59,8 @@ def run_service(stack: BikeLockStack, stop: threading.Event, *, poll_s: float = 
             if seen is None or stop.is_set():
                 continue
             stats.codes_seen += 1
+            if on_scan is not None:
+                on_scan(seen)
             if seen.code.payload == last_payload and seen.timestamp - last_at < same_code_quiet_s:
                 continue
             if unit.state is not RideState.IDLE:
