@@ -105,7 +105,7 @@ def to_payment(rig: KioskRig, method: str, item_id: str = "crunch-burger-meal") 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskRig]:
     """A kiosk on real clocks with rider-good's face enrolled (shared by the module)."""
-    with kiosk_rig(tmp_path_factory.mktemp("kiosk")) as kiosk:
+    with kiosk_rig(tmp_path_factory.mktemp("kiosk"), config=kiosk_config(qr_poll_s=0.1)) as kiosk:
         kiosk.enroll("rider-good", seed=1, phone=PHONE)
         yield kiosk
 

@@ -20,7 +20,8 @@ from tests.test_kiosk_flow import clocked_rig, reset, to_payment, wait_until
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KioskRig]:
     """One kiosk for the module."""
-    with kiosk_rig(tmp_path_factory.mktemp("kiosk-staff")) as kiosk:
+    with kiosk_rig(tmp_path_factory.mktemp("kiosk-staff"),
+                   config=kiosk_config(qr_poll_s=0.1)) as kiosk:
         yield kiosk
 
 
