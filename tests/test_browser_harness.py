@@ -199,6 +199,7 @@ def test_errors_on_a_page_that_does_not_allow_them_are_unexpected(browser, site:
         noisy = factory("portrait")
         noisy.goto(f"{site}/clean.html")
         noisy.evaluate("console.error('card reader missing')")
+        factory.settle()
         assert factory.console_errors(quiet) == []
         assert factory.unexpected_errors() == [
             "portrait en-US page #2: console.error: card reader missing"
@@ -218,7 +219,7 @@ def test_a_test_with_a_console_error_fails_at_teardown(tmp_path: Path, site: str
             def test_noisy(page_factory):
                 page = page_factory()
                 page.goto("{site}/clean.html")
-                page.evaluate("console.error('the scanner went away')")
+                page.evaluate("setTimeout(() => console.error('the scanner went away'), 0)")
             """
         )
     )
@@ -240,10 +241,12 @@ def test_a_request_beyond_loopback_is_refused_and_reported(
     page_factory: PageFactory, site: str
 ) -> None:
     page = page_factory(allow_console_errors=True)
-    with page.expect_event("requestfailed") as failed:
+    with (
+        page.expect_console_message(lambda message: message.type == "error"),
+        page.expect_event("requestfailed") as failed,
+    ):
         page.goto(f"{site}/outside.html")
     assert failed.value.url == "http://cdn.example.com/logo.png"
-    page.wait_for_load_state("load")
     assert any("cdn.example.com" in line for line in page_factory.console_errors(page))
 
 
