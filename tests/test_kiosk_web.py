@@ -81,8 +81,9 @@ def test_an_unknown_action_is_409(kiosk: KioskRig) -> None:
 @pytest.mark.parametrize("body", [
     b"{not json", b"[]", b'"start"', b'{"args": {}}', b'{"action": 7}',
     b'{"action": "start", "args": ["mode"]}', b'{"action": "dining", "args": {"mode": 1}}',
-    b'{"action": "dining", "args": {"mode": null}}', b"\xff\xfe", b"",
-])
+    b'{"action": "dining", "args": {"mode": null}}', b"\xff\xfe", b"", b"[" * 4000,
+    b'{"action": "start", "args": ' + b'{"a": ' * 500 + b"1" + b"}" * 501,
+], ids=lambda body: body[:24].decode("latin-1"))
 def test_malformed_taps_are_400_and_do_not_touch_the_flow(kiosk: KioskRig,
                                                            body: bytes) -> None:
     revision = kiosk.app.flow.revision

@@ -67,7 +67,7 @@ def create_kiosk_app(kiosk: KioskApp) -> Any:
                     or not all(isinstance(k, str) and isinstance(v, str)
                                for k, v in args.items()):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # deep nesting: not a tap
             return JSONResponse({"error": 'expected {"action": "...", "args": {"name": '
                                           '"text"}}'}, 400)
         try:
