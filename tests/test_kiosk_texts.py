@@ -5,10 +5,11 @@ Ids are found where they are made: ``t("...")`` literals in the templates, the n
 codes the flow sets, the prompt ids of the payment views, and the reason codes the payment and
 enrollment code can end with (``Reason("...")`` and friends, grepped from the source).
 
-Deliberately shown with the flow's own English words: a failure whose code is an error code of
-the gateway's transport or an API error the kiosk does not expect (``timeout``, ``http_503``,
-``unknown_subject``, ...). Those codes are open-ended, so the screen falls back to the sentence
-the payment code wrote (see ``qr_pay``: "The payment service did not answer ...").
+Deliberately shown with the flow's own English words: a failure whose code is an API error the
+kiosk does not expect (``http_503``, ``unknown_subject``, ``payer_not_proved``, ...). Those codes
+are open-ended, so the screen falls back to the sentence the payment code wrote (see ``qr_pay``:
+"The payment service did not answer ..."). The client's own transport codes (``network_error``,
+``timeout``, ``deadline_exceeded``) have words.
 """
 
 from __future__ import annotations
@@ -103,6 +104,9 @@ def reason_codes() -> set[str]:
     # Smile to Pay refused for this order: the risk rule's reasons end the attempt.
     policy = source("payments", "smile_policy.py")
     codes |= set(re.findall(r'DigitsDecision\("unavailable", \(_r\(\s*"([a-z_]+)"', policy))
+    # The gateway could not be asked (wallet code and screen QR keep the client's code).
+    http = source("payments", "clients", "http.py")
+    codes |= set(re.findall(r'_unavailable\(\s*"([a-z_]+)"', http))
     backend = source("terminal", "emulator", "backend", "routes_codes.py")
     codes |= set(re.findall(r'^\s+"(code_[a-z_]+)": \d{3},', backend, re.MULTILINE))
     codes |= set(SHOWN_REASONS) | {"enroll_failed", "liveness_interrupted", "payment_declined"}
@@ -113,7 +117,7 @@ def test_every_reason_a_payment_or_enrollment_can_end_with_has_words(texts: Text
     codes = reason_codes()
     assert {"qr_expired", "scheme_not_accepted", "code_already_used", "spoof_suspected",
             "cancelled", "no_code_seen", "code_unreadable", "face_changed",
-            "order_above_face_limit"} <= codes
+            "order_above_face_limit", "network_error", "timeout"} <= codes
     assert missing(texts, {f"reason.{c}" for c in codes}) == []
 
 
@@ -145,7 +149,7 @@ def test_per_value_texts_of_the_templates_exist(texts: Texts) -> None:
 
 
 def test_an_unknown_id_shows_the_flows_words_or_the_id(texts: Texts) -> None:
-    assert texts.get("zh", "reason.timeout", "The payment service did not answer") == \
+    assert texts.get("zh", "reason.http_503", "The payment service did not answer") == \
         "The payment service did not answer"
     assert texts.get("en", "no.such.id") == "no.such.id"
     assert texts.get("en", "qr.expires", n=5) != texts.get("en", "qr.expires")
