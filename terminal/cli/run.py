@@ -8,6 +8,7 @@ import tempfile
 import threading
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +30,8 @@ def _run(args: argparse.Namespace) -> int:
     from terminal.bikelock.stack import BikeLockStack, Endpoints
     from terminal.config import load_config
     from terminal.errors import ConfigError
+    from terminal.metrics import BikeNoticeMeter, serve_unit_metrics
+    from terminal.sdnotify import SystemdNotifier, WatchdogPinger
 
     config = load_config(args.config)
     if config.terminal.role not in ("bike-lock", "kiosk"):
@@ -36,10 +39,13 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    notifier = SystemdNotifier()  # READY=1 and watchdog pings when systemd runs us
     if config.terminal.role == "kiosk":
         from terminal.kiosk.service import run_kiosk
 
-        paid = run_kiosk(config, stop, say=lambda line: print(line, flush=True))
+        paid = run_kiosk(config, stop, say=lambda line: print(line, flush=True),
+                         heartbeat=WatchdogPinger(notifier), ready=notifier.ready)
+        notifier.stopping()
         print(f"stopped: {paid} order(s) paid today", flush=True)
         return 0
     with ExitStack() as stack:
@@ -53,10 +59,22 @@ def _run(args: argparse.Namespace) -> int:
             print(f"emulated back end at {emulator.server.url}", flush=True)
         else:
             endpoints = Endpoints.from_config(config)
-        unit = stack.enter_context(BikeLockStack(
-            config, endpoints, state_dir=state_dir,
-            on_notice=lambda n: print(f"{n.state.value:<15} {n.text}", flush=True)))
+        metrics = stack.enter_context(serve_unit_metrics(
+            config, state_dir, say=lambda line: print(line, flush=True)))
+        meter = BikeNoticeMeter(metrics) if metrics is not None else None
+
+        def on_notice(notice: Any) -> None:
+            print(f"{notice.state.value:<15} {notice.text}", flush=True)
+            if meter is not None:
+                meter(notice)
+
+        unit = stack.enter_context(BikeLockStack(config, endpoints, state_dir=state_dir,
+                                                 on_notice=on_notice))
         print(f"terminal {config.terminal.id} ready; waiting for payment codes", flush=True)
-        stats = run_service(unit, stop)
+        notifier.ready("waiting for payment codes")
+        stats = run_service(unit, stop, heartbeat=WatchdogPinger(notifier),
+                            on_scan=None if metrics is None else
+                            lambda seen: metrics.code_decoded(seen.decode_ms / 1000))
+        notifier.stopping()
     print(f"stopped: {stats.rentals} rental(s), {stats.resumed} resumed", flush=True)
     return 0

@@ -179,6 +179,23 @@ class KioskSection:
 
 
 @dataclass(frozen=True)
+class MetricsSection:
+    """The unit's Prometheus text endpoint (``/metrics``)."""
+
+    enabled: bool = False
+    # Loopback by default: a scraper on the unit (or an SSH tunnel) reads it; set "0.0.0.0"
+    # only on a trusted network.
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError("metrics.port: expected 0..65535")
+        if not self.host.strip():
+            raise ValueError("metrics.host: must not be empty")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole terminal configuration file."""
 
@@ -197,6 +214,7 @@ class Config:
     face: FaceSection | None = None
     smile: SmileSection | None = None
     kiosk: KioskSection | None = None
+    metrics: MetricsSection = field(default_factory=MetricsSection)
 
     def __post_init__(self) -> None:
         if self.emulator is None or not self.emulator.enabled:

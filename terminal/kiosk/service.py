@@ -15,10 +15,17 @@ log = logging.getLogger(__name__)
 
 
 def run_kiosk(config: Config, stop: threading.Event, *,
-              say: Callable[[str], None] = lambda line: None) -> int:
-    """Run the kiosk ``config`` describes until ``stop`` is set; returns orders paid."""
+              say: Callable[[str], None] = lambda line: None,
+              heartbeat: Callable[[], None] | None = None,
+              ready: Callable[[str], object] | None = None,
+              heartbeat_s: float = 1.0) -> int:
+    """Run the kiosk ``config`` describes until ``stop`` is set; returns orders paid.
+
+    ``ready(status)`` is called once the screen is served (systemd READY=1); ``heartbeat()``
+    every ``heartbeat_s`` while it runs (the systemd watchdog)."""
     from terminal.bikelock.stack import Endpoints
     from terminal.kiosk.app import KioskApp
+    from terminal.metrics import serve_unit_metrics
 
     with ExitStack() as stack:
         state_dir = Path(config.terminal.state_dir or stack.enter_context(
@@ -32,11 +39,16 @@ def run_kiosk(config: Config, stop: threading.Event, *,
             say(f"emulated back end at {emulator.server.url}")
         else:
             endpoints = Endpoints.from_config(config)
+        stack.enter_context(serve_unit_metrics(config, state_dir, say=say))
         kiosk = stack.enter_context(KioskApp(config, endpoints, state_dir=state_dir))
         say(f"kiosk {config.terminal.id} ready: open {kiosk.url}/ in the kiosk browser")
         if kiosk.settings.staff_pin:
             say(f"staff screen: {kiosk.url}/staff")
-        stop.wait()
+        if ready is not None:
+            ready(f"serving {kiosk.url}/")
+        while not stop.wait(heartbeat_s):
+            if heartbeat is not None:
+                heartbeat()
         paid = sum(1 for order in kiosk.orders.today() if order.status == "paid")
         kiosk.uploader.flush(deadline_s=5.0)
     return paid
