@@ -16,13 +16,21 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Error,
+        Page,
+        Response,
+    )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 Layout = Literal["landscape", "portrait"]
@@ -84,6 +92,21 @@ def _check_layout(layout: str) -> dict[str, int]:
     return LAYOUTS[layout]
 
 
+@dataclass(frozen=True)
+class SeenResponse:
+    """One HTTP response a page received, with what decides whether the browser may cache it."""
+
+    url: str
+    status: int
+    content_type: str
+    cache_control: str
+
+    @property
+    def may_be_cached(self) -> bool:
+        """Say whether the browser may keep this response (no ``no-store`` in Cache-Control)."""
+        return self.url.startswith("http") and "no-store" not in self.cache_control.lower()
+
+
 class PageFactory:
     """Opens pages in fresh browser contexts and keeps the console errors each one logged."""
 
@@ -93,6 +116,7 @@ class PageFactory:
         self._contexts: list[BrowserContext] = []
         self._pages: list[Page] = []
         self._errors: dict[int, list[str]] = {}
+        self._responses: dict[int, list[SeenResponse]] = {}
         self._allowed: set[int] = set()
         self._labels: dict[int, str] = {}
         self._closed = False
@@ -138,6 +162,21 @@ class PageFactory:
         def on_page_error(error: Error) -> None:
             errors.append(f"uncaught {error.name or 'error'}: {error.message}")
 
+        seen: list[SeenResponse] = []
+        self._responses[key] = seen
+
+        def on_response(response: Response) -> None:
+            headers = response.headers
+            seen.append(
+                SeenResponse(
+                    url=response.url,
+                    status=response.status,
+                    content_type=headers.get("content-type", ""),
+                    cache_control=headers.get("cache-control", ""),
+                )
+            )
+
+        page.on("response", on_response)
         page.on("console", on_console)
         page.on("pageerror", on_page_error)
         page.on("crash", lambda _: errors.append("the page crashed"))
@@ -147,6 +186,10 @@ class PageFactory:
     def console_errors(self, page: Page) -> list[str]:
         """Return the console errors and uncaught page errors ``page`` has logged so far."""
         return list(self._errors.get(id(page), []))
+
+    def responses(self, page: Page) -> list[SeenResponse]:
+        """Return the HTTP responses ``page`` has received so far, in order."""
+        return list(self._responses.get(id(page), []))
 
     def settle(self) -> None:
         """Let open pages run their due timers and deliver console messages still on the way."""

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -339,6 +340,21 @@ def test_storage_report_shows_what_a_page_kept(page_factory: PageFactory, site: 
     assert report["indexed_db"] == ["frames"]
     assert report["cache_storage"] == ["snapshots"]
     assert report["usage_bytes"] > 0
+
+
+def test_responses_are_recorded_with_their_cache_rules(
+    page_factory: PageFactory, site: str
+) -> None:
+    page = page_factory()
+    page.goto(f"{site}/targets.html")
+    page.evaluate("async () => { await fetch('/dot.png'); }")
+    page_factory.settle()
+    seen = {response.url.removeprefix(site): response for response in page_factory.responses(page)}
+    assert seen["/targets.html"].status == 200
+    assert seen["/targets.html"].content_type.startswith("text/html")
+    assert seen["/dot.png"].content_type == "image/png"
+    assert seen["/dot.png"].may_be_cached  # the test server sends no Cache-Control: no-store
+    assert not replace(seen["/dot.png"], cache_control="no-store, max-age=0").may_be_cached
 
 
 def test_service_workers_are_blocked(page_factory: PageFactory, site: str) -> None:
