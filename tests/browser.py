@@ -23,14 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import (
-        Browser,
-        BrowserContext,
-        ConsoleMessage,
-        Error,
-        Page,
-        Response,
-    )
+    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Response
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 Layout = Literal["landscape", "portrait"]
@@ -167,14 +160,8 @@ class PageFactory:
 
         def on_response(response: Response) -> None:
             headers = response.headers
-            seen.append(
-                SeenResponse(
-                    url=response.url,
-                    status=response.status,
-                    content_type=headers.get("content-type", ""),
-                    cache_control=headers.get("cache-control", ""),
-                )
-            )
+            kind, cache = headers.get("content-type", ""), headers.get("cache-control", "")
+            seen.append(SeenResponse(response.url, response.status, kind, cache))
 
         page.on("response", on_response)
         page.on("console", on_console)
@@ -284,11 +271,14 @@ def page_factory(browser: Browser, request: pytest.FixtureRequest) -> Iterator[P
 
 def check_axe(page: Page, screen_name: str, *, tags: tuple[str, ...] = AXE_TAGS) -> None:
     """Run axe-core on ``page`` and fail on any serious or critical violation."""
-    from axe_playwright_python.sync_playwright import Axe
-
     _check_screen_name(screen_name)
+    if not page.evaluate("typeof window.axe?.run === 'function'"):
+        # axe-core as bundled in the axe-playwright-python wheel: nothing is fetched.
+        from axe_playwright_python.base import AXE_SCRIPT
+
+        page.evaluate(AXE_SCRIPT)
     options = {"runOnly": {"type": "tag", "values": list(tags)}, "resultTypes": ["violations"]}
-    violations = Axe().run(page, options=options).response["violations"]
+    violations = page.evaluate("(options) => axe.run(document, options)", options)["violations"]
     report = artifacts_dir() / "axe" / _layout_of(page) / f"{screen_name}.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(violations, indent=2, ensure_ascii=False), encoding="utf-8")

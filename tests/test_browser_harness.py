@@ -267,6 +267,17 @@ def test_axe_fails_on_planted_serious_violations(
     assert (artifacts / "axe" / "landscape" / "planted.json").is_file()
 
 
+def test_axe_checks_the_screen_shown_now_after_a_swap_in_place(
+    page_factory: PageFactory, site: str, artifacts: Path
+) -> None:
+    page = page_factory("portrait")
+    page.goto(f"{site}/clean.html")
+    check_axe(page, "before-swap")
+    page.evaluate("document.querySelector('main').innerHTML = '<h1>Pay</h1><button></button>'")
+    with pytest.raises(pytest.fail.Exception, match="button-name"):
+        check_axe(page, "after-swap")
+
+
 @pytest.mark.parametrize("page_name", ["clean.html", "zh.html"])
 def test_axe_passes_a_clean_page(
     page_factory: PageFactory, site: str, artifacts: Path, page_name: str
