@@ -32,6 +32,21 @@ COMMAND_MODULES: tuple[str, ...] = (
     "terminal.cli.doctor",
 )
 
+# The command each module registers, so `scanpay run` imports only what `run` needs (the
+# benchmark and demo modules pull in the face stack's modules; a bike unit must not).
+COMMAND_NAMES: dict[str, str] = {
+    "demo": "terminal.cli.demo",
+    "run": "terminal.cli.run",
+    "emulate": "terminal.cli.emulate",
+    "config": "terminal.cli.config_cmd",
+    "bench": "terminal.cli.bench",
+    "qr": "terminal.cli.qr",
+    "backend": "terminal.cli.backend",
+    "decode": "terminal.cli.decode",
+    "face": "terminal.cli.face",
+    "doctor": "terminal.cli.doctor",
+}
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -46,8 +61,9 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the full `scanpay` parser with every registered sub-command."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the `scanpay` parser with every registered sub-command, or only with ``only``'s
+    module (a command name of :data:`COMMAND_NAMES`)."""
     parser = OneLineArgumentParser(
         prog="scanpay",
         description="ScanPay payment terminal: bike-lock unit, ordering kiosk and emulator.",
@@ -60,9 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", parser_class=OneLineArgumentParser
     )
     sub.required = True
-    for name in COMMAND_MODULES:
+    modules = (COMMAND_NAMES[only],) if only in COMMAND_NAMES else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (first word that is not an option), if any."""
+    for word in argv:
+        if word in ("-h", "--help", "--version"):
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
 
 
 def _version() -> str:
@@ -77,8 +104,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `scanpay` with ``argv`` (default: the process arguments); return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_command_of(words))
+    args = parser.parse_args(words)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
