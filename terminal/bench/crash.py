@@ -171,8 +171,11 @@ def run_crash_bench(
                 progress(cycle)
         final = child.final(cycles + 1, seed=rng.randrange(2**31))
         stuck += not final.get("served", False)
-        stuck += sum(not life.get("idle", True) for life in child.lives())
-        report, extra = _check(work_dir / "backend.sqlite3", unit_dir, cycles, stuck)
+        lives = child.lives()
+        stuck += sum(not life.get("idle", True) for life in lives)
+        free_bikes = sum(bool(life.get("free_bike")) for life in lives)
+        report, extra = _check(work_dir / "backend.sqlite3", unit_dir, cycles, stuck,
+                               free_bikes)
     extra.update(kills_timed=timed, kills_at_points=sum(points.values()),
                  points_hit=dict(points), final=final)
     return report, extra
@@ -244,9 +247,14 @@ class _ChildRunner:
         return out
 
 
-def _check(backend_db: Path, unit_dir: Path, cycles: int,
-           stuck: int) -> tuple[CrashReport, dict[str, Any]]:
-    """Compare the unit's journal, outbox and latch log with the back end's records."""
+def _check(backend_db: Path, unit_dir: Path, cycles: int, stuck: int,
+           free_bikes: int = 0) -> tuple[CrashReport, dict[str, Any]]:
+    """Compare the unit's journal, outbox and latch log with the back end's records.
+
+    ``stuck`` counts restarts that left the unit unable to serve; ``free_bikes`` restarts that
+    found the latch open with no ride running (the same bikes as latch openings without a
+    ride, seen from the other side: the larger count is taken).
+    """
     rentals = [json.loads(row[0]) for row in _rows(unit_dir / "rentals.sqlite3",
                                                    "SELECT data FROM rentals")]
     outbox_ids = {row[0] for row in _rows(unit_dir / "outbox.sqlite3",
@@ -290,7 +298,8 @@ def _check(backend_db: Path, unit_dir: Path, cycles: int,
     opened = latch_log.read_text().split().count("opened") if latch_log.exists() else 0
     report = CrashReport(cycles=cycles, lost_events=lost, duplicate_events=duplicates,
                          double_charges=double, orphan_holds=orphans,
-                         free_rides=max(0, opened - rides) + unpaid_rides, stuck_units=stuck)
+                         free_rides=max(opened - rides, free_bikes, 0) + unpaid_rides,
+                         stuck_units=stuck)
     extra = {"rentals": len(rentals), "rides": rides, "latch_openings": opened,
              "events_stored": len(stored_ids), "events_logged": len(outbox_ids),
              "states": dict(Counter(r["state"] for r in rentals))}
@@ -432,9 +441,13 @@ def _child(argv: list[str]) -> int:
         unit.resume()
         if unit.state is RideState.RIDING:
             latch.close_latch()  # the rider brings the bike back
+        # An open latch with no ride running is a bike out for free: its rider brings it back.
+        free_bike = not latch.is_closed
+        if free_bike:
+            latch.close_latch()
         with open(args.state_dir / "lives.jsonl", "a") as fh:
             fh.write(json.dumps({"life": args.life, "idle": unit.state is RideState.IDLE,
-                                 "state": unit.state.value}) + "\n")
+                                 "state": unit.state.value, "free_bike": free_bike}) + "\n")
         print("ready", flush=True)
         stack.uploader.start()
         for _ in range(args.rentals):
