@@ -44,7 +44,7 @@ CHROMIUM_ARGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE [::1]",
 )
 CHROMIUM_PATHS = (Path("/usr/bin/chromium"),)
-DEFAULT_TIMEOUT_MS = 10_000
+DEFAULT_TIMEOUT_MS = 20_000  # for every Playwright wait; generous for 2 busy cores
 _SCREEN_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
