@@ -191,8 +191,9 @@ def test_an_order_paid_by_face_with_the_last_four_phone_digits(
 
     seen_at = time.monotonic()
     rig.step_in(Person())
-    page.wait_for_selector(".keypad", timeout=PAYMENT_WAIT_MS)
+    page.wait_for_selector('.keypad, [data-state="failed"]', timeout=PAYMENT_WAIT_MS)
     asked_at = time.monotonic()
+    assert rig.screen()["state"] == "paying", rig.screen().get("failure")
     assert page.locator("#preview").count() == 0, "the camera view stays up behind the keypad"
     record(page, f"face-keypad-{lang}", layout)
     type_digits(page, "12")
@@ -241,6 +242,7 @@ def test_an_order_paid_by_wallet_code_and_the_same_code_again_fails_with_a_way_b
     record(page, f"wallet-show-{lang}", layout)
     code = rig.show_wallet_code()
     on_screen(page, "paid", timeout_ms=PAYMENT_WAIT_MS)
+    rig.camera.show_nothing()  # the customer puts the phone away...
     assert rig.screen()["order"]["paid_with"] == "wallet"
     record(page, f"paid-wallet-{lang}", layout)
     tap(page, '[data-action="finish"]')
@@ -250,7 +252,7 @@ def test_an_order_paid_by_wallet_code_and_the_same_code_again_fails_with_a_way_b
     choose_language(page, lang)  # the next customer starts in the kiosk's own language
     order_a_meal(page)
     to_payment(page, "wallet")
-    rig.camera.show_code(code, label="the code that already paid")
+    rig.camera.show_code(code, label="the code that already paid")  # ...and shows it again
     on_screen(page, "failed", timeout_ms=PAYMENT_WAIT_MS)
     rig.camera.show_nothing()
     record(page, f"failed-wallet-{lang}", layout)
@@ -281,8 +283,10 @@ def test_an_order_paid_by_the_kiosks_qr_updates_the_screen_by_itself(
     qr.wait_for()
     box = qr.bounding_box()
     assert box is not None and min(box["width"], box["height"]) >= 320, box
-    assert page.locator(".countdown").is_visible()
+    shown = int(page.locator(".countdown-n").inner_text())
+    assert 0 < shown <= rig.config.kiosk.qr_expiry_s  # type: ignore[union-attr]
     record(page, f"qr-{lang}", layout)
+    page.wait_for_function(f"+document.querySelector('.countdown-n').textContent < {shown}")
     rig.phone_pays_screen_qr()
     on_screen(page, "paid", timeout_ms=PAYMENT_WAIT_MS)
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"

@@ -161,8 +161,10 @@ def test_enrollment_from_the_payment_screen_then_the_new_face_pays(
     rig.camera.show_nothing()
     rig.step_in(Person())
     record(page, f"enroll-capture-{lang}", layout)
-    page.wait_for_selector('[data-enroll-step="done"]', timeout=PAYMENT_WAIT_MS)
+    page.wait_for_selector('[data-enroll-step="done"], [data-enroll-step="failed"]',
+                           timeout=PAYMENT_WAIT_MS)
     rig.step_in(None)
+    assert rig.screen()["enroll"]["step"] == "done", rig.screen()["enroll"]
     assert page.locator("#preview").count() == 0
     record(page, f"enroll-done-{lang}", layout)
     tap(page, '[data-action="enroll_done"]')
@@ -172,7 +174,8 @@ def test_enrollment_from_the_payment_screen_then_the_new_face_pays(
     tap(page, '[data-action="pay"][data-method="face"]')
     on_screen(page, "paying")
     rig.step_in(Person())
-    page.wait_for_selector(".keypad", timeout=PAYMENT_WAIT_MS)
+    page.wait_for_selector('.keypad, [data-state="failed"]', timeout=PAYMENT_WAIT_MS)
+    assert rig.screen()["state"] == "paying", rig.screen().get("failure")
     type_digits(page, "1234")
     tap(page, '[data-action="submit_digits"]')
     on_screen(page, "paid", timeout_ms=PAYMENT_WAIT_MS)
