@@ -315,6 +315,31 @@ def test_a_photo_held_up_for_smile_to_pay_fails_with_the_reason_and_next_steps(
     assert page.locator(".cart-line").count() == 1
 
 
+def test_a_customer_who_does_not_follow_the_prompt_sees_it_large_then_the_reason(
+    page_factory: PageFactory, rig: KioskRig
+) -> None:
+    page = open_kiosk(page_factory, rig, "landscape", "en")
+    order_a_meal(page)
+    to_payment(page, "face")
+    rig.step_in(Person(responsive=False))
+    icon = page.locator(".prompt-icon")
+    icon.wait_for(timeout=PAYMENT_WAIT_MS)
+    action = rig.screen()["pay"]["action"]
+    assert icon.get_attribute("src") == f"/static/icons/{action}.svg"
+    prompt = page.locator(".prompt-text")
+    assert prompt.inner_text() == {"smile": "Please smile", "blink": "Please blink",
+                                   "turn_left": "Please turn your head to the left",
+                                   "turn_right": "Please turn your head to the right"}[action]
+    assert float(prompt.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")) >= 40
+    record(page, "face-prompt-en", "landscape")
+    on_screen(page, "failed", timeout_ms=PAYMENT_WAIT_MS)
+    rig.step_in(None)
+    record(page, "failed-face-en", "landscape")
+    assert "_" not in page.locator(".reasons").inner_text(), "a reason code shown raw"
+    assert page.locator('[data-action="pay"][data-method="face"]').is_visible(), "try again"
+    assert page.locator('[data-action="other_method"]').is_visible()
+
+
 # -- choices -------------------------------------------------------------------------------------
 
 
