@@ -13,6 +13,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "terminal.bench.smile",
     "terminal.bench.kiosk",
     "terminal.bench.crash",
+    "terminal.bench.device",
 )
 
 
