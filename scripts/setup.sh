@@ -31,6 +31,14 @@ python3 -c 'import ctypes.util, sys; sys.exit(not ctypes.util.find_library("zbar
   || need_apt+=(libzbar0)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+on_pi=0
+grep -qs "Raspberry Pi" /proc/device-tree/model && on_pi=1
+if [ "$on_pi" -eq 1 ]; then
+  # The camera module's stack (picamera2 + libcamera) and gpiozero's pin library (lgpio, the
+  # one that works on every Pi including the Pi 5) come from Raspberry Pi OS's apt.
+  installed python3-picamera2 || need_apt+=(python3-picamera2)
+  installed python3-lgpio || need_apt+=(python3-lgpio)
+fi
 if [ "$dev" -eq 1 ]; then
   # Browser tests: Debian's Chromium (driven by Playwright through executable_path) and a
   # font with Chinese glyphs, so the zh screens render text rather than empty boxes.
@@ -56,12 +64,15 @@ if [ ! -x .venv/bin/python ]; then
   venv_opts=()
   # On a Raspberry Pi the camera stack (picamera2, libcamera bindings) comes from apt and is
   # only importable from the system site-packages; our pinned packages still take precedence.
-  if grep -qs "Raspberry Pi" /proc/device-tree/model; then
+  if [ "$on_pi" -eq 1 ]; then
     venv_opts+=(--system-site-packages)
     log "Raspberry Pi detected: the venv sees apt's picamera2 (sudo apt install python3-picamera2)"
   fi
   log "creating .venv"
   python3 -m venv "${venv_opts[@]}" .venv
+fi
+if [ "$on_pi" -eq 1 ] && grep -qs "include-system-site-packages = false" .venv/pyvenv.cfg; then
+  log "warning: .venv cannot see apt's picamera2 and lgpio; remove .venv and run setup.sh again"
 fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 

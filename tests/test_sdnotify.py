@@ -101,3 +101,45 @@ def test_pinger_pings_at_most_every_half_interval(listener: tuple[socket.socket,
     assert sock.recv(4096) == b"WATCHDOG=1"
     assert _received(sock) == []
     notifier.close()
+
+
+def test_the_kiosk_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_kiosk_run_cli import kiosk_config_file
+
+    config = kiosk_config_file(tmp_path)
+    notify_path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(notify_path)
+        notify.settimeout(120)  # a bound on a broken run, not a timing assertion
+        env = {**os.environ, "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "2000000"}
+        proc = subprocess.Popen([sys.executable, "-m", "terminal.cli.main", "run", "--config",
+                                 str(config)], cwd=Path(__file__).resolve().parents[1], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert notify.recv(4096).startswith(b"READY=1\nSTATUS=serving http://127.0.0.1:")
+            assert notify.recv(4096) == b"WATCHDOG=1"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        assert notify.recv(4096) == b"STOPPING=1"
+    assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize("unit", ["scanpay-bike.service", "scanpay-kiosk.service"])
+def test_systemd_units_wait_for_ready_and_watch_the_service_loop(unit: str) -> None:
+    import configparser
+
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(Path(__file__).resolve().parents[1] / "configs" / "systemd" / unit)
+    service = parser["Service"]
+    assert service["Type"] == "notify"
+    assert float(service["WatchdogSec"]) > 0
+    assert service["Restart"] == "always"
+    assert service["User"] == "scanpay"
+    assert service["StateDirectory"] == "scanpay"
+    assert " run --config /etc/scanpay/" in service["ExecStart"]
