@@ -73,6 +73,18 @@ class OrderClient(ServiceClient):
                              request_id=response.request_id))
 
 
+    def cancel_order(self, reference: str) -> Order:
+        """Withdraw an unpaid order so its QR can no longer be paid (it reads ``expired``).
+
+        Safe to repeat; :class:`ConflictError` (``order_already_paid``) if the customer paid
+        first — then the money arrived and the order stands.
+        """
+        path = f"/v1/orders/{quote(_reference(reference), safe='')}/cancel"
+        response = self._http.request("POST", path, json_body={}, idempotent=True)
+        return _order(Fields(response.body, what="order response",
+                             request_id=response.request_id))
+
+
 def _order(f: Fields) -> Order:
     status = f.text("status")
     if status not in _STATUSES:

@@ -8,8 +8,8 @@
 
 Each returns a :class:`PayView` after every step: what the screen shows and whether the payment
 is still pending, paid or failed (with plain-language reasons). ``void()`` abandons an attempt so
-that nothing stays pending: the face attempt forgets its frames, the merchant QR is checked one
-last time (a phone that paid just before the customer walked away is not lost).
+that nothing stays pending: the face attempt forgets its frames, the merchant QR is withdrawn at
+the gateway (a phone that paid just before the customer walked away is kept as paid).
 """
 
 from __future__ import annotations
@@ -258,11 +258,13 @@ class MerchantQrPayment:
         return self._view
 
     def void(self) -> PayView:
-        """The customer left: one last look, so a payment that already went through is kept."""
+        """The customer left: the QR is withdrawn at the gateway so nobody can pay it any
+        more; a payment that arrived first is kept (the order is paid, not voided)."""
         if self._order is not None and not self._view.done:
-            view = self._check()
-            if view.outcome == "paid":
-                return view
+            result = self._qr.cancel_merchant_qr(self._order)
+            if result.outcome == "paid":
+                self._view = _qr_view("qr", result)
+                return self._view
         self._order = None
         self._view = PayView("qr", "failed", "voided", "pay.voided", "Cancelled",
                              reasons=(Reason("cancelled", "The payment was cancelled"),))

@@ -14,6 +14,7 @@ polls the order until it is paid or expires.
 from __future__ import annotations
 
 import io
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from terminal.kiosk.smile import Order
 Outcome = Literal["paid", "declined", "rejected", "expired", "pending", "failed"]
 
 APP_SCHEME = "scanpay-app"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,29 @@ class KioskQrPayments:
         final = wait_for_order(self._orders, order.order_id, clock=self._clock,
                                sleep=self._sleep, deadline_s=deadline_s, interval_s=interval_s)
         return self._merchant_result(order, final)
+
+    def cancel_merchant_qr(self, order: Order) -> QrPayResult:
+        """Withdraw ``order``'s QR at the gateway (the customer left): nothing stays payable.
+
+        ``paid`` if the customer's phone paid first (the order stands); ``expired`` once
+        withdrawn; ``pending`` only when the gateway could not be reached (the QR then expires
+        by itself at its deadline, and a late payment shows up on the next check).
+        """
+        from payments.clients.errors import ConflictError
+
+        try:
+            withdrawn = self._orders.cancel_order(order.order_id)
+        except ConflictError:
+            return self.check_merchant_qr(order)
+        except ApiError as exc:
+            log.warning("merchant QR %s: could not withdraw it (%s)", order.order_id, exc.code)
+            return QrPayResult("pending", (_reason(exc.code, "We could not reach the payment "
+                                                   "service to withdraw the code."),))
+        if withdrawn.status == "paid":
+            return self._merchant_result(order, withdrawn)
+        self._event("order.cancelled", None, order, reason="withdrawn")
+        return QrPayResult("expired", (_reason("cancelled", "The code on the screen was "
+                                               "withdrawn; nothing was charged."),))
 
     def _merchant_result(self, order: Order, final: GatewayOrder) -> QrPayResult:
         if final.status == "paid":

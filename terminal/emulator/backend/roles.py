@@ -28,6 +28,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/refunds"): frozenset({"bike_lock", "kiosk", "operator"}),
     ("POST", "/v1/orders"): frozenset({"kiosk"}),
     ("GET", "/v1/orders/{reference}"): frozenset({"kiosk"}),
+    ("POST", "/v1/orders/{reference}/cancel"): frozenset({"kiosk"}),
     ("POST", "/v1/face/enrollments"): frozenset({"kiosk"}),
     ("POST", "/v1/face/verifications"): frozenset({"kiosk"}),
     ("POST", "/v1/face/candidates"): frozenset({"kiosk"}),

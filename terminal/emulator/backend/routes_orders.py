@@ -138,3 +138,21 @@ def get_order(reference: Annotated[str, Path(max_length=64)], backend: BackendDe
     """The order as it stands now."""
     with backend.store.transaction() as conn:
         return order_json(load_order(conn, terminal_id, reference), backend.now())
+
+
+@router.post("/v1/orders/{reference}/cancel",
+             summary="Withdraw an unpaid order: its QR can no longer be paid")
+def cancel_order(reference: Annotated[str, Path(max_length=64)], backend: BackendDep,
+                 terminal_id: TerminalId) -> dict[str, Any]:
+    """The customer walked away: the order's QR stops being payable at once (it reads as
+    ``expired`` from now on). Cancelling again is harmless; a paid order answers
+    ``409 order_already_paid``, so the kiosk knows the money arrived and keeps the order."""
+    now = backend.now()
+    with backend.store.transaction() as conn:
+        row = load_order(conn, terminal_id, reference)
+        if row["paid_at"] is not None:
+            raise ApiError(409, "order_already_paid", "this order was paid before the cancel")
+        if now < row["expires_at"]:
+            conn.execute("UPDATE orders SET expires_at = ? WHERE order_id = ?",
+                         (now, row["order_id"]))
+        return order_json(load_order(conn, terminal_id, reference), now)
