@@ -269,3 +269,15 @@ def test_cli_text_prints_one_line_per_check(tmp_path: Path,
     assert lines[0].startswith("ok    camera")
     assert lines[-1] == "all needed checks passed"
     assert any(line.split()[1:3] == ["back", "end"] for line in lines)
+
+
+def test_cli_without_a_configuration_is_one_error_line(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    from terminal.cli import doctor
+
+    monkeypatch.setattr(doctor, "DEFAULT_CONFIGS", (str(tmp_path / "bike-lock.toml"),))
+    assert main(["doctor"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass --config FILE" in err

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-DEFAULT_CONFIG = "/etc/scanpay/scanpay.toml"
+# Where the systemd units read their configuration (docs/raspberry-pi.md).
+DEFAULT_CONFIGS = ("/etc/scanpay/bike-lock.toml", "/etc/scanpay/kiosk.toml")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,18 +19,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(reachable, key accepted, clock skew), free disk for the outbox and the rental "
         "journal, and the outbox's backlog. Exit status 1 when something needed fails. Stop a "
         "running unit first: the camera and the pins can be opened by one process only.")
-    parser.add_argument("--config", metavar="FILE", default=DEFAULT_CONFIG,
-                        help=f"configuration file (default {DEFAULT_CONFIG})")
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="configuration file (default: the first of "
+                        f"{' and '.join(DEFAULT_CONFIGS)} that exists)")
     parser.add_argument("--json", action="store_true",
                         help='one JSON object {"ok", "checks": [{"name", "ok", "detail", "fix"}]}')
     parser.set_defaults(handler=_doctor)
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from terminal.config import load_config
     from terminal.doctor import run_checks
+    from terminal.errors import ConfigError
 
-    config = load_config(args.config)
+    path = args.config or next((p for p in DEFAULT_CONFIGS if Path(p).is_file()), None)
+    if path is None:
+        raise ConfigError(f"no configuration at {' or '.join(DEFAULT_CONFIGS)}: "
+                          "pass --config FILE")
+    config = load_config(path)
     if args.json:
         report = run_checks(config)
         print(json.dumps(report.as_dict(), ensure_ascii=False))

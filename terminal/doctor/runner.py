@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from terminal.config.schema import Config
@@ -47,7 +48,7 @@ class Probes:
     clock_synced: ClockSyncFn = kernel_clock_synced
     open_camera: CameraOpener = open_configured_camera
     open_lock: LockOpener = open_configured_lock
-    find_library: Callable[[str], str | None] = field(default=None)  # type: ignore[assignment]
+    find_library: Callable[[str], str | None] = ctypes.util.find_library
     camera_probe_s: float = 1.0
 
 
@@ -67,7 +68,7 @@ def run_checks(config: Config, probes: Probes | None = None,
     add(check_camera(config, p.open_camera, probe_s=p.camera_probe_s, monotonic=p.monotonic))
     if config.terminal.role == "bike-lock":
         add(check_lock(config, p.open_lock))
-    add(check_zbar() if p.find_library is None else check_zbar(p.find_library))
+    add(check_zbar(p.find_library))
     add(*check_models(config))
     emulated = config.emulator is not None and config.emulator.enabled
     add(check_clock_sync(p.clock_synced, needed=not emulated))
