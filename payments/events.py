@@ -69,6 +69,7 @@ EVENT_TYPES: Mapping[str, str] = MappingProxyType({
 })
 
 _ID_RE = re.compile(r"evt_[0-9a-f]{32}")
+_HASH_RE = re.compile(r"[0-9a-f]{64}")
 _KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _OPAQUE_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 # Key fragments that name personal or biometric data: anywhere in the key ...
@@ -298,6 +299,9 @@ class Event:
     subject_id: str | None
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
+    # Chain hash of this terminal's previous event (payments.event_chain); None: not chained.
+    # Transport bookkeeping, not content: two events differing only here are equal.
+    prev_hash: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _ID_RE.fullmatch(self.id):
@@ -311,12 +315,16 @@ class Event:
         _check_opaque(self.terminal_id, "terminal_id")
         if self.subject_id is not None:
             _check_opaque(self.subject_id, "subject_id")
+        if self.prev_hash is not None and (
+            not isinstance(self.prev_hash, str) or not _HASH_RE.fullmatch(self.prev_hash)
+        ):
+            raise EventError("prev_hash must be 64 lowercase hex digits or absent")
         object.__setattr__(self, "time", self.time.astimezone(UTC))
         object.__setattr__(self, "attributes", MappingProxyType(check_attributes(self.attributes)))
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire form of docs/api.md."""
-        return {
+        """The wire form of docs/api.md (``prev_hash`` only on a chained event)."""
+        data: dict[str, Any] = {
             "id": self.id,
             "schema": self.schema,
             "type": self.type,
@@ -325,6 +333,9 @@ class Event:
             "subject_id": self.subject_id,
             "attributes": dict(self.attributes),
         }
+        if self.prev_hash is not None:
+            data["prev_hash"] = self.prev_hash
+        return data
 
     def to_json(self) -> str:
         """Compact JSON text of :meth:`to_dict`."""
@@ -336,7 +347,7 @@ class Event:
         expected = {"id", "schema", "type", "time", "terminal_id", "subject_id", "attributes"}
         if not isinstance(data, dict):
             raise EventError("an event must be a JSON object")
-        missing, extra = expected - set(data), set(data) - expected
+        missing, extra = expected - set(data), set(data) - expected - {"prev_hash"}
         if missing or extra:
             raise EventError(
                 f"event fields wrong (missing {sorted(missing)}, extra {sorted(extra)})"
@@ -354,6 +365,7 @@ class Event:
         return cls(
             id=data["id"], type=data["type"], time=parsed, terminal_id=data["terminal_id"],
             subject_id=data["subject_id"], attributes=attributes, schema=data["schema"],
+            prev_hash=data.get("prev_hash"),
         )
 
     @classmethod

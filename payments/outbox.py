@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from payments.errors import PaymentsError
+from payments.event_chain import SCHEMA_SQL as CHAIN_SCHEMA_SQL
+from payments.event_chain import link
 from payments.events import Event, EventError
 
 logger = logging.getLogger(__name__)
@@ -86,7 +88,7 @@ class Outbox:
                     f"outbox {self.path} has schema {version}; this software knows "
                     f"{_SCHEMA_VERSION}"
                 )
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + CHAIN_SCHEMA_SQL)
             conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             conn.close()
@@ -143,10 +145,25 @@ class Outbox:
         """Store ``event`` durably; False when an event with its id is already stored."""
         if not isinstance(event, Event):
             raise OutboxError(f"only Event objects go into the outbox, got {type(event).__name__}")
-        return self._write(
-            "INSERT OR IGNORE INTO outbox (event_id, body, created_at) VALUES (?, ?, ?)",
-            [(event.id, event.to_json(), self._clock())],
-        ) == 1
+        with self._lock:  # linked to the previous event in the transaction that stores it
+            conn = self._db()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                stored = conn.execute(
+                    "SELECT 1 FROM outbox WHERE event_id = ?", (event.id,)
+                ).fetchone()
+                if stored is None:
+                    event = link(conn, event)
+                    conn.execute(
+                        "INSERT INTO outbox (event_id, body, created_at) VALUES (?, ?, ?)",
+                        (event.id, event.to_json(), self._clock()),
+                    )
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise OutboxError(f"outbox {self.path}: write failed: {exc}") from None
+            return stored is None
 
     # -- consuming ---------------------------------------------------------------------------
 
