@@ -370,6 +370,31 @@ def test_a_required_choice_left_out_shows_its_error_on_that_group(
     assert rig.screen()["cart"]["count"] == 1
 
 
+def test_a_choice_far_down_a_long_item_keeps_its_place_and_add_stays_in_reach(
+    page_factory: PageFactory, rig: KioskRig
+) -> None:
+    page = open_kiosk(page_factory, rig, "landscape", "en")
+    tap(page, '[data-action="start"]')
+    tap(page, '[data-action="dining"][data-mode="eat_in"]')
+    on_screen(page, "menu")
+    tap(page, '[data-action="open_item"][data-id="crunch-burger-meal"]')
+    on_screen(page, "item")
+    add = page.locator('[data-action="add_item"]')
+    assert add.is_visible() and add.evaluate(
+        "(el) => el.getBoundingClientRect().bottom <= innerHeight"), "Add needs no scrolling"
+    body = page.locator(".dialog-body")
+    assert body.evaluate("(el) => el.scrollHeight > el.clientHeight"), "a long item scrolls"
+    body.evaluate("(el) => { el.scrollTop = el.scrollHeight; }")
+    upsize = page.locator('[data-group="meal-upsize"][data-option="upsize"]')
+    upsize.tap()
+    page.wait_for_selector('[data-group="meal-upsize"][data-option="upsize"][aria-pressed="true"]')
+    assert body.evaluate("(el) => el.scrollTop") > 0, "the list jumped back to its top"
+    assert page.locator(".item-head .price").inner_text() == "¥39.00"
+    add.tap()
+    on_screen(page, "menu")
+    assert rig.screen()["cart"]["total_minor"] == 3900
+
+
 # -- performance (recorded, never asserted) ------------------------------------------------------
 
 

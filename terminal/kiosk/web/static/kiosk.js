@@ -4,6 +4,7 @@
   "use strict";
   var screen = document.getElementById("screen");
   var live = document.getElementById("live");
+  var TAP_TIMEOUT_MS = 8000;
   var queue = Promise.resolve();
 
   function swap(html) {
@@ -16,7 +17,17 @@
     var oldPreview = document.getElementById("preview");
     var newPreview = next.querySelector("#preview");
     if (oldPreview && newPreview) newPreview.replaceWith(oldPreview);
+    var sameView = !stateChanged || (MENU_STATES.indexOf(current.dataset.state) >= 0 &&
+      MENU_STATES.indexOf(next.dataset.state) >= 0);
+    var scrolled = sameView ? scrollPositions(current) : [];
     screen.replaceChildren(next);
+    scrolled.forEach(function (kept) {
+      var again = next.querySelector(kept.selector);
+      if (again && (again.dataset.scrollKey || "") === kept.key) {
+        again.scrollTop = kept.top;
+        again.scrollLeft = kept.left;
+      }
+    });
     if (stateChanged) {
       var heading = next.querySelector("h1, h2");
       if (heading && !heading.classList.contains("visually-hidden")) {
@@ -28,6 +39,24 @@
     if (auto) auto.focus();
     announce(next);
     countDown(next);
+  }
+
+  // A choice made further down a list must not throw the list back to its top: scrolled
+  // parts of the same screen keep their place when it is swapped (unless they now show
+  // something else: another category, another item — their data-scroll-key).
+  var MENU_STATES = ["menu", "item"];  // the item dialog opens over the menu
+  var SCROLLERS = [".dialog-body", ".items", ".categories", ".cart-lines", ".content",
+    ".dialog"];
+  function scrollPositions(root) {
+    var kept = [];
+    SCROLLERS.forEach(function (selector) {
+      var el = root.querySelector(selector);
+      if (el && (el.scrollTop || el.scrollLeft)) {
+        kept.push({ selector: selector, key: el.dataset.scrollKey || "", top: el.scrollTop,
+          left: el.scrollLeft });
+      }
+    });
+    return kept;
   }
 
   // The merchant QR's "works for N more seconds" counts down on screen between pushes (the
@@ -66,16 +95,21 @@
   }
 
   function send(action, args) {
+    // A tap the kiosk never answers must not hold up the taps after it.
+    var stop = new AbortController();
+    var timer = setTimeout(function () { stop.abort(); }, TAP_TIMEOUT_MS);
     return fetch("/action", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ action: action, args: args }),
-      cache: "no-store"
+      cache: "no-store",
+      signal: stop.signal
     }).then(function (response) {
       if (!response.ok && response.status !== 409) {
         return response.json().then(function (body) { live.textContent = body.error || ""; });
       }
-    }).catch(function () { /* the next pushed screen tells the truth */ });
+    }).catch(function () { /* the next pushed screen tells the truth */ })
+      .then(function () { clearTimeout(timer); });
   }
 
   document.addEventListener("click", function (event) {
