@@ -39,7 +39,12 @@ class SystemdNotifier:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX,
                                              socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # Never block the service loop on a manager that does not read.
+                self._socket.setblocking(False)
             self._socket.sendto("\n".join(lines).encode("utf-8"), self._address)
+        except BlockingIOError:
+            log.debug("systemd's notify socket is full; %s not sent", lines[0])
+            return False
         except OSError as exc:
             log.warning("cannot notify systemd at %r: %s", self._address, exc)
             return False

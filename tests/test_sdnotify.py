@@ -143,3 +143,12 @@ def test_systemd_units_wait_for_ready_and_watch_the_service_loop(unit: str) -> N
     assert service["User"] == "scanpay"
     assert service["StateDirectory"] == "scanpay"
     assert " run --config /etc/scanpay/" in service["ExecStart"]
+
+
+def test_a_manager_that_does_not_read_never_blocks_the_service_loop(
+        listener: tuple[socket.socket, str]) -> None:
+    _, path = listener
+    with SystemdNotifier({"NOTIFY_SOCKET": path}) as notifier:
+        results = [notifier.watchdog() for _ in range(500)]  # far past the socket's queue
+    assert results[0] is True
+    assert results[-1] is False

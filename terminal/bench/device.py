@@ -134,7 +134,8 @@ def measure_unit(unit: str, *, soak_s: float, idle_s: float,
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             try:
                 ready_s = _wait_ready(notify, proc, started)
-                samples = _soak(proc.pid, soak_s, idle_s, started)
+                samples = _soak(proc.pid, soak_s, idle_s, started,
+                                drain=lambda: _drain(notify))
             finally:
                 proc.send_signal(signal.SIGINT)
                 try:
@@ -166,13 +167,27 @@ def _wait_ready(notify: socket.socket, proc: subprocess.Popen[str], started: flo
     raise TerminalError("the unit did not report READY=1 within 120 s")
 
 
-def _soak(pid: int, soak_s: float, idle_s: float, started: float) -> dict[str, Any]:
+def _drain(notify: socket.socket) -> None:
+    """Read the watchdog pings, as systemd does."""
+    notify.setblocking(False)
+    try:
+        while notify.recv(4096):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        notify.settimeout(1.0)
+
+
+def _soak(pid: int, soak_s: float, idle_s: float, started: float,
+          drain: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """RSS of the process tree every second for ``soak_s``; CPU share over the last idle_s."""
     series: list[tuple[float, float]] = []
     begin = time.perf_counter()
     cpu_mark: tuple[float, float] | None = None
     idle_from = begin + soak_s - idle_s
     while True:
+        drain()
         now = time.perf_counter()
         pids = _tree(pid)
         series.append((round(now - started, 2), round(_rss_bytes(pids) / 2 ** 20, 1)))
