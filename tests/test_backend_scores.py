@@ -47,11 +47,21 @@ def _upload(server: BackendServer, auth: dict[str, str], events: list[Any]) -> d
     return resp.json()  # type: ignore[no-any-return]
 
 
+def _serve(server: BackendServer, auth: dict[str, str], subject: str) -> None:
+    """Scan the subject's payment code at this terminal: its events may now name them."""
+    code = requests.post(f"{server.url}/v1/dev/payment-codes", headers=auth, timeout=5,
+                         json={"subject_id": subject}).json()["code"]
+    resp = requests.post(f"{server.url}/v1/payment-codes/resolve", json={"code": code},
+                         headers={**auth, "Idempotency-Key": uuid.uuid4().hex}, timeout=5)
+    assert resp.status_code == 200, resp.text
+
+
 def _new_subject(server: BackendServer, auth: dict[str, str]) -> str:
     subject = f"sub_{uuid.uuid4().hex[:12]}"
     resp = requests.post(f"{server.url}/v1/dev/subjects", headers=auth, timeout=5,
                          json={"subject_id": subject, "balance_minor": 10_000})
     assert resp.status_code == 201, resp.text
+    _serve(server, auth, subject)
     return subject
 
 
@@ -105,9 +115,14 @@ def test_score_moves_with_ingested_events(server: BackendServer, auth: dict[str,
 def test_being_unrecognised_never_costs_points(server: BackendServer,
                                                auth: dict[str, str]) -> None:
     subject = _new_subject(server, auth)
-    _upload(server, auth, [_event(subject, "liveness.failed"), _event(subject, "face.rejected"),
-                           _event(subject, "code.rejected", reason="code_expired"),
-                           _event(subject, "unlock.failed", reason="lock_fault")])
+    kiosk = {"Authorization": f"Bearer {server.api_key_for('kiosk-0042')}"}
+    _serve(server, kiosk, subject)
+    at_kiosk = [{**_event(subject, kind), "terminal_id": "kiosk-0042"}
+                for kind in ("liveness.failed", "face.rejected")]
+    assert _upload(server, kiosk, at_kiosk)["accepted"] == 2
+    assert _upload(server, auth, [_event(subject, "code.rejected", reason="code_expired"),
+                                  _event(subject, "unlock.failed", reason="lock_fault")]
+                   )["accepted"] == 2
     body = _score(server, auth, subject)
     assert body["score"] == BASE_SCORE and body["factors"] == []
 

@@ -18,7 +18,9 @@ _ID_RE = re.compile(r"evt_[0-9a-f]{32}")
 _TYPE_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _TERMINAL_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
-_KEYS = frozenset({"id", "schema", "type", "time", "terminal_id", "subject_id", "attributes"})
+_KEYS = frozenset({"id", "schema", "type", "time", "terminal_id", "subject_id", "attributes",
+                   "prev_hash"})
+_HASH_RE = re.compile(r"[0-9a-f]{64}")
 # Attribute names that suggest biometrics, images or contact details: never accepted
 # (the same words payments.events refuses on the terminal).
 _FORBIDDEN_PARTS = ("phone", "mobile", "msisdn", "email", "face", "embedding", "image", "photo",
@@ -50,6 +52,9 @@ def check_event(event: Any, terminal_id: str) -> str | None:
     if not isinstance(event["terminal_id"], str) or not _TERMINAL_RE.fullmatch(
             event["terminal_id"]):
         return "malformed: terminal_id must be 1-64 characters of A-Z a-z 0-9 _ . : -"
+    prev = event.get("prev_hash")
+    if prev is not None and (not isinstance(prev, str) or not _HASH_RE.fullmatch(prev)):
+        return "malformed: prev_hash must be 64 lowercase hex digits or null"
     if event["terminal_id"] != terminal_id:
         return f"terminal_mismatch: this API key belongs to terminal {terminal_id!r}"
     subject = event.get("subject_id")

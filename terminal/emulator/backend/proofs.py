@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 
 from terminal.emulator.backend.errors import ApiError
+from terminal.emulator.backend.provenance import record_served
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS payer_proofs (
@@ -37,6 +38,7 @@ def record_proof(conn: sqlite3.Connection, *, terminal_id: str, role: str, subje
                  source: str, now: float) -> None:
     """Remember that ``terminal_id`` proved ``subject_id`` (by ``"code"`` or ``"face"``)."""
     conn.execute("DELETE FROM payer_proofs WHERE expires_at <= ?", (now,))
+    record_served(conn, terminal_id=terminal_id, subject_id=subject_id, now=now)
     conn.execute("INSERT INTO payer_proofs(terminal_id, subject_id, source, proved_at,"
                  " expires_at) VALUES (?, ?, ?, ?, ?)",
                  (terminal_id, subject_id, source, now,

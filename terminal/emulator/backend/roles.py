@@ -19,6 +19,7 @@ _TERMINALS: frozenset[Role] = frozenset({"bike_lock", "kiosk"})
 ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/v1/subjects/{subject_id}/score"): _ALL,
     ("POST", "/v1/events:batch"): frozenset({"bike_lock", "kiosk", "scorer"}),
+    ("GET", "/v1/chain-gaps"): frozenset({"operator"}),
     ("POST", "/v1/payment-codes/resolve"): _TERMINALS,
     ("GET", "/v1/payment-codes/keys"): frozenset({"bike_lock", "kiosk", "operator"}),
     ("POST", "/v1/holds"): frozenset({"bike_lock"}),

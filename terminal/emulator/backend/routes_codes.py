@@ -26,6 +26,7 @@ from terminal.emulator.backend.context import (
 from terminal.emulator.backend.errors import ApiError
 from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
 from terminal.emulator.backend.proofs import record_proof
+from terminal.emulator.backend.provenance import record_served
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS used_codes (
@@ -72,6 +73,7 @@ def resolve_code(backend: Backend, conn: sqlite3.Connection, text: str,
     if cur.rowcount != 1:
         raise ApiError(409, "code_already_used",
                        "this payment code was already used; ask the rider to refresh it")
+    record_served(conn, terminal_id=terminal_id, subject_id=code.subject_id, now=now)
     if role is not None:  # the terminal may now hold or charge this payer (proofs.py)
         record_proof(conn, terminal_id=terminal_id, role=role, subject_id=code.subject_id,
                      source="code", now=now)

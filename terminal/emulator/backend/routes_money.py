@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from terminal.emulator.backend import ledger, proofs
+from terminal.emulator.backend import ledger, proofs, provenance
 from terminal.emulator.backend.context import (
     MAX_AMOUNT_MINOR,
     BackendDep,
@@ -18,7 +18,7 @@ from terminal.emulator.backend.context import (
 from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
 from terminal.emulator.backend.roles import ACTS_FOR_ALL
 
-SCHEMA_SQL = ledger.SCHEMA_SQL + proofs.SCHEMA_SQL
+SCHEMA_SQL = ledger.SCHEMA_SQL + proofs.SCHEMA_SQL + provenance.SCHEMA_SQL
 
 router = APIRouter(tags=["payment gateway"])
 

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from terminal.emulator.backend import chain_check, score_state
+from terminal.emulator.backend.chain_check import link_event, open_gaps
 from terminal.emulator.backend.context import (
+    Backend,
     BackendDep,
+    Caller,
+    CallerDep,
     TerminalId,
     rfc3339,
 )
 from terminal.emulator.backend.errors import ApiError
 from terminal.emulator.backend.event_check import check_event
-from terminal.emulator.backend.scoring import score_events
+from terminal.emulator.backend.provenance import refusal
+from terminal.emulator.backend.score_state import add_event, ensure_current, read_score
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ CREATE TABLE IF NOT EXISTS restrictions (
     description TEXT NOT NULL,
     PRIMARY KEY (subject_id, code)
 );
-"""
+""" + score_state.SCHEMA_SQL + chain_check.SCHEMA_SQL
 
 router = APIRouter(tags=["score service"])
 
@@ -52,10 +57,8 @@ class EventBatch(BaseModel):
 
 
 def compute_score(conn: sqlite3.Connection, subject_id: str, now: float) -> dict[str, Any]:
-    """The score body of ``subject_id`` from its stored events and restrictions."""
-    rows = conn.execute("SELECT type, attributes FROM events WHERE subject_id = ?",
-                        (subject_id,)).fetchall()
-    score, factors = score_events((r["type"], json.loads(r["attributes"])) for r in rows)
+    """The score body of ``subject_id`` from its kept counts and restrictions."""
+    score, factors = read_score(conn, subject_id)
     restrictions = conn.execute(
         "SELECT code, description FROM restrictions WHERE subject_id = ? ORDER BY code",
         (subject_id,)).fetchall()
@@ -73,46 +76,65 @@ def compute_score(conn: sqlite3.Connection, subject_id: str, now: float) -> dict
 def get_score(subject_id: Annotated[str, Path(max_length=128)], backend: BackendDep,
               _terminal: TerminalId) -> dict[str, Any]:
     """Score, the factors that moved it, and restrictions (separate facts, not points)."""
-    with backend.store.transaction() as conn:
+    with backend.store.read() as conn:
         if conn.execute("SELECT 1 FROM subjects WHERE subject_id = ?",
                         (subject_id,)).fetchone() is None:
             raise ApiError(404, "unknown_subject", "no such subject")
         return compute_score(conn, subject_id, backend.now())
 
 
-def store_events(conn: sqlite3.Connection, events: list[Any], terminal_id: str,
+def store_events(conn: sqlite3.Connection, events: list[Any], caller: Caller,
                  now: float) -> dict[str, Any]:
-    """Validate and store ``events``; returns ``{"accepted", "duplicates", "rejected"}``."""
+    """Validate, link and store ``events``; returns ``{"accepted", "duplicates", "rejected"}``.
+
+    Only accepted events are stored and move a score; each refused one gets its reason.
+    """
     accepted = duplicates = 0
     rejected: list[dict[str, Any]] = []
     for event in events:
-        reason = check_event(event, terminal_id)
+        reason = check_event(event, caller.terminal_id)
+        if reason is None:
+            link_event(conn, event, now)  # refused or not, it is part of the chain
+            if conn.execute("SELECT 1 FROM events WHERE event_id = ?",
+                            (event["id"],)).fetchone() is not None:
+                duplicates += 1
+                continue
+            reason = refusal(conn, caller.role, caller.terminal_id, event)
         if reason is not None:
             event_id = event.get("id") if isinstance(event, dict) else None
             rejected.append({"id": event_id if isinstance(event_id, str) else None,
                              "error": reason})
             continue
-        cur = conn.execute(
-            "INSERT OR IGNORE INTO events(event_id, type, time, terminal_id, subject_id,"
-            " attributes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event["id"], event["type"], event["time"], event["terminal_id"],
-             event.get("subject_id"), json.dumps(event.get("attributes", {}), sort_keys=True),
-             now),
-        )
-        if cur.rowcount == 1:
+        if add_event(conn, event, now=now):
             accepted += 1
         else:
             duplicates += 1
     if rejected:
-        log.info("terminal %s: rejected %d of %d events", terminal_id, len(rejected), len(events))
+        log.info("terminal %s: rejected %d of %d events", caller.terminal_id, len(rejected),
+                 len(events))
     return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
 
 
 @router.post("/v1/events:batch", summary="Upload events (idempotent by event id)")
-def post_events(batch: EventBatch, backend: BackendDep,
-                terminal_id: TerminalId) -> dict[str, Any]:
-    """Store new events once; count duplicates; reject malformed or privacy-violating ones."""
+def post_events(batch: EventBatch, backend: BackendDep, caller: CallerDep) -> dict[str, Any]:
+    """Store new events once; count duplicates; refuse malformed, privacy-violating or
+    unprovenanced ones (a subject this terminal never served, a kind its role does not send)."""
     if len(batch.events) > MAX_BATCH:
         raise ApiError(413, "batch_too_large", f"send at most {MAX_BATCH} events per batch")
     with backend.store.transaction() as conn:
-        return store_events(conn, batch.events, terminal_id, backend.now())
+        return store_events(conn, batch.events, caller, backend.now())
+
+
+@router.get("/v1/chain-gaps", summary="Open gaps and forks in terminals' event chains")
+def get_chain_gaps(backend: BackendDep, _terminal: TerminalId,
+                   terminal_id: Annotated[str | None, Query(max_length=64)] = None
+                   ) -> dict[str, Any]:
+    """Events whose predecessor never arrived (gaps) and predecessors named twice (forks)."""
+    with backend.store.read() as conn:
+        return {"gaps": open_gaps(conn, terminal_id)}
+
+
+def on_start(backend: Backend) -> None:
+    """Rebuild the kept score counts when the database predates them or the rule changed."""
+    with backend.store.transaction() as conn:
+        ensure_current(conn)

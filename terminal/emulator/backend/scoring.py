@@ -87,17 +87,17 @@ class Factor:
         return {"code": self.code, "description": self.description, "points": self.points}
 
 
-def score_events(events: Iterable[tuple[str, Mapping[str, Any]]]) -> tuple[int, list[Factor]]:
-    """Score a subject's ``(type, attributes)`` events; returns the score and its factors."""
-    counts = dict.fromkeys((r.factor for r in RULES), 0)
-    for event_type, attributes in events:
-        for rule in RULES:
-            if rule.matches(event_type, attributes):
-                counts[rule.factor] += 1
+def factors_of(event_type: str, attributes: Mapping[str, Any]) -> tuple[str, ...]:
+    """The factors one event of ``event_type`` with ``attributes`` counts towards."""
+    return tuple(rule.factor for rule in RULES if rule.matches(event_type, attributes))
+
+
+def score_from_counts(counts: Mapping[str, int]) -> tuple[int, list[Factor]]:
+    """Score and factors from how many events count towards each factor."""
     factors: list[Factor] = []
     total = BASE_SCORE
     for rule in RULES:
-        n = counts[rule.factor]
+        n = counts.get(rule.factor, 0)
         if n == 0:
             continue
         raw = n * rule.points_each
@@ -106,3 +106,13 @@ def score_events(events: Iterable[tuple[str, Mapping[str, Any]]]) -> tuple[int, 
         factors.append(Factor(rule.factor, rule.description.format(n=n), points))
     factors.sort(key=lambda f: -abs(f.points))
     return max(MIN_SCORE, min(MAX_SCORE, total)), factors
+
+
+def score_events(events: Iterable[tuple[str, Mapping[str, Any]]]) -> tuple[int, list[Factor]]:
+    """Score a subject's ``(type, attributes)`` events from scratch; returns the score and
+    its factors."""
+    counts = dict.fromkeys((r.factor for r in RULES), 0)
+    for event_type, attributes in events:
+        for factor in factors_of(event_type, attributes):
+            counts[factor] += 1
+    return score_from_counts(counts)

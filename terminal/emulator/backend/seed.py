@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from terminal.emulator.backend.context import Backend, rfc3339
+from terminal.emulator.backend.score_state import add_event
 
 # 2026-01-01T00:00:00Z: seeded history is dated from here, one event per hour.
 _HISTORY_START = 1_767_225_600
@@ -64,12 +65,11 @@ def seed_demo(backend: Backend) -> None:
             for event_type, attributes, count in subject.history:
                 for _ in range(count):
                     digest = hashlib.sha256(f"{subject.subject_id}/{n}".encode()).hexdigest()
-                    conn.execute(
-                        "INSERT OR IGNORE INTO events(event_id, type, time, terminal_id,"
-                        " subject_id, attributes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (f"evt_{digest[:32]}", event_type, rfc3339(_HISTORY_START + 3600 * n),
-                         SEED_TERMINAL, subject.subject_id,
-                         json.dumps(json.loads(attributes), sort_keys=True), backend.now()))
+                    add_event(conn, {"id": f"evt_{digest[:32]}", "type": event_type,
+                                     "time": rfc3339(_HISTORY_START + 3600 * n),
+                                     "terminal_id": SEED_TERMINAL,
+                                     "subject_id": subject.subject_id,
+                                     "attributes": json.loads(attributes)}, now=backend.now())
                     n += 1
             for code, description in subject.restrictions:
                 conn.execute("INSERT OR IGNORE INTO restrictions(subject_id, code, description)"

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from terminal.emulator.backend.errors import BackendError
 
@@ -16,13 +17,18 @@ log = logging.getLogger(__name__)
 class Store:
     """A thread-safe SQLite database; every :meth:`transaction` runs alone and atomically.
 
-    One connection is shared by the server's worker threads behind a lock, so transactions are
-    serialised (plenty for a reference back end) and never see each other half-done.
+    Writes share one connection behind a lock, so write transactions are serialised and never
+    see each other half-done. Reads (:meth:`read`) take no lock: each thread has its own
+    connection reading a consistent WAL snapshot while writes go on (a database in memory
+    has one connection only, so there reads share the write lock).
     """
 
     def __init__(self, path: str) -> None:
         self.path = path or ":memory:"
         self._lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         try:
             self._conn: sqlite3.Connection | None = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=10.0
@@ -70,6 +76,39 @@ class Store:
                 raise
             conn.execute("COMMIT")
 
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read-only snapshot for this thread, without the write lock (file databases)."""
+        if self.path == ":memory:":
+            with self.transaction() as conn:
+                yield conn
+            return
+        self._connection()  # raises once closed
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with self._readers_lock:  # never the write lock: a write may be open for long
+            self._connection()  # raises once closed
+            try:
+                conn = sqlite3.connect(Path(self.path).resolve().as_uri() + "?mode=ro", uri=True,
+                                       check_same_thread=False, isolation_level=None,
+                                       timeout=10.0)
+            except sqlite3.Error as exc:
+                raise BackendError(f"cannot read the back-end database {self.path}: {exc}") \
+                    from None
+            conn.row_factory = sqlite3.Row
+            self._readers.append(conn)
+        self._local.conn = conn
+        return conn
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise BackendError("the back-end database is closed")
@@ -81,3 +120,7 @@ class Store:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            with self._readers_lock:
+                for reader in self._readers:
+                    reader.close()
+                self._readers.clear()

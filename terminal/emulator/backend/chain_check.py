@@ -1,0 +1,75 @@
+"""The back end's side of the per-terminal event hash chain (:mod:`payments.event_chain`).
+
+Every well-formed chained event a terminal uploads is linked (its hash recomputed from what
+arrived). An event whose ``prev_hash`` names an event never received opens a *gap*; the gap
+closes when that event arrives late. Two events naming the same predecessor are a *fork*. Gaps
+and forks are flagged for operators (``GET /v1/chain-gaps``), never a reason to refuse an event.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from payments.event_chain import chain_hash
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS event_links (
+    event_id TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    prev_hash TEXT,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS event_links_hash ON event_links(terminal_id, hash);
+CREATE INDEX IF NOT EXISTS event_links_prev ON event_links(terminal_id, prev_hash);
+CREATE TABLE IF NOT EXISTS chain_gaps (
+    terminal_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    missing_hash TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    detected_at REAL NOT NULL,
+    closed_at REAL,
+    PRIMARY KEY (terminal_id, kind, missing_hash, event_id)
+);
+"""
+
+
+def link_event(conn: sqlite3.Connection, event: Mapping[str, Any], now: float) -> None:
+    """Link a well-formed event into its terminal's chain, flagging gaps and forks; an event
+    without ``prev_hash`` (a terminal's first, or a client that does not chain) starts one."""
+    terminal, prev = event["terminal_id"], event.get("prev_hash")
+    own = chain_hash(event, prev)
+    cur = conn.execute("INSERT OR IGNORE INTO event_links(event_id, terminal_id, prev_hash, hash)"
+                       " VALUES (?, ?, ?, ?)", (event["id"], terminal, prev, own))
+    if cur.rowcount != 1:
+        return  # a duplicate: linked when it first came
+    conn.execute("UPDATE chain_gaps SET closed_at = ? WHERE terminal_id = ? AND kind = 'gap'"
+                 " AND missing_hash = ? AND closed_at IS NULL", (now, terminal, own))
+    if prev is None:
+        return
+    if conn.execute("SELECT 1 FROM event_links WHERE terminal_id = ? AND hash = ? LIMIT 1",
+                    (terminal, prev)).fetchone() is None:
+        _flag(conn, terminal, "gap", prev, event["id"], now)
+    siblings = conn.execute("SELECT event_id FROM event_links WHERE terminal_id = ?"
+                            " AND prev_hash = ? AND event_id != ?",
+                            (terminal, prev, event["id"])).fetchall()
+    if siblings:
+        _flag(conn, terminal, "fork", prev, event["id"], now)
+
+
+def _flag(conn: sqlite3.Connection, terminal: str, kind: str, missing: str, event_id: str,
+          now: float) -> None:
+    conn.execute("INSERT OR IGNORE INTO chain_gaps(terminal_id, kind, missing_hash, event_id,"
+                 " detected_at) VALUES (?, ?, ?, ?, ?)", (terminal, kind, missing, event_id, now))
+
+
+def open_gaps(conn: sqlite3.Connection, terminal_id: str | None = None,
+              limit: int = 500) -> list[dict[str, Any]]:
+    """Gaps not yet closed and every fork, oldest first (of one terminal, or all)."""
+    rows = conn.execute(
+        "SELECT terminal_id, kind, missing_hash, event_id, detected_at FROM chain_gaps"
+        " WHERE closed_at IS NULL AND (? IS NULL OR terminal_id = ?)"
+        " ORDER BY detected_at, terminal_id LIMIT ?", (terminal_id, terminal_id, limit))
+    return [{"terminal_id": r[0], "kind": r[1], "missing_hash": r[2], "event_id": r[3],
+             "detected_at": r[4]} for r in rows]
