@@ -152,8 +152,9 @@ def test_reusing_a_key_with_another_body_is_a_conflict(server: BackendServer,
 
 
 def test_uploader_delivers_to_the_back_end_and_redelivery_is_harmless(
-    scores: ScoreClient, tmp_path: Path
+    server: BackendServer, gateway: GatewayClient, scores: ScoreClient, tmp_path: Path
 ) -> None:
+    prove(server, gateway, "rider-good")  # events name only riders this terminal served
     events = [make_event("ride.ended", terminal_id=TERMINAL, subject_id="rider-good",
                          attributes={"ride_id": f"ride_up_{i}", "minutes": i})
               for i in range(7)]
