@@ -356,3 +356,13 @@ def test_an_unknown_device_or_a_mismatched_configuration_is_refused() -> None:
     kiosk = load_config(default_config_path("kiosk"))
     with pytest.raises(EmulatorError, match="needs a bike-lock configuration"):
         EmulatorSite("bike", config=kiosk)
+
+
+def test_with_the_gateway_offline_the_ride_fails_and_the_lock_stays_shut(
+        site: EmulatorSite, device_pushes: Pushes) -> None:
+    assert _post(f"{site.panel_url}/link", service="gateway", online="0").status_code == 200
+    done = _ride(site, "rider-good", device_pushes)
+    assert done["state"] == "idle" and done["latch"] == "closed"
+    last = done["last_ride"]
+    assert last["state"] == "failed" and last["fare"] is None and last["deposit"] is None
+    assert done["light"] == "idle" and done["beep"] == "error"
