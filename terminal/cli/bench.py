@@ -14,6 +14,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "terminal.bench.kiosk",
     "terminal.bench.crash",
     "terminal.bench.device",
+    "terminal.bench.fuzz_api",
 )
 
 
