@@ -15,6 +15,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "terminal.bench.crash",
     "terminal.bench.device",
     "terminal.bench.fuzz_api",
+    "terminal.bench.load",
 )
 
 

@@ -1,0 +1,420 @@
+"""`scanpay bench load`: many terminals against the reference back end over loopback HTTP.
+
+A back end on a SQLite file pre-filled with N events serves in its own process(es) (uvicorn,
+``--workers`` of them over the same file); this process plays ``--terminals`` concurrent
+terminals, each on its own keep-alive connection, each sending one request at a time from a
+fixed mix: score reads, event batches (10 chained events), payment-code resolves and deposit
+holds. Requests/s and p50/p95/p99 latency per call kind go to ``load.json`` and a latency
+histogram to ``load.png``.
+
+The client is stdlib asyncio on raw HTTP/1.1 rather than threads with ``requests``: on a 2-core
+machine the load generator shares the CPU with the server, and a thread-per-terminal client
+with a full HTTP library spends more CPU per request than the server it measures. No new
+dependency either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Share of each call kind in the mix.
+DEFAULT_MIX: Mapping[str, float] = {"score": 0.5, "events": 0.2, "resolve": 0.15, "hold": 0.15}
+KINDS: tuple[str, ...] = tuple(DEFAULT_MIX)
+EVENTS_PER_BATCH = 10
+SUBJECTS_PER_TERMINAL = 8
+WARMUP_S = 2.0
+# Targets of issue #10 at 128 terminals and 100k stored events.
+TARGET_RPS = 1000.0
+TARGET_P99_MS = 100.0
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to run: terminals, stored events, seconds measured, server processes, mix."""
+
+    terminals: int = 128
+    events: int = 100_000
+    seconds: float = 20.0
+    workers: int = 1
+    seed: int = 1
+    mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+
+
+@dataclass
+class _Terminal:
+    terminal_id: str
+    key: str
+    subjects: list[str]
+    codes: list[str]
+    prev_hash: str | None = None
+
+
+def _terminal_ids(n: int) -> list[str]:
+    return [f"load-bike-{i:04d}" for i in range(n)]
+
+
+def prefill(db: Path, plan: LoadPlan, now: float) -> list[_Terminal]:
+    """Create the database: subjects, ``plan.events`` scored events, each terminal's served
+    subjects and payer proofs, and unused payment codes for its resolves."""
+    from payments.paycode import issue_code
+    from terminal.emulator.backend.app import create_app
+    from terminal.emulator.backend.score_state import add_event
+    from terminal.emulator.backend.settings import BackendSettings
+
+    app = create_app(BackendSettings(database=str(db), seed_demo=False))
+    backend = app.state.backend
+    rng = random.Random(plan.seed)
+    terminals: list[_Terminal] = []
+    # Enough codes for a terminal resolving at 4x the target rate of its share.
+    per_terminal_rate = TARGET_RPS / max(1, plan.terminals)
+    n_codes = int((plan.seconds + WARMUP_S) * per_terminal_rate * plan.mix.get("resolve", 0)
+                  * 4) + 5
+    try:
+        with backend.store.transaction() as conn:
+            subjects: list[str] = []
+            for tid in _terminal_ids(plan.terminals):
+                mine = [f"load-sub-{tid[-4:]}-{j}" for j in range(SUBJECTS_PER_TERMINAL)]
+                subjects += mine
+                conn.executemany(
+                    "INSERT INTO subjects(subject_id, description, created_at) VALUES (?, '', ?)",
+                    [(s, now) for s in mine])
+                conn.executemany("INSERT INTO wallets(subject_id, currency, balance_minor)"
+                                 " VALUES (?, 'CNY', ?)", [(s, 10**12) for s in mine])
+                conn.executemany("INSERT INTO served_subjects(terminal_id, subject_id, first_at)"
+                                 " VALUES (?, ?, ?)", [(tid, s, now) for s in mine])
+                conn.executemany("INSERT INTO payer_proofs(terminal_id, subject_id, source,"
+                                 " proved_at, expires_at) VALUES (?, ?, 'code', ?, ?)",
+                                 [(tid, s, now, now + 86400.0) for s in mine])
+                codes = [issue_code(rng.choice(mine), signing_key=backend.signing_key, now=now,
+                                    ttl_s=3600) for _ in range(n_codes)]
+                terminals.append(_Terminal(tid, backend.api_key_for(tid), mine, codes))
+            kinds = [("ride.ended", {"on_time": True}), ("ride.ended", {"on_time": False}),
+                     ("ride.started", {}), ("payment.declined", {}),
+                     ("parking.reported", {"misparked": True})]
+            for n in range(plan.events):
+                kind, attributes = kinds[n % len(kinds)]
+                add_event(conn, {"id": f"evt_{n:032x}", "type": kind,
+                                 "time": "2026-11-26T10:30:00Z", "terminal_id": "load-history",
+                                 "subject_id": subjects[n % len(subjects)],
+                                 "attributes": attributes}, now=now)
+    finally:
+        backend.close()
+    return terminals
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(db: Path, workers: int,
+                 terminals: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+    """Serve the back end on loopback in ``workers`` uvicorn processes, with development keys
+    for ``terminals``; waits for health."""
+    from terminal.emulator.backend.asgi import DB_ENV, TERMINALS_ENV
+    from terminal.errors import TerminalError
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "terminal.emulator.backend.asgi:dev_app_from_env",
+           "--factory", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+           "--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(cmd, env={**os.environ, DB_ENV: str(db),
+                                      TERMINALS_ENV: ",".join(terminals)})
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TerminalError(f"the back end exited with {proc.returncode} at start")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+                sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return proc, port
+        except OSError:
+            pass
+        time.sleep(0.1)  # polling a child process's port: there is no event to await
+    proc.terminate()
+    raise TerminalError("the back end did not answer /v1/health within 60 s")
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection (a terminal's)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, headers: Mapping[str, str],
+                      body: bytes = b"") -> tuple[int, bytes]:
+        """Send one request and read its answer (reconnecting after ``Connection: close``)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            return await self._exchange(method, path, headers, body)
+        except (ConnectionError, asyncio.IncompleteReadError, IndexError):
+            self.close()
+            raise
+
+    async def _exchange(self, method: str, path: str, headers: Mapping[str, str],
+                        body: bytes) -> tuple[int, bytes]:
+        assert self.reader is not None and self.writer is not None
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1",
+                 *(f"{k}: {v}" for k, v in headers.items())]
+        if body or method == "POST":
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        await self.writer.drain()
+        status = int((await self.reader.readline()).split()[1])
+        length, chunked, closing = 0, False, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            name, value = name.lower(), value.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding" and "chunked" in value:
+                chunked = True
+            elif name == "connection" and value == "close":
+                closing = True
+        if not chunked:
+            data = await self.reader.readexactly(length)
+        else:
+            data = b""
+            while size := int((await self.reader.readline()).strip() or b"0", 16):
+                data += (await self.reader.readexactly(size + 2))[:-2]
+            await self.reader.readline()
+        if closing:
+            self.close()
+        return status, data
+
+    def close(self) -> None:
+        """Close the connection (the next request opens a new one); idempotent."""
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def _build(kind: str, term: _Terminal, rng: random.Random,
+           all_subjects: list[str]) -> tuple[str, str, dict[str, str], bytes] | None:
+    from payments.event_chain import chain_hash
+
+    auth = {"Authorization": f"Bearer {term.key}"}
+    if kind == "score":
+        return "GET", f"/v1/subjects/{rng.choice(all_subjects)}/score", auth, b""
+    if kind == "events":
+        events = []
+        for _ in range(EVENTS_PER_BATCH):
+            event = {"id": f"evt_{uuid.uuid4().hex}", "schema": 1, "type": "ride.ended",
+                     "time": "2026-11-30T10:30:00.000Z", "terminal_id": term.terminal_id,
+                     "subject_id": rng.choice(term.subjects),
+                     "attributes": {"on_time": rng.random() < 0.9, "duration_s": 900},
+                     "prev_hash": term.prev_hash}
+            term.prev_hash = chain_hash(event, term.prev_hash)
+            events.append(event)
+        return "POST", "/v1/events:batch", auth, json.dumps({"events": events}).encode()
+    keyed = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+    if kind == "resolve":
+        if not term.codes:
+            return None
+        return ("POST", "/v1/payment-codes/resolve", keyed,
+                json.dumps({"code": term.codes.pop()}).encode())
+    body = {"subject_id": rng.choice(term.subjects), "reference": f"ride_{uuid.uuid4().hex[:12]}",
+            "amount": {"amount_minor": 1, "currency": "CNY"}}
+    return "POST", "/v1/holds", keyed, json.dumps(body).encode()
+
+
+async def _drive(port: int, terminals: list[_Terminal], plan: LoadPlan
+                 ) -> tuple[dict[str, list[float]], dict[str, dict[str, int]], float]:
+    """Run every terminal until the measured window ends; latencies (s) and statuses per kind,
+    and the measured window's length."""
+    latencies: dict[str, list[float]] = {k: [] for k in KINDS}
+    statuses: dict[str, dict[str, int]] = {k: {} for k in KINDS}
+    all_subjects = [s for t in terminals for s in t.subjects]
+    kinds = [k for k in KINDS if plan.mix.get(k, 0) > 0]
+    weights = [plan.mix[k] for k in kinds]
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    measure_from, stop_at = start + WARMUP_S, start + WARMUP_S + plan.seconds
+
+    async def terminal(i: int, term: _Terminal) -> None:
+        rng = random.Random(plan.seed * 100_003 + i)
+        conn = _Connection(port)
+        try:
+            while (now := loop.time()) < stop_at:
+                kind = rng.choices(kinds, weights)[0]
+                request = _build(kind, term, rng, all_subjects)
+                if request is None:  # out of payment codes: read a score instead
+                    kind, request = "score", _build("score", term, rng, all_subjects)
+                    assert request is not None
+                sent = time.perf_counter()
+                status, body = await conn.request(*request)
+                took = time.perf_counter() - sent
+                if now >= measure_from:
+                    latencies[kind].append(took)
+                    statuses[kind][str(status)] = statuses[kind].get(str(status), 0) + 1
+                    if kind == "events" and status == 200:  # refused events are failures too
+                        refused = len(json.loads(body)["rejected"])
+                        if refused:
+                            statuses[kind]["refused_events"] = \
+                                statuses[kind].get("refused_events", 0) + refused
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(terminal(i, t) for i, t in enumerate(terminals)))
+    return latencies, statuses, max(loop.time(), stop_at) - measure_from
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summarise(latencies: Mapping[str, list[float]], statuses: Mapping[str, Mapping[str, int]],
+              window_s: float, plan: LoadPlan) -> dict[str, Any]:
+    """Requests/s and latency percentiles (ms) per call kind and overall."""
+    def stats(values: list[float], codes: Mapping[str, int]) -> dict[str, Any]:
+        return {"requests": len(values), "rps": round(len(values) / window_s, 1),
+                "p50_ms": round(_percentile(values, 0.50) * 1e3, 1),
+                "p95_ms": round(_percentile(values, 0.95) * 1e3, 1),
+                "p99_ms": round(_percentile(values, 0.99) * 1e3, 1),
+                "max_ms": round(max(values, default=0.0) * 1e3, 1),
+                "statuses": dict(sorted(codes.items())),
+                "errors": sum(n for c, n in codes.items() if not c.startswith("2"))}
+    # "refused_events" counts events inside 200 answers; an error, not a request.
+
+    everything = [v for values in latencies.values() for v in values]
+    merged: dict[str, int] = {}
+    for codes in statuses.values():
+        for code, n in codes.items():
+            merged[code] = merged.get(code, 0) + n
+    total = stats(everything, merged)
+    return {"terminals": plan.terminals, "stored_events": plan.events,
+            "seconds": round(window_s, 2), "workers": plan.workers, "seed": plan.seed,
+            "mix": dict(plan.mix), "cpus": os.cpu_count(), "total": total,
+            "by_kind": {k: stats(latencies[k], statuses[k]) for k in KINDS if latencies[k]},
+            "target": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS,
+                       "met": total["rps"] >= TARGET_RPS and total["p99_ms"] <= TARGET_P99_MS}}
+
+
+def run_load(plan: LoadPlan, work_dir: Path) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Pre-fill, serve, drive; returns the summary and the raw latencies (s) per kind."""
+    db = work_dir / "load.sqlite3"
+    started = time.monotonic()
+    terminals = prefill(db, plan, time.time())
+    prefill_s = time.monotonic() - started
+    proc, port = start_server(db, plan.workers, [t.terminal_id for t in terminals])
+    try:
+        latencies, statuses, window = asyncio.run(_drive(port, terminals, plan))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    summary = summarise(latencies, statuses, window, plan)
+    summary["prefill_s"] = round(prefill_s, 1)
+    return summary, latencies
+
+
+def plot_latencies(latencies: Mapping[str, list[float]], summary: Mapping[str, Any],
+                   path: Path) -> None:
+    """A latency histogram per call kind (log-spaced bins, ms), p99 marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    everything = [v * 1e3 for values in latencies.values() for v in values]
+    if not everything:
+        return
+    bins = np.logspace(np.log10(max(0.1, min(everything))), np.log10(max(everything) * 1.05), 60)
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for kind, values in latencies.items():
+        if values:
+            p99 = summary["by_kind"][kind]["p99_ms"]
+            ax.hist([v * 1e3 for v in values], bins=bins, histtype="step", linewidth=1.5,
+                    label=f"{kind}: {summary['by_kind'][kind]['rps']}/s, p99 {p99} ms")
+    ax.axvline(TARGET_P99_MS, color="grey", linestyle="--", label="p99 target 100 ms")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("requests")
+    total = summary["total"]
+    ax.set_title(f"{summary['terminals']} terminals, {summary['stored_events']} stored events, "
+                 f"{summary['workers']} worker(s): {total['rps']} req/s, p99 {total['p99_ms']} ms")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `bench load`."""
+    parser = sub.add_parser("load", help="many terminals against the back end over HTTP",
+                            description=__doc__.splitlines()[0])
+    parser.add_argument("--terminals", type=int, default=128, metavar="N",
+                        help="concurrent terminals (default 128)")
+    parser.add_argument("--events", type=int, default=100_000, metavar="N",
+                        help="events stored before the run (default 100000)")
+    parser.add_argument("--seconds", type=float, default=20.0, metavar="S",
+                        help=f"measured seconds, after {WARMUP_S:g} s of warm-up (default 20)")
+    parser.add_argument("--workers", type=int, default=1, metavar="W",
+                        help="uvicorn worker processes over the same SQLite file (default 1)")
+    parser.add_argument("--seed", type=int, default=1, metavar="S", help="random seed")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", type=Path, default=Path("bench-results/load"),
+                        help="output folder (default bench-results/load)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from terminal.errors import TerminalError
+
+    if args.terminals < 1 or args.events < 0 or args.seconds <= 0 or args.workers < 1:
+        raise TerminalError("--terminals and --workers must be >= 1, --events >= 0, "
+                            "--seconds > 0")
+    plan = LoadPlan(terminals=args.terminals, events=args.events, seconds=args.seconds,
+                    workers=args.workers, seed=args.seed)
+    print(f"load: pre-filling {plan.events} events for {plan.terminals} terminals ...",
+          file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="scanpay-load-") as tmp:
+        summary, latencies = run_load(plan, Path(tmp))
+    args.out.mkdir(parents=True, exist_ok=True)
+    suffix = "" if plan.workers == 1 else f"-w{plan.workers}"
+    (args.out / f"load{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n",
+                                                 encoding="utf-8")
+    plot_latencies(latencies, summary, args.out / f"load{suffix}.png")
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    total = summary["total"]
+    print(f"load: {plan.terminals} terminals, {plan.events} stored events, {plan.workers} "
+          f"worker(s), {summary['seconds']} s: {total['rps']} req/s, p50 {total['p50_ms']} ms, "
+          f"p95 {total['p95_ms']} ms, p99 {total['p99_ms']} ms, {total['errors']} errors")
+    for kind, s in summary["by_kind"].items():
+        print(f"  {kind:8s} {s['rps']:8.1f}/s  p50 {s['p50_ms']:6.1f}  p95 {s['p95_ms']:6.1f}  "
+              f"p99 {s['p99_ms']:6.1f} ms  statuses {s['statuses']}")
+    met = "met" if summary["target"]["met"] else "not met"
+    print(f"target >= {TARGET_RPS:g} req/s with p99 <= {TARGET_P99_MS:g} ms: {met}")
+    print(f"wrote {args.out}/load{suffix}.json and load{suffix}.png")
+    return 0
