@@ -620,9 +620,9 @@ def test_idle_returns_to_attract_and_voids_the_open_order(tmp_path: Path) -> Non
         assert "order" not in screen
         order = rig.app.orders.get(order_id)
         assert order.status == "voided" and order.reason_codes == ("idle_timeout",)
-        cancelled = events_of(rig, "order.cancelled")
-        assert [(e.attributes["order_id"], e.attributes["reason"]) for e in cancelled] == [
-            (order_id, "idle_timeout")]
+        cancelled = [e for e in events_of(rig, "order.cancelled")
+                     if e.attributes["order_id"] == order_id]  # the kiosk's order, not P1
+        assert [e.attributes["reason"] for e in cancelled] == ["idle_timeout"]
 
 
 def test_the_screen_qr_expires_and_the_payment_fails_with_qr_expired(tmp_path: Path) -> None:
@@ -676,8 +676,6 @@ def test_the_receipt_returns_to_attract_after_receipt_s(tmp_path: Path) -> None:
         assert rig.screen()["cart"]["count"] == 0 and "order" not in rig.screen()
 
 
-@pytest.mark.xfail(strict=True, reason="the gateway has no way to cancel an order: a screen QR "
-                   "the customer walked away from stays payable until it expires")
 def test_nothing_is_pending_at_the_gateway_after_a_cancelled_screen_qr(tmp_path: Path) -> None:
     with clocked_rig(tmp_path) as (rig, _mono, _wall):
         order_id = to_payment(rig, "qr")
