@@ -925,3 +925,17 @@ def test_a_very_large_order_still_gets_its_receipt_screen_and_qr(tmp_path: Path)
         assert len(payload.encode()) <= MAX_RECEIPT_BYTES
         assert "more lines" in payload and f"({order_id})" in payload
         assert "Paid: Kiosk QR" in payload
+
+
+def test_the_language_switch_holds_for_the_visit_and_the_next_customer_starts_in_the_default(
+        kiosk: KioskRig) -> None:
+    flow = kiosk.app.flow
+    order_item(kiosk, "egg-tart")
+    assert kiosk.screen()["cart"]["lines"][0]["text"] == "葡式蛋挞"
+    flow.act("lang", {"lang": "en"})
+    screen = kiosk.screen()
+    assert screen["lang"] == "en" and screen["cart"]["lines"][0]["text"] == "Egg Tart"
+    flow.act("back_to_menu")
+    assert kiosk.screen()["menu"]["categories"][0]["name"] == "Meals"
+    flow.act("cancel")
+    assert kiosk.screen()["lang"] == kiosk.app.settings.language == "zh"
