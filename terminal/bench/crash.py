@@ -113,9 +113,11 @@ def _run(args: argparse.Namespace) -> int:
     else:
         for name, value in asdict(report).items():
             print(f"{name:<17} {value}")
+        reached = extra["points_reached"]
+        hits = ", ".join(f"{kind} {reached.get(kind, 0)}/{planned}"
+                         for kind, planned in sorted(extra["points_hit"].items()))
         print(f"{'kills':<17} {extra['kills_timed']} after a random delay, "
-              f"{extra['kills_at_points']} at instrumented points "
-              f"({', '.join(f'{k} {v}' for k, v in sorted(extra['points_hit'].items()))})")
+              f"{extra['kills_at_points']} planned at instrumented points ({hits} reached)")
         print(f"{'rentals':<17} {extra['rentals']} on record, {extra['rides']} rides; "
               f"{wall:.0f} s")
         print("PASS" if report.clean else "FAIL")
@@ -146,6 +148,7 @@ def run_crash_bench(
     stuck = 0
     timed = 0
     points: Counter[str] = Counter()
+    reached: Counter[str] = Counter()
     with Emulator(config, state_dir=work_dir) as emulator:
         for rider in RIDERS:
             response = requests.post(
@@ -166,6 +169,7 @@ def run_crash_bench(
                 points[kind] += 1
                 ok = child.life(cycle, seed=rng.randrange(2**31),
                                 kill_at=f"{kind}:{rng.randint(low, high)}")
+                reached[kind] += child.killed
             stuck += not ok
             if progress is not None:
                 progress(cycle)
@@ -177,7 +181,7 @@ def run_crash_bench(
         report, extra = _check(work_dir / "backend.sqlite3", unit_dir, cycles, stuck,
                                free_bikes)
     extra.update(kills_timed=timed, kills_at_points=sum(points.values()),
-                 points_hit=dict(points), final=final)
+                 points_hit=dict(points), points_reached=dict(reached), final=final)
     return report, extra
 
 
@@ -186,6 +190,7 @@ class _ChildRunner:
 
     def __init__(self, url: str, api_key: str, unit_dir: Path, rentals: int) -> None:
         self._url, self._key, self._dir, self._rentals = url, api_key, unit_dir, rentals
+        self.killed = False  # whether the last life died by SIGKILL (not a clean exit)
 
     def _command(self, life: int, seed: int, extra: list[str]) -> list[str]:
         return [sys.executable, "-m", "terminal.bench.crash", "--child", "--url", self._url,
@@ -216,7 +221,9 @@ class _ChildRunner:
                 proc.kill()
                 proc.wait()
                 log.error("life %d hung and was killed", life)
+                self.killed = True
                 return False
+        self.killed = proc.returncode == -signal.SIGKILL
         return True
 
     def final(self, life: int, *, seed: int) -> dict[str, Any]:
