@@ -291,6 +291,10 @@ class BikeLockUnit:
             sent = "hold" in rental.keys and rental.outcome == "required"
             if sent and rental.hold_id is None and "hold" not in rental.unresolved:
                 rental.unresolved.append("hold")  # sent, answer unknown: look it up
+            if state is RideState.UNLOCKING:  # pulsed or not, the latch is shut now
+                log.warning("ride %s: power lost while unlocking; the latch is shut, so no "
+                            "ride is charged (operator: check bike at %s)", rental.ride_id,
+                            self._settings.terminal_id)
             self._fail(rental, "interrupted", "interrupted before unlock; nothing charged")
 
     # -- steps -----------------------------------------------------------------------------------
