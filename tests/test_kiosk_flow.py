@@ -939,3 +939,40 @@ def test_the_language_switch_holds_for_the_visit_and_the_next_customer_starts_in
     assert kiosk.screen()["menu"]["categories"][0]["name"] == "Meals"
     flow.act("cancel")
     assert kiosk.screen()["lang"] == kiosk.app.settings.language == "zh"
+
+
+def test_a_finished_enrollment_gets_its_own_idle_time(tmp_path: Path) -> None:
+    import threading
+
+    with clocked_rig(tmp_path, idle_s=60.0) as (rig, mono, _wall):
+        flow = rig.app.flow
+        to_enrollment(rig)
+        flow.act("enroll_step", {"step": "agree"})
+        for digit in "13900002222":
+            flow.act("enroll_step", {"step": "key", "digit": digit})
+        flow.act("enroll_step", {"step": "submit"})  # the last tap
+        mono.advance(40.0)  # the customer looks for the wallet's code
+        running = threading.Event()
+
+        def clock_runs() -> None:  # liveness prompts need time to pass during the capture
+            while not running.wait(0.02):
+                mono.advance(0.02)
+
+        ticker = threading.Thread(target=clock_runs)
+        ticker.start()
+        try:
+            rig.step_in(Person())
+            rig.show_wallet_code("rider-low")
+            wait_until(lambda: enroll_screen(rig)["step"] != "code")
+            rig.camera.show_nothing()
+            wait_until(lambda: enroll_screen(rig)["step"] in ("done", "failed"), timeout_s=30)
+        finally:
+            running.set()
+            ticker.join()
+        assert enroll_screen(rig)["step"] == "done"
+        mono.advance(30.0)  # 70 s after the last tap, 30 s after the last frame that mattered
+        flow.tick()
+        assert rig.screen()["still_there"] is False
+        mono.advance(30.0)
+        flow.tick()
+        assert rig.screen()["still_there"] is True

@@ -212,6 +212,7 @@ class KioskFlow:
                     self._payment_step(session.on_frame(image, timestamp))
             elif self.state is S.ENROLL and self._enroll is not None \
                     and self._enroll.on_frame(image, timestamp):
+                self._last_tap = self._clock()  # the customer is at the camera: not idle
                 self._changed()
 
     def tick(self) -> None:
