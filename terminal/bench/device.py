@@ -345,7 +345,8 @@ def write_plots(out: Path, report: dict[str, Any]) -> list[Path]:
                                                f"{r['idle_cpu_share']:.1%})")
         ax.set_xlabel("seconds since start")
         ax.set_ylabel("resident memory, MB (process tree)")
-        ax.set_ylim(bottom=0)
+        top = max(r["rss_mb_max"] for r in report["units"].values())
+        ax.set_ylim(0, top * 1.2)
         ax.set_title("scanpay run, idle on emulated devices", fontsize=9)
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -359,7 +360,7 @@ def write_plots(out: Path, report: dict[str, Any]) -> list[Path]:
         ax.plot(n, rss, marker=".")
         ax.set_xlabel("code-free frames scanned")
         ax.set_ylabel("resident memory, MB")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(rss) * 1.2)
         ax.set_title(f"bike-lock scan loop: {frames['growth_mb']:+.1f} MB over "
                      f"{frames['frames']} frames", fontsize=9)
         fig.tight_layout()
