@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -236,3 +237,44 @@ def test_static_files_are_served_locally(kiosk: KioskRig, path: str, kind: str) 
 def test_a_missing_static_file_is_404(kiosk: KioskRig) -> None:
     assert requests.get(f"{kiosk.url}/static/../app.py", timeout=10).status_code == 404
     assert requests.get(f"{kiosk.url}/static/nope.js", timeout=10).status_code == 404
+
+
+def page_in_both_languages(rig: KioskRig) -> None:
+    """The page renders the current screen in Chinese and in English."""
+    state = rig.app.flow.state.value
+    for lang in ("en", "zh"):
+        assert tap(rig, "lang", {"lang": lang}).status_code == 204
+        response = requests.get(f"{rig.url}/", timeout=10)
+        assert response.status_code == 200
+        assert f'data-state="{state}"' in response.text, (state, lang)
+        pushed = rig.app.broadcaster.latest("screen")
+        assert pushed is not None and json.loads(pushed.data)["state"] == state
+
+
+def test_every_screen_renders_in_both_languages(kiosk: KioskRig) -> None:
+    flow = kiosk.app.flow
+    page_in_both_languages(kiosk)
+    for action, args in (("start", {}), ("dining", {"mode": "eat_in"}),
+                         ("open_item", {"id": "family-bucket"}), ("add_item", {}),
+                         ("toggle_option", {"group": "bucket-sides", "option": "corn"}),
+                         ("toggle_option", {"group": "bucket-sides", "option": "fries"}),
+                         ("add_item", {}), ("open_cart", {}), ("checkout", {}),
+                         ("enroll", {}), ("enroll_step", {"step": "agree"}),
+                         ("enroll_done", {}), ("pay", {"method": "face"})):
+        assert tap(kiosk, action, args).status_code == 204, action
+        page_in_both_languages(kiosk)
+    tap(kiosk, "cancel_payment")
+    tap(kiosk, "pay", {"method": "wallet"})
+    kiosk.camera.show_code("not a payment code")
+    deadline = time.monotonic() + 15
+    while flow.state is KioskState.PAYING and time.monotonic() < deadline:
+        time.sleep(0.02)  # the camera loop reads the code
+    kiosk.camera.show_nothing()
+    assert flow.state is KioskState.FAILED
+    page_in_both_languages(kiosk)
+    tap(kiosk, "pay", {"method": "qr"})
+    page_in_both_languages(kiosk)
+    kiosk.phone_pays_screen_qr()
+    tap(kiosk, "cancel_payment")  # the last look finds it paid
+    assert flow.state is KioskState.PAID
+    page_in_both_languages(kiosk)
