@@ -200,6 +200,8 @@ def test_an_order_paid_by_face_with_the_last_four_phone_digits(
     tap(page, '[data-action="backspace"]')
     page.wait_for_selector('.typed[data-typed="1"]')
     type_digits(page, "234", typed=1)
+    assert page.locator("#live").inner_text() == {"zh": "已输入 4 位",
+                                                  "en": "4 digit(s) typed"}[lang]
     typed_at = time.monotonic()
     tap(page, '[data-action="submit_digits"]')
     on_screen(page, "paid", timeout_ms=PAYMENT_WAIT_MS)

@@ -82,7 +82,9 @@
   function announce(root) {
     var parts = [];
     root.querySelectorAll("[data-announce]").forEach(function (el) {
-      parts.push(el.textContent.replace(/\s+/g, " ").trim());
+      var spoken = el.cloneNode(true);  // what is hidden from assistive technology stays so
+      spoken.querySelectorAll('[aria-hidden="true"]').forEach(function (h) { h.remove(); });
+      parts.push(spoken.textContent.replace(/\s+/g, " ").trim());
     });
     var text = parts.join(" ");
     if (text && text !== live.textContent) live.textContent = text;
