@@ -324,15 +324,15 @@ def test_a_customer_who_does_not_follow_the_prompt_sees_it_large_then_the_reason
     order_a_meal(page)
     to_payment(page, "face")
     rig.step_in(Person(responsive=False))
-    icon = page.locator(".prompt-icon")
-    icon.wait_for(timeout=PAYMENT_WAIT_MS)
-    action = rig.screen()["pay"]["action"]
-    assert icon.get_attribute("src") == f"/static/icons/{action}.svg"
-    prompt = page.locator(".prompt-text")
-    assert prompt.inner_text() == {"smile": "Please smile", "blink": "Please blink",
-                                   "turn_left": "Please turn your head to the left",
-                                   "turn_right": "Please turn your head to the right"}[action]
-    assert float(prompt.evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)")) >= 40
+    page.locator(".prompt-icon").wait_for(timeout=PAYMENT_WAIT_MS)
+    shown = page.evaluate("""() => { const text = document.querySelector('.prompt-text');
+        return {icon: document.querySelector('.prompt-icon').getAttribute('src'),
+                text: text.innerText, px: parseFloat(getComputedStyle(text).fontSize)}; }""")
+    action = shown["icon"].removeprefix("/static/icons/").removesuffix(".svg")
+    assert shown["text"] == {"smile": "Please smile", "blink": "Please blink",
+                             "turn_left": "Please turn your head to the left",
+                             "turn_right": "Please turn your head to the right"}[action]
+    assert shown["px"] >= 40, "the prompt is large text"
     record(page, "face-prompt-en", "landscape")
     on_screen(page, "failed", timeout_ms=PAYMENT_WAIT_MS)
     rig.step_in(None)
