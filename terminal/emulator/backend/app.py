@@ -39,6 +39,7 @@ guard (:mod:`.guard`) authenticates before any body is read.
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
 import re
 import secrets
@@ -98,13 +99,18 @@ class RequestIdMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Request ids need to be unique, not secret: a random per-process prefix and a counter
+        # (a fresh random id per request cost a getrandom call each, visible under load).
+        self._prefix = secrets.token_hex(4)
+        self._counter = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        req_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else f"req_{secrets.token_hex(8)}"
+        req_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) \
+            else f"req_{self._prefix}{next(self._counter):08x}"
         scope.setdefault("state", {})["request_id"] = req_id
         started = False
 

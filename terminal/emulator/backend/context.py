@@ -214,8 +214,26 @@ def subject_exists(conn: sqlite3.Connection, subject_id: str) -> bool:
                         (subject_id,)).fetchone() is not None
 
 
+# The dependencies FastAPI resolves are coroutines: a plain function would be run on the
+# thread pool, one thread hop per dependency per request (most of a score read's cost).
+async def _backend_dep(request: Request) -> Backend:
+    return get_backend(request)
+
+
+async def _caller_dep(request: Request) -> Caller:
+    return caller_of(request)
+
+
+async def _terminal_dep(request: Request) -> str:
+    return caller_of(request).terminal_id
+
+
+async def _request_id_dep(request: Request) -> str:
+    return request_id(request)
+
+
 # Annotated dependencies for route signatures.
-BackendDep = Annotated[Backend, Depends(get_backend)]
-CallerDep = Annotated[Caller, Depends(caller_of)]
-TerminalId = Annotated[str, Depends(authenticated_terminal)]
-RequestId = Annotated[str, Depends(request_id)]
+BackendDep = Annotated[Backend, Depends(_backend_dep)]
+CallerDep = Annotated[Caller, Depends(_caller_dep)]
+TerminalId = Annotated[str, Depends(_terminal_dep)]
+RequestId = Annotated[str, Depends(_request_id_dep)]

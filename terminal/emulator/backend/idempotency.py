@@ -21,7 +21,7 @@ _KEY_RE = re.compile(r"[\x21-\x7e]{1,128}")
 Operation = Callable[[sqlite3.Connection], tuple[int, dict[str, Any]]]
 
 
-def idempotency_key(
+async def idempotency_key(
     idempotency_key: Annotated[str | None, Header(
         description="Client-generated key, reused on every retry of one attempt")] = None,
 ) -> str:

@@ -7,6 +7,8 @@ import sqlite3
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from terminal.emulator.backend import chain_check, score_state
@@ -73,9 +75,15 @@ def compute_score(conn: sqlite3.Connection, subject_id: str, now: float) -> dict
 
 
 @router.get("/v1/subjects/{subject_id}/score", summary="Credit score 350..950 with its reasons")
-def get_score(subject_id: Annotated[str, Path(max_length=128)], backend: BackendDep,
-              _terminal: TerminalId) -> dict[str, Any]:
+async def get_score(subject_id: Annotated[str, Path(max_length=128)], backend: BackendDep,
+                    _terminal: TerminalId) -> JSONResponse:
     """Score, the factors that moved it, and restrictions (separate facts, not points)."""
+    if backend.store.concurrent_reads:  # a few indexed rows of a WAL snapshot: never waits
+        return JSONResponse(_read_score(backend, subject_id))
+    return JSONResponse(await run_in_threadpool(_read_score, backend, subject_id))
+
+
+def _read_score(backend: Backend, subject_id: str) -> dict[str, Any]:
     with backend.store.read() as conn:
         if conn.execute("SELECT 1 FROM subjects WHERE subject_id = ?",
                         (subject_id,)).fetchone() is None:

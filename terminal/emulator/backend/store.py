@@ -76,6 +76,11 @@ class Store:
                 raise
             conn.execute("COMMIT")
 
+    @property
+    def concurrent_reads(self) -> bool:
+        """Whether :meth:`read` runs without the write lock (a file database)."""
+        return self.path != ":memory:"
+
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A read-only snapshot for this thread, without the write lock (file databases)."""
