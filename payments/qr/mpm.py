@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from payments.qr import profiles, rules
+from payments.qr import pix, profiles, rules
 from payments.qr.crc import crc16_ccitt_false
 from payments.qr.model import ParsedPayload, QRPayloadError
 from payments.qr.tlv import DataObject, parse_objects
@@ -129,4 +129,6 @@ def mpm_fields(tags: dict[str, str], scheme: str) -> dict[str, str]:
                     "%Y-%m-%dT%H:%M:%SZ")
             if f"62.{root}.02" in tags:
                 fields["order_id"] = tags[f"62.{root}.02"]
+    if scheme == "pix":
+        fields.update(pix.pix_fields(tags))
     return fields

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from payments.qr import pix
 from payments.qr.model import QRPayloadError, Violation
 from payments.qr.tlv import parse_objects
 
@@ -50,24 +51,20 @@ def _templates_with_gui(tags: dict[str, str], gui: str) -> list[str]:
 
 # --- Pix (Brazil) -----------------------------------------------------------------------------
 
-_PIX_TXID = re.compile(r"[A-Za-z0-9]{1,25}|\*\*\*")
-
-
 def _pix(tags: dict[str, str], offsets: dict[str, int], text: str) -> list[Violation]:
     out = []
-    for root in _templates_with_gui(tags, "br.gov.bcb.pix"):
-        if int(root) > 51:  # 80-99 may repeat the GUI for extra data (Pix Automatico)
-            continue
-        key, url = tags.get(f"{root}.01"), tags.get(f"{root}.25")
-        if key is None and url is None:
-            out.append(_v("pix_no_key", "a Pix account needs a key (01) or a location URL (25)",
-                          tags, offsets, root))
+    accounts = pix.account_roots(tags)
+    has_target = any(f"{r}.01" in tags or f"{r}.25" in tags
+                     for r in accounts + pix.recurrence_roots(tags))
+    if not has_target:  # a Pix Automatico code may keep its only location in 80-99
+        out.append(_v("pix_no_key", "a Pix account needs a key (01) or a location URL (25)",
+                      tags, offsets, accounts[0] if accounts else None))
     for path, value in tags.items():
         if path.endswith(".25") and value.lower().startswith(("http://", "https://")):
             out.append(_v("pix_url_scheme", "a Pix location URL is written without its scheme",
                           tags, offsets, path))
     txid = tags.get("62.05")
-    if txid is not None and not _PIX_TXID.fullmatch(txid):
+    if txid is not None and not pix.txid_ok(txid):
         out.append(_v("pix_txid", "a Pix reference (txid) is 1-25 letters and digits or '***'",
                       tags, offsets, "62.05"))
     return out
@@ -173,27 +170,37 @@ PROFILES: tuple[Profile, ...] = (PIX, KHQR, VIETQR, PROMPTPAY, QRIS, SGQR, DUITN
 
 
 def detect(tags: dict[str, str]) -> Profile:
-    """The profile of a parsed payload, from its account GUIs first, then its country."""
+    """The profile of a parsed payload: its merchant accounts first, the country only after.
+
+    A code's accounts say who pays it out; the country only says where it was issued (a
+    UnionPay code printed in Cambodia is UnionPay, not a malformed KHQR).
+    """
+    by_account = _from_accounts(tags)
+    if by_account is not None:
+        return by_account
+    return _BY_COUNTRY.get(tags.get("58", ""), EMVCO)
+
+
+def _from_accounts(tags: dict[str, str]) -> Profile | None:
     guis = set()
     for path, value in tags.items():
         if path.endswith(".00") and path.count(".") == 1:
             guis.add(value.upper())
-    country = tags.get("58", "")
     if "BR.GOV.BCB.PIX" in guis:
         return PIX
     if "A000000727" in guis:
         return VIETQR
     if any(g.startswith("A000000677") for g in guis):
         return PROMPTPAY
-    if any(g.startswith("ID.CO.") for g in guis) or country == "ID":
+    if any(g.startswith("ID.CO.") for g in guis):
         return QRIS
-    if guis & {"SG.SGQR", "SG.PAYNOW"} or country == "SG":
+    if guis & {"SG.SGQR", "SG.PAYNOW"}:
         return SGQR
-    if "A0000006150001" in guis or country == "MY":
+    if "A0000006150001" in guis:
         return DUITNOW
-    if "A005266284662577" in guis or country == "LA":
+    if "A005266284662577" in guis:
         return LAO_QR
-    if country == "KH" or any("@" in tags.get(f"{r}.00", "") for r in ("29", "30")):
+    if any("@" in tags.get(f"{r}.00", "") for r in ("29", "30")):
         return KHQR
     if "15" in tags or "16" in tags:
         return UNIONPAY
@@ -201,4 +208,8 @@ def detect(tags: dict[str, str]) -> Profile:
         return MASTERCARD
     if "02" in tags or "03" in tags:
         return VISA
-    return EMVCO
+    return None
+
+
+_BY_COUNTRY: dict[str, Profile] = {"ID": QRIS, "SG": SGQR, "MY": DUITNOW, "LA": LAO_QR,
+                                   "KH": KHQR}
