@@ -54,6 +54,8 @@ class LoadPlan:
     seconds: float = 20.0
     workers: int = 1
     seed: int = 1
+    # Offered requests/s over all terminals (paced); 0: closed loop, as fast as answers come.
+    rate: float = 0.0
     mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
 
 
@@ -253,20 +255,34 @@ async def _drive(port: int, terminals: list[_Terminal], plan: LoadPlan
     start = loop.time()
     measure_from, stop_at = start + WARMUP_S, start + WARMUP_S + plan.seconds
 
+    # Paced: each terminal sends every `interval` s; 0: the next request as soon as an answer
+    # arrives (closed loop: latency is then terminals / throughput, by Little's law).
+    interval = len(terminals) / plan.rate if plan.rate > 0 else 0.0
+
     async def terminal(i: int, term: _Terminal) -> None:
         rng = random.Random(plan.seed * 100_003 + i)
         conn = _Connection(port)
+        due = start + rng.random() * interval
         try:
-            while (now := loop.time()) < stop_at:
+            while True:
+                if interval:
+                    if due > loop.time():
+                        await asyncio.sleep(due - loop.time())  # pacing, not synchronisation
+                    intended, due = due, due + interval
+                else:
+                    intended = loop.time()
+                if intended >= stop_at:
+                    break
                 kind = rng.choices(kinds, weights)[0]
                 request = _build(kind, term, rng, all_subjects)
                 if request is None:  # out of payment codes: read a score instead
                     kind, request = "score", _build("score", term, rng, all_subjects)
                     assert request is not None
-                sent = time.perf_counter()
                 status, body = await conn.request(*request)
-                took = time.perf_counter() - sent
-                if now >= measure_from:
+                # From when it was due, so a server that falls behind is not flattered
+                # (no coordinated omission).
+                took = loop.time() - intended
+                if intended >= measure_from:
                     latencies[kind].append(took)
                     statuses[kind][str(status)] = statuses[kind].get(str(status), 0) + 1
                     if kind == "events" and status == 200:  # refused events are failures too
@@ -309,6 +325,7 @@ def summarise(latencies: Mapping[str, list[float]], statuses: Mapping[str, Mappi
     total = stats(everything, merged)
     return {"terminals": plan.terminals, "stored_events": plan.events,
             "seconds": round(window_s, 2), "workers": plan.workers, "seed": plan.seed,
+            "offered_rps": plan.rate or None,
             "mix": dict(plan.mix), "cpus": os.cpu_count(), "total": total,
             "by_kind": {k: stats(latencies[k], statuses[k]) for k in KINDS if latencies[k]},
             "target": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS,
@@ -380,6 +397,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help=f"measured seconds, after {WARMUP_S:g} s of warm-up (default 20)")
     parser.add_argument("--workers", type=int, default=1, metavar="W",
                         help="uvicorn worker processes over the same SQLite file (default 1)")
+    parser.add_argument("--rate", type=float, default=0.0, metavar="R",
+                        help="offered requests/s over all terminals, each terminal paced; "
+                             "0 (default): closed loop, each terminal sends as soon as it has "
+                             "its answer")
     parser.add_argument("--seed", type=int, default=1, metavar="S", help="random seed")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", type=Path, default=Path("bench-results/load"),
@@ -390,17 +411,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from terminal.errors import TerminalError
 
-    if args.terminals < 1 or args.events < 0 or args.seconds <= 0 or args.workers < 1:
-        raise TerminalError("--terminals and --workers must be >= 1, --events >= 0, "
+    if args.terminals < 1 or args.events < 0 or args.seconds <= 0 or args.workers < 1 \
+            or args.rate < 0:
+        raise TerminalError("--terminals and --workers must be >= 1, --events and --rate >= 0, "
                             "--seconds > 0")
     plan = LoadPlan(terminals=args.terminals, events=args.events, seconds=args.seconds,
-                    workers=args.workers, seed=args.seed)
+                    workers=args.workers, seed=args.seed, rate=args.rate)
     print(f"load: pre-filling {plan.events} events for {plan.terminals} terminals ...",
           file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="scanpay-load-") as tmp:
         summary, latencies = run_load(plan, Path(tmp))
     args.out.mkdir(parents=True, exist_ok=True)
-    suffix = "" if plan.workers == 1 else f"-w{plan.workers}"
+    suffix = ("" if plan.workers == 1 else f"-w{plan.workers}") \
+        + (f"-r{plan.rate:g}" if plan.rate else "")
     (args.out / f"load{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n",
                                                  encoding="utf-8")
     plot_latencies(latencies, summary, args.out / f"load{suffix}.png")
@@ -408,9 +431,11 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
         return 0
     total = summary["total"]
+    offered = f"offered {plan.rate:g} req/s" if plan.rate else "closed loop"
     print(f"load: {plan.terminals} terminals, {plan.events} stored events, {plan.workers} "
-          f"worker(s), {summary['seconds']} s: {total['rps']} req/s, p50 {total['p50_ms']} ms, "
-          f"p95 {total['p95_ms']} ms, p99 {total['p99_ms']} ms, {total['errors']} errors")
+          f"worker(s), {offered}, {summary['seconds']} s: {total['rps']} req/s, "
+          f"p50 {total['p50_ms']} ms, p95 {total['p95_ms']} ms, p99 {total['p99_ms']} ms, "
+          f"{total['errors']} errors")
     for kind, s in summary["by_kind"].items():
         print(f"  {kind:8s} {s['rps']:8.1f}/s  p50 {s['p50_ms']:6.1f}  p95 {s['p95_ms']:6.1f}  "
               f"p99 {s['p99_ms']:6.1f} ms  statuses {s['statuses']}")
