@@ -35,27 +35,46 @@ CREATE TABLE IF NOT EXISTS chain_gaps (
 """
 
 
+class ChainLinker:
+    """Links one terminal's events within one transaction (one batch)."""
+
+    def __init__(self, conn: sqlite3.Connection, terminal_id: str) -> None:
+        self._conn = conn
+        self._terminal = terminal_id
+        # Closing gaps is only looked for when the terminal has any open (rarely).
+        self._open_gaps = conn.execute(
+            "SELECT 1 FROM chain_gaps WHERE terminal_id = ? AND kind = 'gap'"
+            " AND closed_at IS NULL LIMIT 1", (terminal_id,)).fetchone() is not None
+
+    def link(self, event: Mapping[str, Any], now: float) -> None:
+        """Link a well-formed event of this terminal, flagging gaps and forks; an event
+        without ``prev_hash`` (a terminal's first, or a client that does not chain) starts a
+        chain."""
+        conn, terminal, prev = self._conn, self._terminal, event.get("prev_hash")
+        own = chain_hash(event, prev)
+        cur = conn.execute("INSERT OR IGNORE INTO event_links(event_id, terminal_id, prev_hash,"
+                           " hash) VALUES (?, ?, ?, ?)", (event["id"], terminal, prev, own))
+        if cur.rowcount != 1:
+            return  # a duplicate: linked when it first came
+        if self._open_gaps:
+            conn.execute("UPDATE chain_gaps SET closed_at = ? WHERE terminal_id = ?"
+                         " AND kind = 'gap' AND missing_hash = ? AND closed_at IS NULL",
+                         (now, terminal, own))
+        if prev is None:
+            return
+        if conn.execute("SELECT 1 FROM event_links WHERE terminal_id = ? AND hash = ? LIMIT 1",
+                        (terminal, prev)).fetchone() is None:
+            _flag(conn, terminal, "gap", prev, event["id"], now)
+            self._open_gaps = True
+        if conn.execute("SELECT 1 FROM event_links WHERE terminal_id = ? AND prev_hash = ?"
+                        " AND event_id != ? LIMIT 1",
+                        (terminal, prev, event["id"])).fetchone() is not None:
+            _flag(conn, terminal, "fork", prev, event["id"], now)
+
+
 def link_event(conn: sqlite3.Connection, event: Mapping[str, Any], now: float) -> None:
-    """Link a well-formed event into its terminal's chain, flagging gaps and forks; an event
-    without ``prev_hash`` (a terminal's first, or a client that does not chain) starts one."""
-    terminal, prev = event["terminal_id"], event.get("prev_hash")
-    own = chain_hash(event, prev)
-    cur = conn.execute("INSERT OR IGNORE INTO event_links(event_id, terminal_id, prev_hash, hash)"
-                       " VALUES (?, ?, ?, ?)", (event["id"], terminal, prev, own))
-    if cur.rowcount != 1:
-        return  # a duplicate: linked when it first came
-    conn.execute("UPDATE chain_gaps SET closed_at = ? WHERE terminal_id = ? AND kind = 'gap'"
-                 " AND missing_hash = ? AND closed_at IS NULL", (now, terminal, own))
-    if prev is None:
-        return
-    if conn.execute("SELECT 1 FROM event_links WHERE terminal_id = ? AND hash = ? LIMIT 1",
-                    (terminal, prev)).fetchone() is None:
-        _flag(conn, terminal, "gap", prev, event["id"], now)
-    siblings = conn.execute("SELECT event_id FROM event_links WHERE terminal_id = ?"
-                            " AND prev_hash = ? AND event_id != ?",
-                            (terminal, prev, event["id"])).fetchall()
-    if siblings:
-        _flag(conn, terminal, "fork", prev, event["id"], now)
+    """Link one well-formed event into its terminal's chain (see :class:`ChainLinker`)."""
+    ChainLinker(conn, event["terminal_id"]).link(event, now)
 
 
 def _flag(conn: sqlite3.Connection, terminal: str, kind: str, missing: str, event_id: str,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from terminal.emulator.backend import chain_check, score_state
-from terminal.emulator.backend.chain_check import link_event, open_gaps
+from terminal.emulator.backend.chain_check import ChainLinker, open_gaps
 from terminal.emulator.backend.context import (
     Backend,
     BackendDep,
@@ -97,17 +97,33 @@ def store_events(conn: sqlite3.Connection, events: list[Any], caller: Caller,
 
     Only accepted events are stored and move a score; each refused one gets its reason.
     """
+    return store_checked(conn, check_events(events, caller.terminal_id), caller, now)
+
+
+def check_events(events: list[Any], terminal_id: str) -> list[tuple[Any, str | None]]:
+    """Each event with why it is malformed (None: well-formed); needs no database, so it runs
+    before the write transaction."""
+    return [(event, check_event(event, terminal_id)) for event in events]
+
+
+def store_checked(conn: sqlite3.Connection, checked: list[tuple[Any, str | None]],
+                  caller: Caller, now: float) -> dict[str, Any]:
+    """:func:`store_events` for events already through :func:`check_events`."""
     accepted = duplicates = 0
     rejected: list[dict[str, Any]] = []
-    for event in events:
-        reason = check_event(event, caller.terminal_id)
+    linker = ChainLinker(conn, caller.terminal_id)
+    refusals: dict[tuple[str, str | None], str | None] = {}  # (type, subject) -> reason
+    for event, reason in checked:
         if reason is None:
-            link_event(conn, event, now)  # refused or not, it is part of the chain
+            linker.link(event, now)  # refused or not, it is part of the chain
             if conn.execute("SELECT 1 FROM events WHERE event_id = ?",
                             (event["id"],)).fetchone() is not None:
                 duplicates += 1
                 continue
-            reason = refusal(conn, caller.role, caller.terminal_id, event)
+            pair = (event["type"], event.get("subject_id"))
+            if pair not in refusals:
+                refusals[pair] = refusal(conn, caller.role, caller.terminal_id, event)
+            reason = refusals[pair]
         if reason is not None:
             event_id = event.get("id") if isinstance(event, dict) else None
             rejected.append({"id": event_id if isinstance(event_id, str) else None,
@@ -119,7 +135,7 @@ def store_events(conn: sqlite3.Connection, events: list[Any], caller: Caller,
             duplicates += 1
     if rejected:
         log.info("terminal %s: rejected %d of %d events", caller.terminal_id, len(rejected),
-                 len(events))
+                 len(checked))
     return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
 
 
@@ -129,8 +145,9 @@ def post_events(batch: EventBatch, backend: BackendDep, caller: CallerDep) -> di
     unprovenanced ones (a subject this terminal never served, a kind its role does not send)."""
     if len(batch.events) > MAX_BATCH:
         raise ApiError(413, "batch_too_large", f"send at most {MAX_BATCH} events per batch")
+    checked = check_events(batch.events, caller.terminal_id)
     with backend.store.transaction() as conn:
-        return store_events(conn, batch.events, caller, backend.now())
+        return store_checked(conn, checked, caller, backend.now())
 
 
 @router.get("/v1/chain-gaps", summary="Open gaps and forks in terminals' event chains")
