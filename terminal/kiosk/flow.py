@@ -35,6 +35,7 @@ S, E = KioskState, KioskEvent
 LANGUAGES = ("zh", "en")
 DINING = ("eat_in", "take_out")
 METHODS: tuple[Method, ...] = ("face", "wallet", "qr")
+RECHECK_S = 3.0  # how often a charge whose answer was lost is re-sent
 
 
 class EnrollDesk(Protocol):
@@ -114,6 +115,10 @@ class KioskFlow:
         self.machine: StateMachine[KioskState, KioskEvent] = StateMachine(
             TRANSITIONS, S.ATTRACT, clock=clock)
         self.revision = 0
+        # Charges whose answer was lost, by method: the kiosk order they were for. Re-sent with
+        # the same key until the gateway answers (see _settle_unconfirmed).
+        self._unconfirmed: dict[Method, str] = {}
+        self._next_recheck = 0.0
         self._new_visit(settings.language)
 
     # -- reading ----------------------------------------------------------------------------
@@ -229,6 +234,9 @@ class KioskFlow:
                     self._changed()
             elif state is S.ENROLL and self._enroll is not None and self._enroll.tick():
                 self._changed()
+            if self._unconfirmed and now >= self._next_recheck:
+                self._next_recheck = now + RECHECK_S
+                self._settle_unconfirmed()
             if self.state in IDLE_STATES and not (self.state is S.ENROLL and self.wants_camera):
                 idle = now - self._last_tap
                 if idle >= self.settings.idle_s + self.settings.still_there_s:
@@ -383,6 +391,8 @@ class KioskFlow:
         method = args.get("method") or (self._visit.method if self.state is S.FAILED else "")
         if method not in self.methods():
             raise FlowError(f"payment method {method!r} is not offered for this order")
+        if self._blocked_by_unconfirmed(method):  # type: ignore[arg-type]
+            return
         if self._cart.unavailable_lines():  # staff marked an item sold out after checkout
             self._visit.notice = "sold_out_in_cart"
             self._fire(E.BACK_TO_CART)
@@ -426,7 +436,13 @@ class KioskFlow:
         self._fire(E.CANCEL_PAYMENT)
 
     def _other_method(self, args: dict[str, str]) -> None:
+        if self._blocked_by_unconfirmed(None):
+            return
         self._checkout(args)
+
+    def _recheck(self, args: dict[str, str]) -> None:
+        self._require(S.FAILED)
+        self._settle_unconfirmed()
 
     def _back_to_cart(self, args: dict[str, str]) -> None:
         self._fire(E.BACK_TO_CART)
@@ -506,6 +522,10 @@ class KioskFlow:
 
     def _failed(self, view: PayView) -> None:
         order = self._visit.order
+        method = self._visit.method
+        if order is not None and method is not None and self._payments[method].unconfirmed:
+            self._unconfirmed[method] = order.order_id
+            self._next_recheck = self._clock() + RECHECK_S
         reasons = view.reasons[:MAX_REASONS] or (Reason("payment_failed",
                                                         "The payment did not go through"),)
         self._visit.failure = reasons
@@ -535,6 +555,13 @@ class KioskFlow:
         if self.state is S.ENROLL and self._enroll is not None:
             self._enroll.cancel()
         order = self._visit.order
+        if order is not None and order.order_id in self._unconfirmed.values():
+            # A charge for this order may have gone through: it is settled in the background
+            # (paid orders show up on the staff screen), never voided blind.
+            self._settle_unconfirmed(current=False)
+            order = self.orders.get(order.order_id)
+            if order.order_id in self._unconfirmed.values() or order.status == "paid":
+                return
         if order is not None and order.status in ("open", "failed"):
             self._settle(order, "voided", (why,))
             self._emit(make_event("order.cancelled", terminal_id=self._terminal_id,
@@ -542,6 +569,40 @@ class KioskFlow:
                                       "order_id": order.order_id, "reason": why,
                                       "amount_minor": order.total_minor,
                                       "currency": order.currency}, clock=self._wall))
+
+    def _blocked_by_unconfirmed(self, method: Method | None) -> bool:
+        """Settle lost answers first; True (with a notice) while one still blocks paying."""
+        self._settle_unconfirmed()
+        if self.state is S.PAID:
+            return True  # the lost charge went through: the receipt is on screen
+        order = self._visit.order
+        current = order is not None and order.order_id in self._unconfirmed.values()
+        if current or (method is not None and method in self._unconfirmed):
+            self._visit.notice = "payment_unconfirmed"
+            return True
+        return False
+
+    def _settle_unconfirmed(self, *, current: bool = True) -> None:
+        """Re-send every charge whose answer was lost (same key: charged at most once)."""
+        for method, order_id in list(self._unconfirmed.items()):
+            view = self._payments[method].recheck()
+            if view.outcome == "failed" and view.stage == "unconfirmed":
+                continue  # still no answer: try again later
+            del self._unconfirmed[method]
+            mine = (current and self._visit.order is not None
+                    and self._visit.order.order_id == order_id and self.state is S.FAILED)
+            if view.outcome == "paid":
+                if mine:
+                    self._visit.method, self._visit.pay = method, view
+                    self._paid(view)
+                    continue
+                self.orders.settle(order_id, "paid", paid_with=method, charge_id=view.charge_id,
+                                   reason_codes=("paid_after_customer_left",))
+                log.warning("kiosk order %s: a lost charge went through after the customer "
+                            "left; it is on the staff screen", order_id)
+            elif mine:
+                self._visit.failure = view.reasons
+                self._changed()
 
     def _settle(self, order: KioskOrder, status: Any, reasons: tuple[str, ...], **extra: Any
                 ) -> KioskOrder:
@@ -614,5 +675,6 @@ _ACTIONS: dict[str, Callable[[KioskFlow, dict[str, str]], None]] = {
     "finish": KioskFlow._finish,
     "cancel": KioskFlow._cancel,
     "still_here": KioskFlow._still_here,
+    "recheck": KioskFlow._recheck,
 }
 ACTIONS = frozenset(_ACTIONS)

@@ -73,6 +73,28 @@ class PaymentSession(Protocol):
 
     def void(self) -> PayView: ...
 
+    @property
+    def unconfirmed(self) -> bool: ...
+
+    def recheck(self) -> PayView: ...
+
+
+UNCONFIRMED = Reason("payment_unconfirmed", "We could not confirm the payment yet")
+
+
+def _recheck_view(method: Method, result: tuple[str, str | None]) -> PayView:
+    """The view after re-sending a charge whose answer was lost."""
+    outcome, charge_id = result
+    if outcome == "charged":
+        return PayView(method, "paid", "paid", "pay.paid", "Paid", charge_id=charge_id,
+                       reasons=(Reason("payment_confirmed", "The payment was confirmed"),))
+    if outcome == "declined":
+        return PayView(method, "failed", "declined", "pay.failed", "Not paid",
+                       reasons=(Reason("payment_declined", "The payment did not go through; "
+                                       "nothing was charged"),))
+    return PayView(method, "failed", "unconfirmed", "pay.failed", "Checking",
+                   reasons=(UNCONFIRMED,))
+
 
 # Quality hints of vision's gates, as message ids of the screen's catalogue.
 _HINTS = (("closer", "face.hint.closer"), ("farther", "face.hint.farther"),
@@ -117,6 +139,15 @@ class FacePayment:
         self._view = PayView("face", "failed", "voided", "pay.voided", "Cancelled",
                              reasons=(Reason("cancelled", "The payment was cancelled"),))
         return self._view
+
+    @property
+    def unconfirmed(self) -> bool:
+        """A charge whose answer was lost is waiting to be confirmed."""
+        return self._smile.pending_charge is not None
+
+    def recheck(self) -> PayView:
+        """Re-send the unconfirmed charge with its key (charged at most once)."""
+        return _recheck_view("face", self._smile.recheck_charge())
 
     def _update(self, status: SmileStatus) -> PayView:
         state = status.state
@@ -196,6 +227,15 @@ class WalletCodePayment:
         """Not used by this method."""
         return self._view
 
+    @property
+    def unconfirmed(self) -> bool:
+        """A charge whose answer was lost is waiting to be confirmed."""
+        return self._qr.pending_charge is not None
+
+    def recheck(self) -> PayView:
+        """Re-send the unconfirmed charge with its key (charged at most once)."""
+        return _recheck_view("wallet", self._qr.recheck_charge())
+
     def void(self) -> PayView:
         """Stop waiting for a code."""
         self._order = None
@@ -268,6 +308,15 @@ class MerchantQrPayment:
         self._order = None
         self._view = PayView("qr", "failed", "voided", "pay.voided", "Cancelled",
                              reasons=(Reason("cancelled", "The payment was cancelled"),))
+        return self._view
+
+    @property
+    def unconfirmed(self) -> bool:
+        """The phone pays the gateway directly: the kiosk never holds a charge in doubt."""
+        return False
+
+    def recheck(self) -> PayView:
+        """Nothing to re-send (see :attr:`unconfirmed`)."""
         return self._view
 
     def _check(self) -> PayView:

@@ -28,7 +28,7 @@ from payments.events import Event, make_event
 from payments.paycode import PaymentCodeError, ReplayGuard, check_locally, parse_code
 from payments.policy import Reason
 from payments.qr import QRPayloadError, parse_payload
-from terminal.kiosk.smile import Order
+from terminal.kiosk.smile import Order, PendingCharge, outcome_unknown
 
 Outcome = Literal["paid", "declined", "rejected", "expired", "pending", "failed"]
 
@@ -74,6 +74,8 @@ class KioskQrPayments:
         self._guard = replay_guard or ReplayGuard(capacity=10_000, clock=clock)
         self._emit = emit or (lambda _e: None)
         self._keys: dict[tuple[str, str], str] = {}
+        # A wallet-code charge whose answer never arrived (see recheck_charge).
+        self.pending_charge: PendingCharge | None = None
 
     # -- the customer's wallet code, shown to the kiosk camera -----------------------------------
 
@@ -111,14 +113,45 @@ class KioskQrPayments:
             return QrPayResult("declined", (_reason(exc.code, "Your wallet declined the "
                                                     "payment."),), None, APP_SCHEME)
         except ApiError as exc:
-            return QrPayResult("failed", (_reason(exc.code, "The payment service did not "
-                                                  "answer; try again to finish."),), None,
+            if outcome_unknown(exc):
+                self.pending_charge = PendingCharge(resolved.subject_id, order.amount,
+                                                    order.order_id, order.description,
+                                                    self._key(order, "charge"))
+                return QrPayResult("failed", (_reason("payment_unconfirmed", "We could not "
+                                                      "confirm the payment yet."),), None,
+                                   APP_SCHEME)
+            return QrPayResult("failed", (_reason(exc.code, "The payment service refused "
+                                                  "the payment; nothing was charged."),), None,
                                APP_SCHEME)
         self._event("payment.captured", resolved.subject_id, order, method="wallet_code",
                     charge_id=charge.charge_id)
         return QrPayResult("paid", (_reason("wallet_code_paid", f"Paid {order.amount} with "
                                             "your wallet's payment code."),),
                            charge.charge_id, APP_SCHEME)
+
+    def recheck_charge(self) -> tuple[str, str | None]:
+        """Re-send the :attr:`pending_charge` with its key: ``("charged", charge_id)``,
+        ``("declined", None)`` or ``("unknown", None)`` (still no answer)."""
+        pending = self.pending_charge
+        if pending is None:
+            return "declined", None
+        order = Order(pending.reference, pending.amount, pending.description)
+        try:
+            charge = self._gateway.charge(pending.subject_id, pending.amount, pending.reference,
+                                          pending.description, pending.idempotency_key)
+        except PaymentDeclined as exc:
+            self.pending_charge = None
+            self._event("payment.declined", pending.subject_id, order, reason=exc.code)
+            return "declined", None
+        except ApiError as exc:
+            if outcome_unknown(exc):
+                return "unknown", None
+            self.pending_charge = None
+            return "declined", None
+        self.pending_charge = None
+        self._event("payment.captured", pending.subject_id, order, method="wallet_code",
+                    charge_id=charge.charge_id)
+        return "charged", charge.charge_id
 
     # -- the kiosk's dynamic merchant QR, scanned by the customer's phone ------------------------
 

@@ -84,6 +84,29 @@ class Order:
 
 
 @dataclass(frozen=True)
+class PendingCharge:
+    """A charge whose answer never arrived: it may or may not have gone through.
+
+    Re-sending it with the same idempotency key and body is how the kiosk finds out: the
+    gateway replays the stored answer if it saw the charge, or performs it now if it did not,
+    so either way the customer is charged at most once.
+    """
+
+    subject_id: str
+    amount: Money
+    reference: str
+    description: str
+    idempotency_key: str
+
+
+def outcome_unknown(exc: Exception) -> bool:
+    """Whether a failed money call may still have happened at the gateway."""
+    from payments.clients.errors import ProtocolError, ServiceUnavailable
+
+    return isinstance(exc, ServiceUnavailable | ProtocolError)
+
+
+@dataclass(frozen=True)
 class SmileStatus:
     """What the screen shows after each step, and the outcome once the attempt ends."""
 
@@ -153,6 +176,8 @@ class SmileToPay:
             TRANSITIONS, S.IDLE, clock=clock)
         self._order: Order | None = None
         self._collector: ProbeCollector | None = None
+        # Kept across attempts until settled: see recheck_charge().
+        self.pending_charge: PendingCharge | None = None
         self._clear()
 
     # -- public ---------------------------------------------------------------------------
@@ -410,6 +435,15 @@ class SmileToPay:
                              "Sorry, the payment was declined", subject_id=subject,
                              decision_s=decision_s, digits_asked=asked)
         except (ApiError, BadArgument) as exc:
+            if outcome_unknown(exc):
+                log.warning("smile to pay: the charge's answer was lost (%s); it will be "
+                            "checked with the same key", exc)
+                self.pending_charge = PendingCharge(subject, order.amount, order.order_id,
+                                                    order.description, self._charge_key)
+                return self._end(E.ERROR, (Reason(
+                    "payment_unconfirmed", "We could not confirm the payment yet"),),
+                    "Checking the payment", subject_id=subject, decision_s=decision_s,
+                    digits_asked=asked)
             return self._service_failed(exc)
         self._emit_event("payment.captured", subject, {
             "order_id": order.order_id, "charge_id": charge.charge_id, "method": "smile",
@@ -419,6 +453,32 @@ class SmileToPay:
         return self._end(E.CHARGED, reasons, f"Paid {order.amount.format()}. Thank you!",
                          subject_id=subject, charge_id=charge.charge_id,
                          decision_s=decision_s, digits_asked=asked)
+
+    def recheck_charge(self) -> tuple[str, str | None]:
+        """Re-send the :attr:`pending_charge` with its key: ``("charged", charge_id)``,
+        ``("declined", None)`` (nothing was or will be charged) or ``("unknown", None)``."""
+        pending = self.pending_charge
+        if pending is None:
+            return "declined", None
+        try:
+            charge = self._gateway.charge(pending.subject_id, pending.amount, pending.reference,
+                                          pending.description, pending.idempotency_key)
+        except PaymentDeclined as exc:
+            self.pending_charge = None
+            self._emit_event("payment.declined", pending.subject_id, {
+                "order_id": pending.reference, "amount_minor": pending.amount.amount_minor,
+                "currency": pending.amount.currency, "code": exc.code})
+            return "declined", None
+        except (ApiError, BadArgument) as exc:
+            if outcome_unknown(exc):
+                return "unknown", None
+            self.pending_charge = None
+            return "declined", None
+        self.pending_charge = None
+        self._emit_event("payment.captured", pending.subject_id, {
+            "order_id": pending.reference, "charge_id": charge.charge_id, "method": "smile",
+            "amount_minor": pending.amount.amount_minor, "currency": pending.amount.currency})
+        return "charged", charge.charge_id
 
     # -- helpers --------------------------------------------------------------------------
 
