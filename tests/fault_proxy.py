@@ -75,7 +75,8 @@ class FaultProxy:
         return f"http://{host}:{port}"
 
     def lose_answers(self, method: str, path_prefix: str, count: int | None = None) -> None:
-        """Lose the answers of the next ``count`` matching requests (all with None)."""
+        """Lose the answers of the next ``count`` matching requests (all with None); method
+        ``"*"`` matches every method."""
         with self._lock:
             self._rule = (method, path_prefix, count)
 
@@ -89,7 +90,7 @@ class FaultProxy:
             if self._rule is None:
                 return False
             rule_method, prefix, count = self._rule
-            if method != rule_method or not path.startswith(prefix):
+            if rule_method not in ("*", method) or not path.startswith(prefix):
                 return False
             if count is not None:
                 count -= 1

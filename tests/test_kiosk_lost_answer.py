@@ -4,6 +4,7 @@ the gateway answers — then shows the receipt, or the customer's walk-away leav
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -28,6 +29,7 @@ class LossyKiosk:
     proxy: FaultProxy
     camera: SwitchableCamera
     clock: ManualClock
+    wall: ManualClock
 
     def charges(self) -> int:
         with self.emulator.server.backend.store.transaction() as conn:
@@ -69,6 +71,7 @@ def kiosk(tmp_path: Path) -> Iterator[LossyKiosk]:
     config = kiosk_config()
     config = replace(config, face=None)
     clock = ManualClock(1000.0)
+    wall = ManualClock(time.time())
     with ExitStack() as stack:
         (tmp_path / "backend").mkdir()
         emulator = stack.enter_context(Emulator(config, state_dir=tmp_path / "backend"))
@@ -78,8 +81,8 @@ def kiosk(tmp_path: Path) -> Iterator[LossyKiosk]:
         camera = SwitchableCamera(size=(640, 480), fps=15.0)
         app = stack.enter_context(KioskApp(
             config, Endpoints(base.score, gateway), state_dir=tmp_path / "kiosk",
-            camera=camera, port=0, clock=clock, tick_s=3600.0))
-        yield LossyKiosk(app, emulator, proxy, camera, clock)
+            camera=camera, port=0, clock=clock, wall_clock=wall, tick_s=3600.0))
+        yield LossyKiosk(app, emulator, proxy, camera, clock, wall)
 
 
 def test_a_lost_charge_answer_is_checked_not_paid_twice_and_shows_the_receipt_once_confirmed(
@@ -124,3 +127,30 @@ def test_a_customer_who_walks_away_from_an_unconfirmed_charge_leaves_a_paid_orde
     assert order.status == "paid" and order.charge_id and order.paid_with == "wallet"
     assert "paid_after_customer_left" in order.reason_codes
     assert kiosk.charges() == 1
+
+
+def test_a_screen_qr_that_expired_while_the_gateway_was_silent_is_settled_once_it_answers(
+        kiosk: LossyKiosk) -> None:
+    import requests
+
+    kiosk.to_payment_choice()
+    flow = kiosk.app.flow
+    flow.act("pay", {"method": "qr"})
+    reference = f"{flow.snapshot()['order']['order_id']}P{flow.visit.attempt}"
+    kiosk.proxy.lose_answers("*", "/v1/orders")  # status polls and the withdrawal
+    paid = requests.post(f"{kiosk.emulator.server.url}/v1/dev/orders/{reference}/pay",
+                         headers={"Authorization": f"Bearer {kiosk.emulator.api_key}"},
+                         timeout=5)
+    assert paid.status_code == 200  # the phone paid just before the link went quiet
+    kiosk.wall.advance(kiosk.app.settings.qr_expiry_s + 10)
+    kiosk.clock.advance(5.0)
+    flow.tick()
+    screen = flow.snapshot()
+    assert screen["state"] == "failed"
+    assert [r["code"] for r in screen["failure"]["reasons"]] == ["payment_unconfirmed"]
+
+    kiosk.proxy.heal()
+    kiosk.clock.advance(RECHECK_S + 0.1)
+    flow.tick()
+    screen = flow.snapshot()
+    assert screen["state"] == "paid" and screen["order"]["paid_with"] == "qr"

@@ -540,10 +540,14 @@ class KioskFlow:
         method = self._visit.method
         if self.state is not S.PAYING or method is None:
             return None
-        view = self._payments[method].void()
+        session = self._payments[method]
+        view = session.void()
         if view.outcome == "paid":
             self._visit.pay = view
             self._paid(view)
+        elif session.unconfirmed and self._visit.order is not None:
+            self._unconfirmed[method] = self._visit.order.order_id
+            self._next_recheck = self._clock() + RECHECK_S
         return view
 
     def _void(self, why: str) -> None:
@@ -590,7 +594,8 @@ class KioskFlow:
                 continue  # still no answer: try again later
             del self._unconfirmed[method]
             mine = (current and self._visit.order is not None
-                    and self._visit.order.order_id == order_id and self.state is S.FAILED)
+                    and self._visit.order.order_id == order_id
+                    and self.state in (S.FAILED, S.PAY_CHOICE))
             if view.outcome == "paid":
                 if mine:
                     self._visit.method, self._visit.pay = method, view

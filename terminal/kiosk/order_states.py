@@ -65,7 +65,8 @@ TRANSITIONS = table_from([
     (S.CART, E.BACK_TO_MENU, S.MENU),
     ((S.CART, S.FAILED), E.CHECKOUT, S.PAY_CHOICE),
     ((S.PAY_CHOICE, S.FAILED), E.PAY, S.PAYING),
-    ((S.PAYING, S.FAILED), E.PAID, S.PAID),  # from failed: a lost charge was confirmed
+    # From failed or the payment choice: a payment whose answer was lost was confirmed.
+    ((S.PAYING, S.FAILED, S.PAY_CHOICE), E.PAID, S.PAID),
     (S.PAYING, E.PAYMENT_FAILED, S.FAILED),
     (S.PAYING, E.CANCEL_PAYMENT, S.PAY_CHOICE),
     ((S.PAY_CHOICE, S.FAILED), E.BACK_TO_CART, S.CART),

@@ -79,6 +79,7 @@ class PaymentSession(Protocol):
     def recheck(self) -> PayView: ...
 
 
+QR_GRACE_S = 5.0  # after the on-screen expiry, the gateway's own clock may lag this much
 UNCONFIRMED = Reason("payment_unconfirmed", "We could not confirm the payment yet")
 
 
@@ -259,6 +260,8 @@ class MerchantQrPayment:
         self._poll_s = poll_s
         self._order: Order | None = None
         self._next_poll = 0.0
+        self._expires_at = 0.0
+        self._in_doubt = False  # expired on screen while the gateway could not be asked
         self._view = PayView("qr")
 
     def start(self, order: Order) -> PayView:
@@ -266,6 +269,7 @@ class MerchantQrPayment:
         from payments.clients.errors import ApiError, BadArgument
 
         self._order = order
+        self._in_doubt = False
         try:
             created = self._qr.create_merchant_order(order, expires_in_s=self._expires_in_s)
         except (ApiError, BadArgument) as exc:
@@ -276,6 +280,7 @@ class MerchantQrPayment:
                                                  "nothing was charged"),))
             return self._view
         self._next_poll = self._clock() + self._poll_s
+        self._expires_at = self._wall() + self._expires_in_s
         self._view = PayView("qr", "pending", "waiting", "qr.scan",
                              "Scan this code with your phone to pay",
                              qr_svg=qr_svg(created.qr_payload, label="Payment QR code"),
@@ -291,7 +296,14 @@ class MerchantQrPayment:
         if self._order is None or self._view.done or self._clock() < self._next_poll:
             return self._view
         self._next_poll = self._clock() + self._poll_s
-        return self._check()
+        view = self._check()
+        if not view.done and self._wall() > self._expires_at + QR_GRACE_S:
+            # The code expired on screen and the gateway has not answered since: whether the
+            # phone paid in time is unknown until it answers (see recheck).
+            self._in_doubt = True
+            self._view = PayView("qr", "failed", "unconfirmed", "pay.failed", "Checking",
+                                 reasons=(UNCONFIRMED,))
+        return self._view
 
     def enter_digits(self, digits: str) -> PayView:
         """Not used by this method."""
@@ -305,6 +317,11 @@ class MerchantQrPayment:
             if result.outcome == "paid":
                 self._view = _qr_view("qr", result)
                 return self._view
+            if result.outcome == "pending":  # not withdrawn: the phone may still pay it
+                self._in_doubt = True
+                self._view = PayView("qr", "failed", "unconfirmed", "pay.failed", "Checking",
+                                     reasons=(UNCONFIRMED,))
+                return self._view
         self._order = None
         self._view = PayView("qr", "failed", "voided", "pay.voided", "Cancelled",
                              reasons=(Reason("cancelled", "The payment was cancelled"),))
@@ -312,11 +329,24 @@ class MerchantQrPayment:
 
     @property
     def unconfirmed(self) -> bool:
-        """The phone pays the gateway directly: the kiosk never holds a charge in doubt."""
-        return False
+        """The code expired while the gateway could not be asked whether it was paid."""
+        return self._in_doubt
 
     def recheck(self) -> PayView:
-        """Nothing to re-send (see :attr:`unconfirmed`)."""
+        """Withdraw the code at the gateway, which also tells whether the phone paid first."""
+        if not self._in_doubt or self._order is None:
+            return self._view
+        result = self._qr.cancel_merchant_qr(self._order)
+        if result.outcome == "pending":
+            return PayView("qr", "failed", "unconfirmed", "pay.failed", "Checking",
+                           reasons=(UNCONFIRMED,))
+        self._in_doubt = False
+        if result.outcome == "paid":
+            self._view = _qr_view("qr", result)
+        else:
+            self._view = PayView("qr", "failed", "expired", "pay.failed", "Expired",
+                                 reasons=(Reason("qr_expired", "The code on the screen expired; "
+                                                 "nothing was charged"),))
         return self._view
 
     def _check(self) -> PayView:
