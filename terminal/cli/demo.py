@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `demo` command."""
     parser = sub.add_parser(
         "demo",
-        help="run a scripted bike rental (or Smile to Pay) on the emulator",
+        help="run a scripted bike rental (or kiosk orders) on the emulator",
         description="Start the reference back end on a loopback port, show the rider's payment "
         "code to a synthetic camera, and run one rental on an emulated lock: score, deposit "
         "decision with reasons, unlock, a simulated ride, fare, deposit release, event upload. "
