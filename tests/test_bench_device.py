@@ -84,3 +84,17 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     assert main(["bench", "device", "--soak-s", "2", "--idle-s", "5", "--out",
                  str(tmp_path)]) == 2
     assert main(["bench", "device", "--units", "toaster", "--out", str(tmp_path)]) == 2
+
+
+def test_units_are_measured_against_a_separate_back_end(tmp_path: Path) -> None:
+    from terminal.bench.device import with_separate_back_end
+
+    for unit in ("bike-lock", "kiosk"):
+        path = tmp_path / f"{unit}.toml"
+        path.write_text(with_separate_back_end(unit_config(unit, tmp_path / unit),
+                                               "http://127.0.0.1:8750", "key-1"),
+                        encoding="utf-8")
+        config = load_config(path)
+        assert config.emulator is None
+        assert config.score_service.url == config.gateway.url == "http://127.0.0.1:8750"
+        assert config.gateway.api_key == "key-1"

@@ -115,41 +115,72 @@ def unit_config(unit: str, state_dir: Path) -> str:
     return text
 
 
+def with_separate_back_end(text: str, url: str, api_key: str) -> str:
+    """``text`` (a configuration) talking to the back end at ``url`` instead of its own."""
+    text = re.sub(r"(?ms)^\[emulator\]\n.*?(?=^\[|\Z)", "", text)
+    for section in ("score_service", "gateway"):
+        text, found = re.subn(rf"(?m)^\[{section}\]\n",
+                              f'[{section}]\nurl = "{url}"\napi_key = "{api_key}"\n', text)
+        if not found:
+            raise TerminalError(f"the configuration has no [{section}] section")
+    return text
+
+
 def measure_unit(unit: str, *, soak_s: float, idle_s: float,
                  say: Callable[[str], None] = _say) -> dict[str, Any]:
-    """Start ``scanpay run`` for ``unit``; time it to READY=1, then sample RSS and CPU."""
+    """Start ``scanpay run`` for ``unit``; time it to READY=1, then sample RSS and CPU.
+
+    The reference back end runs in this process, as a real back end runs elsewhere: the unit's
+    figures are its own (an [emulator] section would load the back end into the unit)."""
+    from terminal.config import load_config
+    from terminal.emulator.session import Emulator
+
     with tempfile.TemporaryDirectory(prefix="scanpay-bench-device-") as tmp:
         folder = Path(tmp)
         config = folder / f"{unit}.toml"
         (folder / "state").mkdir()
-        config.write_text(unit_config(unit, folder / "state"), encoding="utf-8")
-        notify_path = str(folder / "notify.sock")
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-            notify.bind(notify_path)
-            notify.settimeout(1.0)
-            env = {**os.environ, "NOTIFY_SOCKET": notify_path}
-            started = time.perf_counter()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "terminal.cli.main", "run", "--config", str(config)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            try:
-                ready_s = _wait_ready(notify, proc, started)
-                samples = _soak(proc.pid, soak_s, idle_s, started,
-                                drain=lambda: _drain(notify))
-            finally:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    _, err = proc.communicate(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    _, err = proc.communicate()
-        if proc.returncode != 0:
-            raise TerminalError(f"scanpay run ({unit}) exited {proc.returncode}: "
-                                f"{(err or '').strip()[-300:]}")
-    result = {"ready_s": round(ready_s, 3), **samples}
-    say(f"  ready in {ready_s:.2f} s, {result['rss_mb_end']:.0f} MB after {soak_s:g} s, "
-        f"idle CPU {result['idle_cpu_share']:.1%} of a core")
+        (folder / "backend").mkdir()
+        text = unit_config(unit, folder / "state")
+        config.write_text(text, encoding="utf-8")
+        emulator = Emulator(load_config(config), state_dir=folder / "backend").start()
+        try:
+            endpoints = emulator.endpoints().score
+            config.write_text(with_separate_back_end(text, endpoints.url, endpoints.api_key),
+                              encoding="utf-8")
+            result = _run_unit(unit, config, folder, soak_s, idle_s)
+        finally:
+            emulator.close()
+    say(f"  ready in {result['ready_s']:.2f} s, {result['rss_mb_end']:.0f} MB after "
+        f"{soak_s:g} s, idle CPU {result['idle_cpu_share']:.1%} of a core")
     return result
+
+
+def _run_unit(unit: str, config: Path, folder: Path, soak_s: float, idle_s: float
+              ) -> dict[str, Any]:
+    """``scanpay run --config config`` as systemd would start it, timed and sampled."""
+    notify_path = str(folder / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(notify_path)
+        notify.settimeout(1.0)
+        env = {**os.environ, "NOTIFY_SOCKET": notify_path}
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "terminal.cli.main", "run", "--config", str(config)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            ready_s = _wait_ready(notify, proc, started)
+            samples = _soak(proc.pid, soak_s, idle_s, started, drain=lambda: _drain(notify))
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                _, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise TerminalError(f"scanpay run ({unit}) exited {proc.returncode}: "
+                            f"{(err or '').strip()[-300:]}")
+    return {"ready_s": round(ready_s, 3), "back_end": "separate process", **samples}
 
 
 def _wait_ready(notify: socket.socket, proc: subprocess.Popen[str], started: float) -> float:
