@@ -45,9 +45,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="payment threshold to report at (default: face.payment_threshold)")
     p.add_argument("--baseline", action="store_true",
                    help="also run plain face_recognition (HOG + face_encodings) on the pairs")
-    p.add_argument("--skip", action="append", default=[],
-                   choices=["latency", "verification", "liveness"], help="skip a section")
+    p.add_argument("--skip", action="append", default=[], choices=SECTIONS,
+                   help="skip a section (repeatable)")
+    p.add_argument("--only", action="append", default=[], choices=SECTIONS,
+                   help="run only this section (repeatable); 'liveness' (real blink, no-blink "
+                        "and head-turn clips, EyeBlink8) takes about a minute, 'attacks' "
+                        "(spoof images, held photos) most of the 17")
     p.set_defaults(handler=run)
+
+
+# latency: per-stage ms; verification: LFW pairs; liveness: the clip checks on real footage and
+# EyeBlink8; attacks: spoof images and held-photo challenge sessions.
+SECTIONS = ("latency", "verification", "liveness", "attacks")
+
+
+def sections_to_run(only: list[str], skip: list[str]) -> list[str]:
+    """The sections ``--only`` asks for (all when none), minus ``--skip``."""
+    return [s for s in SECTIONS if (not only or s in only) and s not in skip]
 
 
 def _say(msg: str) -> None:
@@ -245,20 +259,22 @@ def all_pairs_fmr(emb: dict[str, np.ndarray | None], threshold: float) -> dict[s
 
 # --- liveness ------------------------------------------------------------------------------
 
-def bench_liveness(faces: Path, antispoof: Any, seeds: int = 3) -> dict[str, Any]:
-    """Blink check on EyeBlink8, verdicts on spoof images, and held-photo attacks."""
-    import cv2
-
-    from vision.face.clip import ClipLimits, analyse_frames
+def bench_liveness(faces: Path, antispoof: Any, limits: Any) -> dict[str, Any]:
+    """The clip checks on the real blink / no-blink / head-turn footage, and on EyeBlink8."""
+    from terminal.bench.face_liveness import bench_footage, manifest
+    from vision.face.clip import analyse_frames
     from vision.face.tracker import FaceTracker
 
     result: dict[str, Any] = {}
+    if manifest(faces / "video" / "blink") or manifest(faces / "video" / "head-turn"):
+        result["footage"] = bench_footage(faces, limits)
     clips = sorted((faces / "video" / "eyeblink8").glob("*.mp4"))
     blink_scores, blink_pass, live = [], 0, 0
     per_clip: list[dict[str, Any]] = []
     for k, clip in enumerate(clips, 1):
         with FaceTracker(mode="video") as tracker:
-            v = analyse_frames(read_clip(clip), tracker, fps=30.0, antispoof=antispoof)
+            v = analyse_frames(read_clip(clip), tracker, fps=30.0, antispoof=antispoof,
+                               limits=limits)
         b = v.checks.get("blink")
         blink_scores.append(b.score if b else 0.0)
         blink_pass += bool(b and b.passed)
@@ -268,10 +284,22 @@ def bench_liveness(faces: Path, antispoof: Any, seeds: int = 3) -> dict[str, Any
                          "relative_openness": openness_series(v.relative_openness)})
         if k % 8 == 0 or k == len(clips):
             _say(f"liveness: {k}/{len(clips)} EyeBlink8 clips")
-    result["eyeblink8"] = {"clips": len(clips), "blink_passed": blink_pass, "live": live,
-                           "blink_depths": [round(s, 3) for s in blink_scores],
-                           "closed_ratio": ClipLimits().blink_closed_ratio,
-                           "per_clip": per_clip}
+    if clips:
+        result["eyeblink8"] = {"clips": len(clips), "blink_passed": blink_pass, "live": live,
+                               "blink_depths": [round(s, 3) for s in blink_scores],
+                               "closed_ratio": limits.blink_closed_ratio,
+                               "per_clip": per_clip}
+    return result
+
+
+def bench_attacks(faces: Path, antispoof: Any, seeds: int = 3) -> dict[str, Any]:
+    """Verdicts on the spoof images, and held-photo attacks."""
+    import cv2
+
+    from vision.face.clip import analyse_frames
+    from vision.face.tracker import FaceTracker
+
+    result: dict[str, Any] = {}
     spoof_rows = []
     with (faces / "manifest.csv").open(encoding="utf-8", newline="") as fh:
         manifest = [r for r in csv.DictReader(fh) if r["file"].startswith("spoof/")]
@@ -380,17 +408,18 @@ def run(args: argparse.Namespace) -> int:
         from terminal.config.schema import FaceSection
 
         threshold = FaceSection().payment_threshold
+    sections = sections_to_run(args.only, args.skip)
     args.out.mkdir(parents=True, exist_ok=True)
-    antispoof = load_antispoof(shared)
-    report: dict[str, Any] = {"threshold": threshold}
+    antispoof = load_antispoof(shared) if set(sections) - {"verification"} else None
+    report: dict[str, Any] = {"threshold": threshold, "sections": sections}
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if "latency" not in args.skip:
+    if "latency" in sections:
         stages = bench_latency(faces, antispoof)
         report["latency_ms"] = {k: {"median": round(float(np.median(v)), 2),
                                     "p95": round(float(np.percentile(v, 95)), 2),
                                     "n": len(v)} for k, v in stages.items()}
         report["_latency_raw"] = stages
-    if "verification" not in args.skip:
+    if "verification" in sections:
         rows = read_pairs(faces, args.pairs)
         files = sorted({r[0] for r in rows} | {r[1] for r in rows})
         methods = [("scanpay", False)] + ([("face_recognition", True)] if args.baseline else [])
@@ -403,13 +432,19 @@ def run(args: argparse.Namespace) -> int:
             if how == "scanpay":
                 report["verification"][how]["all_impostor_pairs"] = all_pairs_fmr(emb, t)
             curves[how] = (g, i)
-    if "liveness" not in args.skip:
-        report["liveness"] = bench_liveness(faces, antispoof)
+    if "liveness" in sections:
+        from terminal.cli.face import clip_limits
+        from terminal.config.schema import FaceSection
+
+        report["liveness"] = bench_liveness(faces, antispoof, clip_limits(FaceSection()))
+    if "attacks" in sections:
+        report["attacks"] = bench_attacks(faces, antispoof)
     plots = plot_all(args.out, report, curves)
     report.pop("_latency_raw", None)
-    (args.out / "face.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    name = "face.json" if sections == list(SECTIONS) else f"face-{'-'.join(sections)}.json"
+    (args.out / name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print_report(report)
-    for p in [*plots, args.out / "face.json"]:
+    for p in [*plots, args.out / name]:
         print(f"wrote {p}")
     return 0
 
@@ -432,14 +467,20 @@ def print_report(report: dict[str, Any]) -> None:
             print(f"  all {allp['pairs']} cross-identity image pairs: "
                   + ", ".join(f"{allp[k]} false matches at {k.rsplit('_', 1)[1]}"
                               for k in allp if k.startswith("false_matches_at_")))
-    live = report.get("liveness")
-    if live:
+    live = report.get("liveness", {})
+    if "footage" in live:
+        from terminal.bench.face_liveness import print_footage
+
+        print_footage(live["footage"])
+    if "eyeblink8" in live:
         e = live["eyeblink8"]
-        print(f"\nEyeBlink8: blink check passed {e['blink_passed']}/{e['clips']}, "
-              f"live {e['live']}/{e['clips']}")
-        for r in live["spoof_images"]:
+        print(f"\nEyeBlink8 (calibration windows, 46/48 without a blink): blink check passed "
+              f"{e['blink_passed']}/{e['clips']}, live {e['live']}/{e['clips']}")
+    attacks = report.get("attacks")
+    if attacks:
+        for r in attacks["spoof_images"]:
             print(f"  {r['kind']:8s} {r['file']:48s} live={r['live']} "
                   f"MiniFASNet P(real)={r['antispoof_real']}")
-        h = live["held_photo"]
+        h = attacks["held_photo"]
         print(f"held photo attacks: {h['sessions_passed']}/{h['sessions']} challenge sessions "
               f"passed, {h['clips_live']}/{h['sessions']} clips judged live")

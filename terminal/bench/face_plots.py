@@ -1,5 +1,6 @@
 """PNG plots of `scanpay bench face`: verification error curves, ROC, latency histograms,
-held-photo parallax and the EyeBlink8 eye-openness traces."""
+held-photo parallax, the real-footage blink and head-turn measurements and the EyeBlink8
+eye-openness traces."""
 
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ def plot_all(out: Path, report: dict[str, Any],
         paths += _verification(out, curves, report.get("threshold"))
     if report.get("_latency_raw"):
         paths.append(_latency(out, report["_latency_raw"]))
+    footage = report.get("liveness", {}).get("footage", {})
+    if footage.get("blink", {}).get("per_clip") or footage.get("head_turn", {}).get("per_video"):
+        paths.append(_footage(out, footage))
     blinks = report.get("liveness", {}).get("eyeblink8", {})
     if blinks.get("per_clip"):
         paths.append(_blink_traces(out, blinks["per_clip"], blinks["closed_ratio"]))
-    held = report.get("liveness", {}).get("held_photo", {})
+    held = report.get("attacks", {}).get("held_photo", {})
     if held.get("parallax_scores"):
         paths.append(_parallax(out, held["parallax_scores"]))
     return paths
@@ -129,6 +133,55 @@ def _blink_traces(out: Path, clips: list[dict[str, Any]], closed_ratio: float) -
     fig.supxlabel("judged frame (30 fps; gaps: pose jumped, not judged)", fontsize=8)
     fig.tight_layout()
     path = out / "eyeblink8_openness.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _footage(out: Path, footage: dict[str, Any]) -> Path:
+    """Lowest eye openness per real clip against the blink limit, and head-turn yaw."""
+    import matplotlib.pyplot as plt
+
+    limit = footage["limits"]["blink_closed_ratio"]
+    turn_deg = footage["limits"]["turn_deg"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2),
+                                      gridspec_kw={"width_ratios": [3, 2]})
+    rng = np.random.default_rng(0)
+    for x, (key, label, colour) in enumerate((("blink", "blink clips", "tab:green"),
+                                              ("no_blink", "no-blink clips", "tab:blue"))):
+        rows = footage[key]["per_clip"]
+        values = np.array([r["lowest_openness"] for r in rows], dtype=float)
+        low_fps = np.array([r["fps"] < 20 for r in rows], dtype=bool)
+        jitter = x + rng.uniform(-0.18, 0.18, values.size)
+        left.scatter(jitter[~low_fps], values[~low_fps], s=18, color=colour,
+                     label=f"{label}, ~30 fps")
+        left.scatter(jitter[low_fps], values[low_fps], s=22, color=colour, marker="^",
+                     facecolors="none", label=f"{label}, 15-17 fps")
+    left.axhline(limit, color="tab:red", ls="--", lw=0.9, label=f"blink limit {limit:g}")
+    b, n = footage["blink"], footage["no_blink"]
+    left.set_xticks([0, 1], [f"blink ({b['blink_seen']}/{b['clips']} seen)",
+                             f"no-blink ({n['false_blinks']}/{n['clips']} false)"])
+    left.set_ylabel("lowest eye openness / own open level")
+    left.set_ylim(0.0, 1.1)
+    left.set_title("blink check on the dev clips (below the line = blink)", fontsize=9)
+    left.legend(fontsize=7, loc="lower right")
+    left.grid(alpha=0.3)
+    videos = footage["head_turn"]["per_video"]
+    idx = np.arange(len(videos))
+    right.bar(idx - 0.2, [v["max_yaw_left_deg"] for v in videos], 0.4, label="to the left")
+    right.bar(idx + 0.2, [v["max_yaw_right_deg"] for v in videos], 0.4, label="to the right")
+    right.axhline(turn_deg, color="tab:red", ls="--", lw=0.9, label=f"turn limit {turn_deg:g} deg")
+    right.set_xticks(idx, [v["video"].removesuffix(".mp4") for v in videos], rotation=20,
+                     fontsize=7)
+    right.set_ylabel("largest yaw held 2 frames (deg from median pose)")
+    t = footage["head_turn"]
+    right.set_title(f"head-turn videos: {t['passed']}/{t['videos']} pass", fontsize=9)
+    top = max([turn_deg] + [max(v["max_yaw_left_deg"], v["max_yaw_right_deg"]) for v in videos])
+    right.set_ylim(0, top * 1.3)
+    right.legend(fontsize=7, loc="upper center", ncol=3)
+    right.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    path = out / "liveness_footage.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

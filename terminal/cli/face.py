@@ -19,9 +19,14 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from terminal.cli import face_enroll
 from terminal.errors import TerminalError
+
+if TYPE_CHECKING:
+    from terminal.config.schema import FaceSection
+    from vision.face.clip import ClipLimits
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +187,7 @@ def _liveness(args: argparse.Namespace) -> int:
 
     if args.max_frames < 1:
         raise TerminalError("--max-frames must be >= 1")
+    limits = clip_limits(_face_settings(args))  # type: ignore[arg-type]
     antispoof = _antispoof(args)
     _check_inputs([Path(name) for name in args.files], shown=list(args.files))
     for i, name in enumerate(args.files, 1):
@@ -190,11 +196,22 @@ def _liveness(args: argparse.Namespace) -> int:
             raise TerminalError(f"{name}: {problem}")
         mode = "video" if len(frames) > 1 else "image"
         with FaceTracker(mode=mode) as tracker:
-            verdict = analyse_frames(frames, tracker, fps=fps, antispoof=antispoof)
-        record: dict[str, object] = {"file": name, **verdict.as_dict()}
+            verdict = analyse_frames(frames, tracker, fps=fps, antispoof=antispoof,
+                                     limits=limits)
+        record: dict[str, object] = {"file": name, **verdict.as_dict(),
+                                     "fps": round(fps, 2) if mode == "video" else None}
         _emit_liveness(record, args.json)
         _progress(i, len(args.files), "liveness")
     return 0
+
+
+def clip_limits(settings: FaceSection) -> ClipLimits:
+    """The clip checks' limits from a [face] section (the config decides, vision measures)."""
+    from vision.face.clip import ClipLimits
+
+    return ClipLimits(blink_closed_ratio=settings.clip_blink_closed_ratio,
+                      turn_deg=settings.clip_turn_deg,
+                      antispoof_min_real=settings.antispoof_min_live)
 
 
 def _antispoof(args: argparse.Namespace) -> object | None:
@@ -277,7 +294,8 @@ def _read_frames(path: Path, max_frames: int) -> tuple[list[object], float, str]
 
 def _emit_liveness(record: dict[str, object], as_json: bool) -> None:
     if as_json:
-        print(json.dumps({k: record[k] for k in ("file", "live", "checks")}), flush=True)
+        keys = ("file", "live", "checks", "frames", "face_frames", "fps")
+        print(json.dumps({k: record[k] for k in keys if k in record}), flush=True)
         return
     checks = record["checks"]
     assert isinstance(checks, dict)
@@ -285,4 +303,17 @@ def _emit_liveness(record: dict[str, object], as_json: bool) -> None:
     passed = [k for k, v in checks.items() if v["passed"]]
     verdict = "live" if record["live"] else "NOT live"
     print(f"{record['file']}: {verdict} (passed: {', '.join(passed) or '-'}; "
-          f"failed: {', '.join(failed) or '-'})")
+          f"failed: {', '.join(failed) or '-'}){_observed_text(checks)}")
+
+
+def _observed_text(checks: dict[str, dict[str, object]]) -> str:
+    """A short readout of the blink and head-turn measurements ("" when there are none)."""
+    parts = []
+    blink = checks.get("blink", {}).get("observed")
+    if isinstance(blink, dict):
+        parts.append(f"blinks {blink['count']}, depth {blink['depth']:.2f}")
+    turn = checks.get("head_turn", {}).get("observed")
+    if isinstance(turn, dict):
+        parts.append(f"yaw left {turn['max_yaw_left_deg']:.0f} deg, "
+                     f"right {turn['max_yaw_right_deg']:.0f} deg")
+    return f"; {'; '.join(parts)}" if parts else ""

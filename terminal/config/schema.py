@@ -271,8 +271,19 @@ class FaceSection:
     # Crop around the face the model expects (MiniFASNetV2: 2.7, MiniFASNetV1SE: 4.0).
     antispoof_crop_scale: float = 2.7
     antispoof_min_live: float = 0.5
+    # Recorded clips (`scanpay face liveness`, `scanpay bench face`): the eye openness, over the
+    # person's own open level, at or below which a clip shows a blink (dev blink clips reach
+    # 0.06-0.81, no-blink clips stay >= 0.88), and the degrees of yaw from the clip's median
+    # pose, held 2 frames, that count as a head turn (the 5 dev head-turn videos reach 47-80).
+    # Derivation in docs/face.md.
+    clip_blink_closed_ratio: float = 0.85
+    clip_turn_deg: float = 15.0
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.clip_blink_closed_ratio < 1.0:
+            raise ValueError("face.clip_blink_closed_ratio must be between 0 and 1")
+        if not 0.0 < self.clip_turn_deg < 90.0:
+            raise ValueError("face.clip_turn_deg must be between 0 and 90 degrees")
         if not 0.0 < self.payment_threshold < 2.0:
             raise ValueError("face.payment_threshold must be between 0 and 2")
         if self.enroll_frames < 1 or self.probe_frames < 1 or self.challenge_steps < 1:

@@ -128,7 +128,20 @@ class CheckResult:
     passed: bool
     score: float
     detail: str = ""
+    # What was measured, by name (e.g. a blink's count and depth, a turn's yaw in degrees), so
+    # a recorded clip can be judged by its numbers and not only by the verdict.
+    observed: dict[str, float | int | None] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, object]:
-        """A JSON-ready dict ``{"passed", "score", "detail"}``."""
-        return {"passed": self.passed, "score": round(float(self.score), 4), "detail": self.detail}
+        """A JSON-ready dict ``{"passed", "score", "detail"}``, plus ``"observed"`` if any."""
+        out: dict[str, object] = {"passed": self.passed, "score": round(float(self.score), 4),
+                                  "detail": self.detail}
+        if self.observed:
+            out["observed"] = {k: _rounded(v) for k, v in self.observed.items()}
+        return out
+
+
+def _rounded(value: float | int | None) -> float | int | None:
+    if value is None or isinstance(value, int | bool):
+        return value
+    return round(float(value), 4)
