@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,7 @@ def _enroll(args: argparse.Namespace) -> int:
     if not args.json:
         print("consent: " + consent_text(consent.purpose, consent.retention_days,
                                          digit_free=consent.digit_free))
+    clip = _read_clip(args.video, frames_needed) if args.video else None
     clock = _MediaClock()
     with ExitStack() as stack:
         client, emulator = _connect(args, config, stack)
@@ -110,9 +112,13 @@ def _enroll(args: argparse.Namespace) -> int:
                               terminal_id=config.terminal.id, clock=clock,
                               require_liveness=False)
         flow.give_consent(consent, payment_code=_account_code(args, emulator), phone=args.phone)
-        status = flow.run(_frames(args, clock))
+        status = flow.run(_frames(args, clock, clip))
     if status.state is not EnrollState.ENROLLED or status.enrollment is None:
-        raise TerminalError(f"enrollment failed: {status.reason or status.prompt}")
+        where = ""
+        if clip is not None:
+            where = f"; the video has {clip.describe()}" + (
+                f", read {clip.reads} times" if clip.reads > 1 else "")
+        raise TerminalError(f"enrollment failed: {status.reason or status.prompt}{where}")
     e = status.enrollment
     record = {"enrolled": True, "subject_id": e.subject_id, "enrollment_id": e.enrollment_id,
               "frames": e.frames, "spread": e.spread, "terminal_id": e.terminal_id,
@@ -120,6 +126,9 @@ def _enroll(args: argparse.Namespace) -> int:
               "consent": {"given_by": consent.given_by, "purpose": consent.purpose,
                           "retention_days": consent.retention_days,
                           "digit_free": consent.digit_free}}
+    if clip is not None:
+        record["video"] = {"frames": len(clip.frames), "seconds": round(clip.seconds, 3),
+                           "fps": round(clip.fps, 3), "reads": clip.reads}
     _print(record, args.json, f"enrolled {e.subject_id}: {e.frames} frames "
            f"(enrollment {e.enrollment_id}, kept until {record['expires_at']})")
     return 0
@@ -199,9 +208,8 @@ def _account_code(args: argparse.Namespace, emulator: Any) -> str:
         raise TerminalError(f"--subject {args.subject}: {exc}") from None
 
 
-def _frames(args: argparse.Namespace, clock: _MediaClock) -> Iterator[Any]:
-    from hardware.emulated.file_camera import FileCamera
-    from hardware.errors import CameraError
+def _frames(args: argparse.Namespace, clock: _MediaClock,
+            clip: EnrollClip | None) -> Iterator[Any]:
     from hardware.ports import Frame
 
     if args.images:
@@ -210,14 +218,85 @@ def _frames(args: argparse.Namespace, clock: _MediaClock) -> Iterator[Any]:
             clock.now = float(i)  # one second apart: every still counts as its own frame
             yield Frame(image, clock.now, i)
         return
+    assert clip is not None
+    for i, (image, timestamp) in enumerate(clip.replay()):
+        clock.now = timestamp
+        yield Frame(image, timestamp, i)
+
+
+# Longest video read for an enrollment (frames); a longer one is cut here.
+MAX_CLIP_FRAMES = 600
+# A short clip is read again (each time from a later frame) at most this often.
+MAX_CLIP_READS = 10
+
+
+@dataclass(frozen=True)
+class EnrollClip:
+    """A video held in memory for enrollment, and how often it is read to give enough frames.
+
+    The enrollment keeps frames at least ``gap_s`` apart (a live camera's frames a moment apart
+    are nearly the same picture). A clip shorter than ``needed`` such frames is read ``reads``
+    times, each read starting one step further into the clip so other frames are offered, with
+    time running on across reads.
+    """
+
+    frames: tuple[np.ndarray, ...]
+    fps: float
+    reads: int
+
+    @property
+    def seconds(self) -> float:
+        """The clip's length."""
+        return len(self.frames) / self.fps
+
+    def describe(self) -> str:
+        """``"12 frames (0.40 s at 30 fps)"``."""
+        return f"{len(self.frames)} frames ({self.seconds:.2f} s at {self.fps:g} fps)"
+
+    def replay(self) -> Iterator[tuple[np.ndarray, float]]:
+        """(image, media time) of every read, one after the other."""
+        n = len(self.frames)
+        for r in range(self.reads):
+            start = (r * n) // self.reads
+            for k in range(n):
+                yield self.frames[(start + k) % n], (r * n + k) / self.fps
+
+
+def clip_reads(frames: int, fps: float, needed: int, gap_s: float) -> int:
+    """How often a clip of ``frames`` at ``fps`` is read to offer ``needed`` frames at least
+    ``gap_s`` apart: 1 for a long enough clip; a short one once more than that needs, so a
+    frame the quality gates refuse can be made up (at most :data:`MAX_CLIP_READS`)."""
+    if frames <= 0:
+        return 1
+    step = max(1, math.ceil(gap_s * fps - 1e-9))  # frames between two kept ones
+    per_read = (frames - 1) // step + 1
+    if per_read >= needed:
+        return 1
+    return min(MAX_CLIP_READS, -(-needed // per_read) + 1)
+
+
+def _read_clip(name: str, needed: int) -> EnrollClip:
+    """The video in memory; a clip with fewer frames than ``needed`` is refused with its
+    length."""
+    from hardware.emulated.file_camera import read_video
+    from hardware.errors import CameraError
+    from terminal.kiosk.enroll import MIN_FRAME_GAP_S
+
+    path = Path(name)
+    if not path.is_file():
+        raise TerminalError(f"--video: {name}: file not found")
     try:
-        camera = FileCamera(args.video, fps="native", limit=600)
+        images, fps = read_video(path, limit=MAX_CLIP_FRAMES)
     except CameraError as exc:
         raise TerminalError(f"--video: {exc}") from None
-    with camera:
-        while (frame := camera.read()) is not None:
-            clock.now = frame.timestamp
-            yield frame
+    fps = fps if fps and fps > 0 else 30.0
+    clip = EnrollClip(tuple(images), fps, 1)
+    if len(images) < needed:
+        raise TerminalError(
+            f"--video: the clip is too short: {clip.describe()}; enrollment combines {needed} "
+            f"frames of the face, so it needs at least {needed} frames (a clip of "
+            f"{needed * MIN_FRAME_GAP_S:.2f} s or more gives different ones)")
+    return EnrollClip(clip.frames, fps, clip_reads(len(images), fps, needed, MIN_FRAME_GAP_S))
 
 
 def _read_image(path: Path) -> np.ndarray:

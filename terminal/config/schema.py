@@ -274,7 +274,7 @@ class FaceSection:
     # Recorded clips (`scanpay face liveness`, `scanpay bench face`): the eye openness, over the
     # person's own open level, at or below which a clip shows a blink (dev blink clips reach
     # 0.06-0.81, no-blink clips stay >= 0.88), and the degrees of yaw from the clip's median
-    # pose, held 2 frames, that count as a head turn (the 5 dev head-turn videos reach 47-80).
+    # pose, held 2 frames, that count as a head turn (the 5 dev head-turn videos reach 47-69).
     # Derivation in docs/face.md.
     clip_blink_closed_ratio: float = 0.85
     clip_turn_deg: float = 15.0
