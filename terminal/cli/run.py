@@ -30,6 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     from terminal.bikelock.stack import BikeLockStack, Endpoints
     from terminal.config import load_config
     from terminal.errors import ConfigError
+    from terminal.housekeeping import OutboxPurger
     from terminal.metrics import BikeNoticeMeter, serve_unit_metrics
     from terminal.sdnotify import SystemdNotifier, WatchdogPinger
 
@@ -72,7 +73,13 @@ def _run(args: argparse.Namespace) -> int:
                                                  on_notice=on_notice))
         print(f"terminal {config.terminal.id} ready; waiting for payment codes", flush=True)
         notifier.ready("waiting for payment codes")
-        stats = run_service(unit, stop, heartbeat=WatchdogPinger(notifier),
+        ping, purge = WatchdogPinger(notifier), OutboxPurger(unit.outbox)
+
+        def heartbeat() -> None:
+            ping()
+            purge()
+
+        stats = run_service(unit, stop, heartbeat=heartbeat,
                             on_scan=None if metrics is None else
                             lambda seen: metrics.code_decoded(seen.decode_ms / 1000))
         notifier.stopping()

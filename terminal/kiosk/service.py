@@ -24,6 +24,7 @@ def run_kiosk(config: Config, stop: threading.Event, *,
     ``ready(status)`` is called once the screen is served (systemd READY=1); ``heartbeat()``
     every ``heartbeat_s`` while it runs (the systemd watchdog)."""
     from terminal.bikelock.stack import Endpoints
+    from terminal.housekeeping import OutboxPurger
     from terminal.kiosk.app import KioskApp
     from terminal.metrics import serve_unit_metrics
 
@@ -46,9 +47,11 @@ def run_kiosk(config: Config, stop: threading.Event, *,
             say(f"staff screen: {kiosk.url}/staff")
         if ready is not None:
             ready(f"serving {kiosk.url}/")
+        purge = OutboxPurger(kiosk.outbox)
         while not stop.wait(heartbeat_s):
             if heartbeat is not None:
                 heartbeat()
+            purge()
         paid = sum(1 for order in kiosk.orders.today() if order.status == "paid")
         kiosk.uploader.flush(deadline_s=5.0)
     return paid
