@@ -156,8 +156,27 @@ class KioskApp:
         self.camera = self._camera_given or open_camera(config.camera, clock=self._clock)
         stack.callback(self.camera.close)
 
-        qr = KioskQrPayments(terminal_id=config.terminal.id, gateway=self.gateway,
-                             orders=orders_client, clock=self._wall, emit=self._emit)
+        from terminal.kiosk.payment_journal import (
+            JournaledGateway,
+            JournaledOrders,
+            PaymentJournal,
+            reconcile,
+        )
+
+        self.journal = PaymentJournal(self._state_dir / "kiosk.sqlite3")
+        stack.callback(self.journal.close)
+        self._orders_client = orders_client
+        # Whatever a crash or power cut left in flight is settled before the first customer.
+        left = reconcile(self.journal, self.orders, self.gateway, orders_client,
+                         terminal_id=config.terminal.id, wall_clock=self._wall,
+                         emit=self._emit, void_open=True)
+        if left:
+            log.warning("kiosk: %d payment(s) from before the restart could not be checked "
+                        "yet; retrying in the background", left)
+        qr = KioskQrPayments(terminal_id=config.terminal.id,
+                             gateway=JournaledGateway(self.gateway, self.journal, "wallet"),
+                             orders=JournaledOrders(orders_client, self.journal),
+                             clock=self._wall, emit=self._emit)
         payments: dict[Method, PaymentSession] = {
             "wallet": WalletCodePayment(qr, self._decoder(), clock=self._clock,
                                         timeout_s=config.scan.timeout_s),
@@ -195,7 +214,10 @@ class KioskApp:
 
         sensor = self._sensor(face)
         faces = self._stack.enter_context(FaceClient(settings))
-        flow = SmileToPay(sensor=sensor, faces=faces, gateway=self.gateway, face=face,
+        from terminal.kiosk.payment_journal import JournaledGateway
+
+        flow = SmileToPay(sensor=sensor, faces=faces,
+                          gateway=JournaledGateway(self.gateway, self.journal, "face"), face=face,
                           smile=smile, terminal_id=self.config.terminal.id, clock=self._clock,
                           wall_clock=self._wall, emit=self._emit)
         return FacePayment(flow, show_prompt=getattr(sensor, "show", None))
@@ -268,6 +290,20 @@ class KioskApp:
         except Exception:  # a worker must not die silently: log, and the kiosk stays up
             log.exception("kiosk worker %s failed", threading.current_thread().name)
 
+    def _reconcile_left_over(self) -> None:
+        """Payments in flight from an earlier visit or run (not the current customer's)."""
+        from terminal.kiosk.payment_journal import reconcile
+
+        busy = self.flow.orders_in_hand()
+        if all(call.order_id in busy for call in self.journal.in_flight()):
+            return
+        try:
+            reconcile(self.journal, self.orders, self.gateway, self._orders_client,
+                      terminal_id=self.config.terminal.id, wall_clock=self._wall,
+                      emit=self._emit, void_open=False, skip_orders=busy)
+        except Exception:
+            log.exception("kiosk: re-checking earlier payments failed")
+
     def _camera_loop(self) -> None:
         idle = threading.Event()
         while not self._stop.is_set():
@@ -286,11 +322,18 @@ class KioskApp:
                 log.exception("kiosk: a camera frame could not be handled")
 
     def _ticker(self) -> None:
+        next_reconcile = self._clock() + RECONCILE_S
         while not self._stop.wait(self._tick_s):
+            if self._clock() >= next_reconcile:
+                next_reconcile = self._clock() + RECONCILE_S
+                self._reconcile_left_over()
             try:
                 self.flow.tick()
             except Exception:
                 log.exception("kiosk: timer step failed")
+
+
+RECONCILE_S = 30.0  # how often payments left over from before a restart are re-checked
 
 
 def _art(catalogue: Catalogue) -> dict[str, str]:

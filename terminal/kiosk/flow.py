@@ -250,6 +250,13 @@ class KioskFlow:
                 elif self._visit.still_there:
                     self._changed()  # the countdown moves
 
+    def orders_in_hand(self) -> frozenset[str]:
+        """Orders whose money calls the flow is settling itself (the current customer's, and
+        charges it is re-sending after a lost answer)."""
+        with self._lock:
+            mine = {self._visit.order.order_id} if self._visit.order is not None else set()
+            return frozenset(mine | set(self._unconfirmed.values()))
+
     def refresh_sold_out(self) -> None:
         """Staff changed what is sold out: re-read it and show it."""
         with self._lock:
