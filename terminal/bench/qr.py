@@ -76,6 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="shared data folder (default $SCANPAY_SHARED or ../shared)")
     p.add_argument("--out", type=Path, default=Path("bench-results/qr"),
                    help="folder for qr.json and the PNG plots")
+    p.add_argument("--live", action="store_true",
+                   help="instead: rendered 15-30 fps sequences of a phone coming into view, "
+                        "time to the first decode for the live scanner vs zxing-cpp, on two "
+                        "independent renderers (qr-live.json)")
+    p.add_argument("--sequences", type=int, default=6, metavar="N",
+                   help="with --live: sequences of each motion per renderer (default 6)")
     p.set_defaults(handler=run)
 
 
@@ -296,6 +302,10 @@ def _plots(out: Path, sets: dict[str, dict[str, Tally]]) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and write its results."""
+    if args.live:
+        from terminal.bench.qr_live import run_live
+
+        return run_live(args)
     if args.camera < 0 or args.empty < 0:
         raise TerminalError("--camera and --empty must not be negative")
     sets: dict[str, list[Sample]] = {}
