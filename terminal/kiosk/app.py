@@ -60,6 +60,7 @@ class KioskApp:
         on_event: Callable[[Event], None] | None = None,
         sensor_factory: Callable[[FaceSection, Callable[[], float]], Any] | None = None,
         catalogue: Catalogue | None = None,
+        metrics: Any | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         tick_s: float = 0.25,
@@ -74,6 +75,7 @@ class KioskApp:
         self._on_event = on_event
         self._sensor_factory = sensor_factory
         self._catalogue = catalogue
+        self._metrics = metrics  # terminal.metrics.UnitMetrics, when [metrics] is on
         self._clock = clock
         self._wall = wall_clock
         self._tick_s = tick_s
@@ -194,7 +196,9 @@ class KioskApp:
             settings=self.settings, terminal_id=config.terminal.id, clock=self._clock,
             wall_clock=self._wall, face_max_minor=face_max, emit=self._emit,
             enroll=self._enroll_desk(config.face, gateway_settings),
-            on_change=self._publish)
+            on_change=self._publish,
+            on_payment=None if self._metrics is None else
+            lambda _method, seconds, outcome: self._metrics.payment(seconds, outcome))
         self.renderer = ScreenRenderer(load_texts(), art=_art(catalogue),
                                        enroll_offered=self.flow.enroll_desk is not None,
                                        wall_clock=self._wall)
@@ -252,7 +256,10 @@ class KioskApp:
             budget_ms=self.config.scan.budget_ms)))
 
         def decode(image: Any) -> list[str | bytes]:
-            return [code.text or code.payload for code in decoder.decode(image).codes]
+            result = decoder.decode(image)
+            if result.codes and self._metrics is not None:
+                self._metrics.code_decoded(result.elapsed_ms / 1000.0)
+            return [code.text or code.payload for code in result.codes]
 
         return decode
 

@@ -98,6 +98,7 @@ class KioskFlow:
         enroll: EnrollDesk | None = None,
         emit: Callable[[Event], object] | None = None,
         on_change: Callable[[], None] | None = None,
+        on_payment: Callable[[str, float, str], None] | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.orders = orders
@@ -110,6 +111,9 @@ class KioskFlow:
         self._enroll = enroll
         self._emit = emit or (lambda _e: None)
         self._on_change = on_change or (lambda: None)
+        # (method, seconds from the "pay" tap, outcome) after each attempt: metrics.
+        self._on_payment = on_payment or (lambda _m, _s, _o: None)
+        self._pay_started = 0.0
         self._tax = TaxRule(rate_bp=settings.tax_rate_bp, included=settings.tax_included)
         self._lock = threading.RLock()
         self.machine: StateMachine[KioskState, KioskEvent] = StateMachine(
@@ -410,6 +414,7 @@ class KioskFlow:
         self._visit.keypad = ""
         self._visit.failure = ()
         self._fire(E.PAY)
+        self._pay_started = self._clock()
         session = self._payments[method]  # type: ignore[index]
         reference = f"{order.order_id}P{self._visit.attempt}"
         self._payment_step(session.start(Order(
@@ -522,6 +527,7 @@ class KioskFlow:
         self._visit.order = self._settle(order, "paid", tuple(r.code for r in view.reasons),
                                          paid_with=self._visit.method, charge_id=view.charge_id)
         self._paid_at = self._clock()
+        self._on_payment(self._visit.method, self._paid_at - self._pay_started, "paid")
         self._cart.clear()
         self._cart_version += 1
         self._fire(E.PAID)
@@ -539,6 +545,8 @@ class KioskFlow:
         if order is not None:
             self._visit.order = self._settle(order, "failed", tuple(r.code for r in reasons))
         self._last_tap = self._clock()  # the failure screen gets its own idle time to be read
+        self._on_payment(method or "unknown", self._last_tap - self._pay_started,
+                         reasons[0].code)
         self._fire(E.PAYMENT_FAILED)
         self._changed()
 

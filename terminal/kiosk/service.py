@@ -40,8 +40,9 @@ def run_kiosk(config: Config, stop: threading.Event, *,
             say(f"emulated back end at {emulator.server.url}")
         else:
             endpoints = Endpoints.from_config(config)
-        stack.enter_context(serve_unit_metrics(config, state_dir, say=say))
-        kiosk = stack.enter_context(KioskApp(config, endpoints, state_dir=state_dir))
+        metrics = stack.enter_context(serve_unit_metrics(config, state_dir, say=say))
+        kiosk = stack.enter_context(KioskApp(config, endpoints, state_dir=state_dir,
+                                             metrics=metrics))
         say(f"kiosk {config.terminal.id} ready: open {kiosk.url}/ in the kiosk browser")
         if kiosk.settings.staff_pin:
             say(f"staff screen: {kiosk.url}/staff")
