@@ -97,3 +97,18 @@ def test_a_pix_code_without_any_key_or_location_is_still_refused() -> None:
     parsed = parse_payload(_pix([], ("80", [("00", "br.gov.bcb.pix")])))
     assert "pix_no_key" in {v.code for v in parsed.violations}
     assert "pix_type" not in parsed.fields
+
+
+def test_a_pix_automatico_code_with_only_template_80_counts_it_as_the_account() -> None:
+    rec = "pix.example.com/rec/5e7c3a1b9f2d4c6a8b0e1d3f5a7c9e1b"
+    payload = build_mpm([("01", "12"), *_BR, ("80", [("00", "br.gov.bcb.pix"), ("25", rec)])])
+    parsed = parse_payload(payload)
+    assert parsed.scheme == "pix"
+    assert parsed.conformant, [str(v) for v in parsed.violations]
+    assert parsed.fields["pix_type"] == "recurring"
+
+
+def test_an_unreserved_template_is_no_account_for_other_schemes() -> None:
+    payload = build_mpm([("52", "5814"), ("53", "156"), ("58", "CN"), ("59", "SHOP"),
+                         ("60", "CITY"), ("80", [("00", "com.example"), ("01", "X")])])
+    assert "no_merchant_account" in {v.code for v in parse_payload(payload).violations}

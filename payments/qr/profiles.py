@@ -32,6 +32,8 @@ class Profile:
     currencies: frozenset[str] | None = None
     country: str | None = None
     extra: Check | None = None
+    # A template 80-99 with this GUI counts as the merchant account (Pix Automatico).
+    unreserved_account_gui: str | None = None
 
 
 def _v(code: str, message: str, tags: dict[str, str], offsets: dict[str, int],
@@ -148,7 +150,8 @@ def _promptpay(tags: dict[str, str], offsets: dict[str, int], text: str) -> list
 
 _NO_52_59_60 = frozenset({"52", "59", "60"})
 
-PIX = Profile("pix", max_chars=512, currencies=frozenset({"986"}), country="BR", extra=_pix)
+PIX = Profile("pix", max_chars=512, currencies=frozenset({"986"}), country="BR", extra=_pix,
+              unreserved_account_gui=pix.PIX_GUI)
 KHQR = Profile("khqr", allow_rfu_ids=True, unreserved_needs_gui=False,
                currencies=frozenset({"116", "840"}), country="KH", extra=_khqr)
 VIETQR = Profile("vietqr", relaxed_mandatory=_NO_52_59_60, currencies=frozenset({"704"}),

@@ -75,7 +75,7 @@ def check_root(objects: list[DataObject], profile: Profile, text: str) -> list[V
         allowed = "/".join(sorted(profile.format_indicators))
         out.append(_viol("pfi_value", f"payload format indicator must be {allowed}, "
                          f"got {pfi.value!r}", pfi))
-    if not any(2 <= int(i) <= 51 for i in seen):
+    if not any(2 <= int(i) <= 51 for i in seen) and not _unreserved_account(seen, profile):
         out.append(_viol("no_merchant_account",
                          "no merchant account information (IDs 02-51)", tag=None))
     for tag_id in _MANDATORY:
@@ -87,6 +87,16 @@ def check_root(objects: list[DataObject], profile: Profile, text: str) -> list[V
     out.extend(_check_dependencies(seen))
     out.extend(_check_profile_values(seen, profile))
     return out
+
+
+def _unreserved_account(seen: dict[str, DataObject], profile: Profile) -> bool:
+    """True when the profile takes a template 80-99 with its GUI as the merchant account."""
+    gui = profile.unreserved_account_gui
+    if gui is None:
+        return False
+    return any(int(i) >= 80 and any(c.id == "00" and c.value.lower() == gui.lower()
+                                    for c in obj.children or ())
+               for i, obj in seen.items())
 
 
 def _check_object(obj: DataObject, profile: Profile) -> list[Violation]:
