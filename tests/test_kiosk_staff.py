@@ -72,7 +72,7 @@ def test_without_a_pin_the_staff_screen_stays_closed(tmp_path: Path) -> None:
         assert page.status_code == 200 and 'name="pin"' not in page.text
         assert "turned off" in page.text.lower() or "closed" in page.text.lower()
         session, response = login(rig, "")
-        assert "turned off" in redirect_query(response)["error"]
+        assert redirect_query(response)["error"] == "disabled"
         assert not session.cookies
 
 
@@ -93,10 +93,12 @@ def test_wrong_pins_lock_the_gate_and_the_lock_lifts_later(tmp_path: Path) -> No
     with clocked_rig(tmp_path) as (rig, mono, _wall):
         for _ in range(MAX_FAILURES):
             _, response = login(rig, "0000")
-            assert redirect_query(response)["error"] == "Wrong PIN"
+            assert redirect_query(response)["error"] == "wrong_pin"
         _, response = login(rig)  # even the right PIN waits now
-        error = redirect_query(response)["error"]
-        assert error.startswith("Too many wrong PINs") and f"{int(LOCKOUT_S)} s" in error
+        query = redirect_query(response)
+        assert query["error"] == "locked_out" and query["v_s"] == str(int(LOCKOUT_S))
+        shown = requests.get(f"{rig.url}{response.headers['location']}", timeout=10).text
+        assert f"Too many wrong PINs. Try again in {int(LOCKOUT_S)} s." in shown
         mono.advance(LOCKOUT_S)
         session, response = login(rig)
         assert "error" not in redirect_query(response) and session.cookies
@@ -116,7 +118,7 @@ def test_staff_actions_need_a_session_and_the_kiosks_own_origin(kiosk: KioskRig)
     order_id = paid_by(kiosk, "wallet")
     response = requests.post(f"{kiosk.url}/staff/refund", data={"order": order_id},
                              timeout=10, allow_redirects=False)
-    assert "log in" in redirect_query(response)["error"]
+    assert redirect_query(response)["error"] == "relogin"
     session, _ = login(kiosk)
     response = session.post(f"{kiosk.url}/staff/refund", data={"order": order_id}, timeout=10,
                             allow_redirects=False, headers={"Origin": "http://evil.example"})
@@ -185,7 +187,9 @@ def test_a_phone_paid_order_is_refunded_from_the_operators_console(kiosk: KioskR
     assert 'action="/staff/refund' not in row
     response = session.post(f"{kiosk.url}/staff/refund?lang=en", data={"order": order_id},
                             timeout=10, allow_redirects=False)
-    assert "operator's console" in redirect_query(response)["error"]
+    assert redirect_query(response)["error"] == "phone_paid"
+    shown = session.get(f"{kiosk.url}{response.headers['location']}", timeout=10).text
+    assert "refund it from the operator&#39;s console" in shown
     assert kiosk.app.orders.get(order_id).status == "paid"
 
 
@@ -227,7 +231,7 @@ def test_a_sold_out_mark_shows_on_the_customers_menu_and_comes_off_again(
     response = session.post(f"{kiosk.url}/staff/sold-out", data={"item": "caviar",
                                                                  "sold_out": "1"},
                             timeout=10, allow_redirects=False)
-    assert "caviar" in redirect_query(response)["error"]
+    assert redirect_query(response)["error"] == "unknown_item"
 
 
 def test_an_oversize_staff_form_is_refused(kiosk: KioskRig) -> None:
@@ -259,3 +263,14 @@ def test_refund_clicks_that_race_give_one_refund_and_one_event(kiosk: KioskRig) 
     events = [e for e in kiosk.events if e.type == "payment.refunded"
               and e.attributes["order_id"] == order_id]
     assert len(events) == 1
+
+
+def test_a_crafted_link_cannot_put_its_own_words_on_the_staff_screen(kiosk: KioskRig) -> None:
+    page = requests.get(f"{kiosk.url}/staff", params={
+        "lang": "en", "error": "Call 555-0100 for a refund", "v_order": "<b>x</b>"},
+        timeout=10).text
+    assert "555-0100" not in page and "<b>x</b>" not in page
+    assert "That did not work. Please try again." in page
+    page = requests.get(f"{kiosk.url}/staff", params={"lang": "zh", "error": "wrong_pin"},
+                        timeout=10).text
+    assert "PIN 错误。" in page

@@ -141,7 +141,8 @@ class KioskEnrollDesk:
         status = self._flow.status
         return {
             "step": self._step, "typed": len(self._phone), "error": self._error,
-            "consent_text": consent_text(PURPOSE, RETENTION_DAYS),
+            "consent_text": consent_text(PURPOSE, RETENTION_DAYS),  # the recorded wording
+            "retention_days": RETENTION_DAYS,
             "frames": status.frames, "total": self._face.enroll_frames,
             "prompt": status.prompt, "action": status.action, "reason": self._reason,
         }

@@ -29,7 +29,13 @@ LOCKOUT_S = 60.0
 
 
 class StaffError(TerminalError):
-    """A staff action was refused; the message says why in plain words."""
+    """A staff action was refused: ``code`` names the words the screen shows (in the staff's
+    language), ``values`` fill them in; the message is the same in English for logs."""
+
+    def __init__(self, message: str, code: str, **values: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.values = values
 
 
 @dataclass(frozen=True)
@@ -62,16 +68,17 @@ class StaffGate:
         now = self._clock()
         with self._lock:
             if not self._pin:
-                raise StaffError("The staff screen is turned off on this kiosk")
+                raise StaffError("The staff screen is turned off on this kiosk", "disabled")
             if now < self._locked_until:
-                raise StaffError(f"Too many wrong PINs; try again in "
-                                 f"{math.ceil(self._locked_until - now)} s")
+                wait = str(math.ceil(self._locked_until - now))
+                raise StaffError(f"Too many wrong PINs; try again in {wait} s", "locked_out",
+                                 s=wait)
             if not hmac.compare_digest(pin.encode(), self._pin.encode()):
                 self._failures += 1
                 if self._failures >= MAX_FAILURES:
                     self._failures = 0
                     self._locked_until = now + LOCKOUT_S
-                raise StaffError("Wrong PIN")
+                raise StaffError("Wrong PIN", "wrong_pin")
             self._failures = 0
             token = secrets.token_urlsafe(24)
             self._sessions = {t: exp for t, exp in self._sessions.items() if exp > now}
@@ -111,22 +118,24 @@ def _refund(orders: OrderBook, gateway: GatewayClient, order_id: str, *,
     try:
         order = orders.get(order_id)
     except TerminalError as exc:
-        raise StaffError(str(exc)) from None
+        raise StaffError(str(exc), "unknown_order") from None
     if order.status == "refunded" and order.refund_id:
         return RefundResult(order, order.refund_id, already=True)
     if order.status != "paid":
-        raise StaffError(f"Order {order.label} is {order.status}; only paid orders are refunded")
+        raise StaffError(f"Order {order.label} is {order.status}; only paid orders are refunded",
+                         "not_paid", order=order.label, status=order.status)
     if not order.charge_id:
         raise StaffError(f"Order {order.label} was paid by the customer's phone; refund it "
-                         "from the operator's console")
+                         "from the operator's console", "phone_paid", order=order.label)
     try:
         refund = gateway.refund(order.charge_id, Money(order.total_minor, order.currency),
                                 f"refund:{order.order_id}")
     except ConflictError as exc:
-        raise StaffError(f"The gateway refused the refund: {exc.message}") from None
+        raise StaffError(f"The gateway refused the refund: {exc.message}", "refund_refused",
+                         order=order.label) from None
     except ApiError as exc:
         raise StaffError(f"The payment service did not answer ({exc.code}); nothing changed. "
-                         "Try again.") from None
+                         "Try again.", "service_down") from None
     order = orders.mark_refunded(order.order_id, refund.refund_id)
     emit(make_event("payment.refunded", terminal_id=terminal_id, subject_id=None, attributes={
         "order_id": order.order_id, "charge_id": order.charge_id,

@@ -34,11 +34,16 @@ def staff_routes(kiosk: KioskApp) -> list[Any]:
         lang = request.query_params.get("lang", kiosk.settings.language)
         return lang if lang in ("zh", "en") else kiosk.settings.language
 
-    def back(lang: str, message: str = "", error: bool = False) -> Response:
+    def back(lang: str, message: str = "", error: bool = False,
+             values: dict[str, str] | None = None) -> Response:
         query = {"lang": lang}
         if message:
             query["error" if error else "msg"] = message
+        query.update({f"v_{k}": v for k, v in (values or {}).items()})
         return RedirectResponse(f"/staff?{urlencode(query)}", status_code=303)
+
+    def refused(lang: str, exc: StaffError) -> Response:
+        return back(lang, exc.code, error=True, values=exc.values)
 
     async def form(request: Request) -> dict[str, str] | None:
         if not _same_origin(request):
@@ -52,8 +57,8 @@ def staff_routes(kiosk: KioskApp) -> list[Any]:
     async def page(request: Request) -> Response:
         lang = lang_of(request)
         context: dict[str, Any] = {"lang": lang, "enabled": gate.enabled,
-                                   "msg": request.query_params.get("msg", ""),
-                                   "error": request.query_params.get("error", "")}
+                                   "msg": _known_msg(request.query_params.get("msg", "")),
+                                   **_known_error(request.query_params)}
         if not gate.check(request.cookies.get(COOKIE)):
             return HTMLResponse(kiosk.renderer.staff("staff_login.html", context),
                                 headers=NO_STORE)
@@ -68,7 +73,7 @@ def staff_routes(kiosk: KioskApp) -> list[Any]:
         try:
             token = gate.login(fields.get("pin", ""))
         except StaffError as exc:
-            return back(lang, str(exc), error=True)
+            return refused(lang, exc)
         response = back(lang)
         response.set_cookie(COOKIE, token, max_age=600, path="/staff", httponly=True,
                             samesite="strict")
@@ -84,12 +89,12 @@ def staff_routes(kiosk: KioskApp) -> list[Any]:
         lang = lang_of(request)
         fields = await form(request)
         if not gate.check(request.cookies.get(COOKIE)) or fields is None:
-            return back(lang, "Please log in again", error=True)
+            return back(lang, "relogin", error=True)
         item_id = fields.get("item", "")
         try:
             kiosk.flow.catalogue.item(item_id)
         except Exception:
-            return back(lang, f"No item {item_id!r} on the menu", error=True)
+            return back(lang, "unknown_item", error=True)
         kiosk.orders.set_sold_out(item_id, fields.get("sold_out") == "1")
         kiosk.flow.refresh_sold_out()
         return back(lang, "saved")
@@ -100,11 +105,11 @@ def staff_routes(kiosk: KioskApp) -> list[Any]:
         lang = lang_of(request)
         fields = await form(request)
         if not gate.check(request.cookies.get(COOKIE)) or fields is None:
-            return back(lang, "Please log in again", error=True)
+            return back(lang, "relogin", error=True)
         try:
             result = await anyio.to_thread.run_sync(kiosk.refund, fields.get("order", ""))
         except StaffError as exc:
-            return back(lang, str(exc), error=True)
+            return refused(lang, exc)
         note = "already_refunded" if result.already else "refunded"
         return back(lang, f"{note}:{result.order.label}")
 
@@ -136,3 +141,35 @@ def _overview(kiosk: KioskApp, lang: str) -> dict[str, Any]:
     currency = catalogue.currency
     return {"items": items, "orders": orders,
             "takings": money_text(sum(o.total_minor for o in paid), currency)}
+
+
+ERRORS = frozenset({"disabled", "locked_out", "wrong_pin", "unknown_order", "not_paid",
+                    "phone_paid", "refund_refused", "service_down", "relogin", "bad_request",
+                    "unknown_item"})
+STATUSES = frozenset({"open", "paid", "failed", "voided", "refunded"})
+MESSAGES = frozenset({"saved", "refunded", "already_refunded"})
+
+
+def _known_error(query: Any) -> dict[str, Any]:
+    """Only known message codes and well-formed values reach the page: a link cannot put
+    words of its own on the staff screen."""
+    code = query.get("error", "")
+    if not code:
+        return {"error": "", "error_values": {}}
+    values: dict[str, str] = {}
+    for name in ("s", "order"):
+        value = query.get(f"v_{name}", "")
+        if value.isascii() and value.isdigit() and len(value) <= 6:
+            values[name] = value
+    status = query.get("v_status", "")
+    if status in STATUSES:
+        values["status"] = status
+    return {"error": code if code in ERRORS else "unknown", "error_values": values}
+
+
+def _known_msg(msg: str) -> str:
+    """A confirmation code, optionally with an order number (``refunded:042``)."""
+    code, _, label = msg.partition(":")
+    if code not in MESSAGES or (label and not (label.isascii() and label.isdigit())):
+        return ""
+    return msg

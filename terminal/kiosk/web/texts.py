@@ -27,11 +27,18 @@ class Texts:
         text = self.messages.get(lang, {}).get(message_id)
         if text is None:
             text = default if default is not None else message_id
-        return text.format(**values) if values else text
+        return text.format_map(_Missing(values)) if values else text
 
     def has(self, lang: str, message_id: str) -> bool:
         """Whether ``message_id`` exists in ``lang``."""
         return message_id in self.messages.get(lang, {})
+
+
+class _Missing(dict):  # type: ignore[type-arg]
+    """Fills a field nobody supplied with nothing rather than failing the whole screen."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def load_texts() -> Texts:
