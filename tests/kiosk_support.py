@@ -8,7 +8,9 @@ step is replaced by observations of a person who answers the prompt the screen s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -91,6 +93,16 @@ class KioskRig:
     def screen(self) -> dict[str, Any]:
         """The kiosk's screen as data."""
         return self.app.flow.snapshot()
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    """Wait for the kiosk's worker threads to make ``predicate`` true."""
+    deadline = time.monotonic() + timeout_s
+    wake = threading.Event()
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout_s:.0f} s")
+        wake.wait(0.02)
 
 
 def kiosk_config(**kiosk: Any) -> Config:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +29,7 @@ from terminal.emulator.session import Emulator
 from terminal.errors import FlowError
 from terminal.kiosk.app import KioskApp
 from terminal.kiosk.order_states import TRANSITIONS, KioskState
-from tests.kiosk_support import PHONE, KioskRig, PersonSensor, kiosk_config, kiosk_rig
+from tests.kiosk_support import PHONE, KioskRig, PersonSensor, kiosk_config, kiosk_rig, wait_until
 from tests.smile_synth import Person
 
 
@@ -47,13 +47,6 @@ class FakeClock:
         self.now += seconds
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    """Wait for the kiosk's worker threads to make ``predicate`` true."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout_s:.0f} s")
-        time.sleep(0.02)
 
 
 def events_of(rig: KioskRig, kind: str) -> list[Any]:

@@ -19,7 +19,7 @@ from terminal.emulator.session import Emulator
 from terminal.kiosk.app import KioskApp
 from terminal.kiosk.flow import RECHECK_S
 from tests.fault_proxy import FaultProxy
-from tests.kiosk_support import kiosk_config
+from tests.kiosk_support import kiosk_config, wait_until
 
 
 @dataclass
@@ -51,19 +51,10 @@ class LossyKiosk:
         self.proxy.lose_answers("POST", "/v1/charges")  # every answer, retries included
         self.app.flow.act("pay", {"method": "wallet"})
         self.camera.show_code(self.emulator.wallet_code("rider-good"))
-        _wait(lambda: self.app.flow.state.value == "failed")
+        wait_until(lambda: self.app.flow.state.value == "failed")
         self.camera.show_nothing()
 
 
-def _wait(done, timeout_s: float = 30.0) -> None:
-    import threading
-    import time
-
-    end = time.monotonic() + timeout_s
-    wake = threading.Event()
-    while not done():
-        assert time.monotonic() < end, "the kiosk did not get there in time"
-        wake.wait(0.02)
 
 
 @pytest.fixture

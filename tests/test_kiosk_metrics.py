@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 from terminal.metrics.unit import UnitMetrics
-from tests.kiosk_support import kiosk_rig
-
-
-def _wait(done, timeout_s: float = 30.0) -> None:
-    end = time.monotonic() + timeout_s
-    wake = threading.Event()
-    while not done():
-        assert time.monotonic() < end, "the kiosk did not get there in time"
-        wake.wait(0.02)
+from tests.kiosk_support import kiosk_rig, wait_until
 
 
 def test_a_wallet_payment_counts_its_code_and_its_latency(tmp_path: Path) -> None:
@@ -32,7 +22,7 @@ def test_a_wallet_payment_counts_its_code_and_its_latency(tmp_path: Path) -> Non
         flow.act("checkout")
         flow.act("pay", {"method": "wallet"})
         rig.show_wallet_code()
-        _wait(lambda: flow.state.value == "paid")
+        wait_until(lambda: flow.state.value == "paid")
         rig.camera.show_nothing()
     value = metrics.registry.get_sample_value
     assert value("scanpay_codes_decoded_total") == 1.0

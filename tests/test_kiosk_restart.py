@@ -5,8 +5,6 @@ flight is voided."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -21,7 +19,7 @@ from terminal.config.schema import Config
 from terminal.emulator.session import Emulator
 from terminal.kiosk.app import KioskApp
 from tests.fault_proxy import FaultProxy
-from tests.kiosk_support import kiosk_config
+from tests.kiosk_support import kiosk_config, wait_until
 
 
 @dataclass
@@ -66,12 +64,6 @@ def _to_payment_choice(app: KioskApp) -> str:
     return item.id
 
 
-def _wait(done, timeout_s: float = 30.0) -> None:
-    end = time.monotonic() + timeout_s
-    wake = threading.Event()
-    while not done():
-        assert time.monotonic() < end, "the kiosk did not get there in time"
-        wake.wait(0.02)
 
 
 def test_a_charge_lost_in_a_crash_is_settled_once_when_the_kiosk_starts_again(
@@ -82,7 +74,7 @@ def test_a_charge_lost_in_a_crash_is_settled_once_when_the_kiosk_starts_again(
         site.proxy.lose_answers("POST", "/v1/charges")
         app.flow.act("pay", {"method": "wallet"})
         camera.show_code(site.emulator.wallet_code("rider-good"))
-        _wait(lambda: app.flow.state.value == "failed")
+        wait_until(lambda: app.flow.state.value == "failed")
         order_id = app.flow.snapshot()["order"]["order_id"]
         assert site.charges() == 1  # charged, but the kiosk never heard
     # ...the kiosk stops here (what is on disk is what a crash leaves).
