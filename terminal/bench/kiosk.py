@@ -374,12 +374,12 @@ def plot(out: Path, report: dict[str, Any]) -> list[Path]:
     paths.append(path)
     face = report.get("face")
     if face and face["runs"]:
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = plt.subplots(figsize=(8, 4.6))
         for i, run in enumerate(face["runs"]):
             if run["outcome"] == "paid":
                 kiosk = run["face_seen_to_verified_s"] - run["typing_s"]
                 ax.bar(i, kiosk, color="#55a868",
-                       label="face seen to verified (kiosk)" if i == 0 else None)
+                       label="face seen to verified (prompts answered)" if i == 0 else None)
                 ax.bar(i, run["typing_s"], bottom=kiosk, color="#aaaaaa",
                        label="customer typing digits" if i == 0 else None)
                 ax.bar(i, run["verified_to_painted_s"], bottom=run["face_seen_to_verified_s"],
@@ -392,7 +392,7 @@ def plot(out: Path, report: dict[str, Any]) -> list[Path]:
         ax.set_ylabel("seconds")
         ax.set_title("Smile to Pay through the kiosk page: face seen to 'paid' on screen",
                      fontsize=9)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4)
         fig.tight_layout()
         path = out / "face_to_paid.png"
         fig.savefig(path, dpi=110)
