@@ -9,22 +9,21 @@ or a phone screen held up — the kiosk's real sensor judges alone, so attacks s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
-from terminal.emulator.customer import ActingSensor, ScriptedCustomer
-from terminal.kiosk.face_sensor import FaceSensor, LivenessJudge, ProbeCollector, Sample
-from vision.face.quality import QualityReport
+from terminal.emulator.customer import ActingSensor, ScriptedCustomer, SensorOverlay
+from terminal.kiosk.face_sensor import FaceSensor
 from vision.face.types import FaceObservation
 
 
-class PanelCustomerSensor:
+class PanelCustomerSensor(SensorOverlay):
     """``inner`` with a scripted customer acting over the face while ``acting()`` says so."""
 
     def __init__(self, inner: FaceSensor, acting: Callable[[], bool],
                  customer: ScriptedCustomer | None = None) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._acting = acting
         self._customer = customer or ScriptedCustomer()
         self._actor = ActingSensor(inner, self._customer)
@@ -38,23 +37,3 @@ class PanelCustomerSensor:
         if self._acting():
             return self._actor.observe(image, timestamp)
         return self._inner.observe(image, timestamp)
-
-    def quality(self, observation: FaceObservation, image: np.ndarray) -> QualityReport:
-        """The real sensor's quality gates."""
-        return self._inner.quality(observation, image)
-
-    def embed(self, samples: Sequence[Sample]) -> np.ndarray:
-        """The real sensor's embedding."""
-        return self._inner.embed(samples)
-
-    def start_probe(self) -> ProbeCollector:
-        """The real sensor's probe collector."""
-        return self._inner.start_probe()
-
-    def new_liveness(self) -> LivenessJudge:
-        """The real sensor's randomised challenge."""
-        return self._inner.new_liveness()
-
-    def close(self) -> None:
-        """Close the real sensor; idempotent."""
-        self._inner.close()

@@ -99,29 +99,12 @@ class ScriptedCustomer:
                                  smile=smile)
 
 
-class ActingSensor:
-    """The kiosk's sensor with the customer's answers acted on top of the recorded face.
+class SensorOverlay:
+    """The kiosk's real sensor, with :meth:`observe` left to a subclass: quality gates,
+    embeddings, probes, the challenge and closing are the real sensor's."""
 
-    Call :meth:`show` with the action the screen asks for before each frame.
-    """
-
-    def __init__(self, inner: FaceSensor, customer: ScriptedCustomer) -> None:
+    def __init__(self, inner: FaceSensor) -> None:
         self._inner = inner
-        self._customer = customer
-
-    def show(self, action: str | None, t: float) -> None:
-        """What the screen asks for now."""
-        self._customer.see(action, t)
-
-    def observe(self, image: np.ndarray, timestamp: float) -> FaceObservation | None:
-        """The real face (box, key points: what quality, embedding and passive checks use)
-        with the acting head's landmarks, pose and expression (what liveness judges)."""
-        real = self._inner.observe(image, timestamp)
-        if real is None:
-            return None
-        acted = self._customer.act(timestamp)
-        return replace(real, landmarks=acted.landmarks, pose=acted.pose,
-                       measures=acted.measures)
 
     def quality(self, observation: FaceObservation, image: np.ndarray) -> QualityReport:
         """The real sensor's quality gates."""
@@ -142,3 +125,28 @@ class ActingSensor:
     def close(self) -> None:
         """Close the real sensor."""
         self._inner.close()
+
+
+class ActingSensor(SensorOverlay):
+    """The kiosk's sensor with the customer's answers acted on top of the recorded face.
+
+    Call :meth:`show` with the action the screen asks for before each frame.
+    """
+
+    def __init__(self, inner: FaceSensor, customer: ScriptedCustomer) -> None:
+        super().__init__(inner)
+        self._customer = customer
+
+    def show(self, action: str | None, t: float) -> None:
+        """What the screen asks for now."""
+        self._customer.see(action, t)
+
+    def observe(self, image: np.ndarray, timestamp: float) -> FaceObservation | None:
+        """The real face (box, key points: what quality, embedding and passive checks use)
+        with the acting head's landmarks, pose and expression (what liveness judges)."""
+        real = self._inner.observe(image, timestamp)
+        if real is None:
+            return None
+        acted = self._customer.act(timestamp)
+        return replace(real, landmarks=acted.landmarks, pose=acted.pose,
+                       measures=acted.measures)
