@@ -17,12 +17,13 @@ from payments.clients.http import ServiceSettings
 from payments.money import Money
 from payments.policy import DepositRules
 from terminal.bikelock.rental import Rental
-from terminal.bikelock.stack import BikeLockStack, Endpoints
+from terminal.bikelock.stack import BikeLockStack
 from terminal.bikelock.states import RideState
 from terminal.bikelock.unit import Notice
 from terminal.config import default_config_path, load_config
 from terminal.config.schema import Config
 from terminal.emulator.session import Emulator
+from terminal.endpoints import Endpoints
 from tests.clients_loopback import SilentServer
 
 BASE = load_config(default_config_path("emulator"))

@@ -21,11 +21,12 @@ from hardware.emulated.clock import ManualClock
 from hardware.emulated.lock import EmulatedLock
 from payments.clients.gateway import new_idempotency_key
 from payments.events import Event
-from terminal.bikelock.stack import BikeLockStack, Endpoints
+from terminal.bikelock.stack import BikeLockStack
 from terminal.bikelock.states import RideState
 from terminal.bikelock.unit import Notice
 from terminal.config import default_config_path, load_config
 from terminal.emulator.session import Emulator
+from terminal.endpoints import Endpoints
 from tests.fault_proxy import FaultProxy
 
 BASE = load_config(default_config_path("emulator"))

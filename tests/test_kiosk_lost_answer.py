@@ -14,8 +14,8 @@ import pytest
 
 from hardware.emulated.clock import ManualClock
 from hardware.emulated.switchable_camera import SwitchableCamera
-from terminal.bikelock.stack import Endpoints
 from terminal.emulator.session import Emulator
+from terminal.endpoints import Endpoints
 from terminal.kiosk.app import KioskApp
 from terminal.kiosk.flow import RECHECK_S
 from tests.fault_proxy import FaultProxy

@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from hardware.emulated.switchable_camera import SwitchableCamera
-from terminal.bikelock.stack import Endpoints
 from terminal.config.schema import Config
 from terminal.emulator.session import Emulator
+from terminal.endpoints import Endpoints
 from terminal.kiosk.app import KioskApp
 from tests.fault_proxy import FaultProxy
 from tests.kiosk_support import kiosk_config, wait_until

@@ -408,9 +408,10 @@ def _child(argv: list[str]) -> int:
     import requests
 
     from payments.clients.http import ServiceSettings
-    from terminal.bikelock.stack import BikeLockStack, Endpoints
+    from terminal.bikelock.stack import BikeLockStack
     from terminal.bikelock.states import RideState
     from terminal.config import default_config_path, load_config
+    from terminal.endpoints import Endpoints
 
     parser = argparse.ArgumentParser(prog="crash-child")
     parser.add_argument("--child", action="store_true")

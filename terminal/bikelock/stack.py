@@ -5,12 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 from hardware.ports import Camera, Indicator, Lock
 from payments.clients.gateway import GatewayClient
-from payments.clients.http import ServiceSettings
 from payments.clients.score import ScoreClient
 from payments.outbox import Outbox
 from payments.uploader import Uploader
@@ -18,20 +16,7 @@ from terminal.bikelock.journal import RentalJournal
 from terminal.bikelock.unit import BikeLockUnit, Notice, UnitSettings
 from terminal.config.schema import Config
 from terminal.devices import open_camera, open_indicator, open_lock
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where the score service and the payment gateway answer, with this terminal's keys."""
-
-    score: ServiceSettings
-    gateway: ServiceSettings
-
-    @classmethod
-    def from_config(cls, config: Config) -> Endpoints:
-        """The configured production endpoints."""
-        return cls(ServiceSettings.from_section(config.score_service),
-                   ServiceSettings.from_section(config.gateway))
+from terminal.endpoints import Endpoints
 
 
 class BikeLockStack:

@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from terminal.bikelock.service import run_service
-    from terminal.bikelock.stack import BikeLockStack, Endpoints
+    from terminal.bikelock.stack import BikeLockStack
     from terminal.config import load_config
+    from terminal.endpoints import Endpoints
     from terminal.errors import ConfigError
     from terminal.housekeeping import OutboxPurger
     from terminal.metrics import BikeNoticeMeter, serve_unit_metrics

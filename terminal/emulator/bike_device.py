@@ -22,10 +22,11 @@ from payments.events import Event
 from payments.money import Money
 from payments.outbox import Outbox
 from terminal.bikelock.rental import Rental
-from terminal.bikelock.stack import BikeLockStack, Endpoints
+from terminal.bikelock.stack import BikeLockStack
 from terminal.bikelock.states import RideState
 from terminal.bikelock.unit import Notice
 from terminal.config.schema import Config
+from terminal.endpoints import Endpoints
 
 log = logging.getLogger(__name__)
 

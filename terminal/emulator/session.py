@@ -8,11 +8,11 @@ from typing import Any
 import requests
 
 from payments.clients.http import ServiceSettings
-from terminal.bikelock.stack import Endpoints
 from terminal.config.schema import Config
 from terminal.emulator.backend.roles import parse_role
 from terminal.emulator.backend.server import BackendServer
 from terminal.emulator.backend.settings import BackendSettings
+from terminal.endpoints import Endpoints
 from terminal.errors import TerminalError
 
 

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from hardware.emulated.switchable_camera import SwitchableCamera
 from payments.clients.http import ServiceSettings
-from terminal.bikelock.stack import Endpoints
 from terminal.bikelock.states import RideState
 from terminal.bikelock.unit import Notice
 from terminal.config.schema import Config, FaceSection
@@ -27,6 +26,7 @@ from terminal.emulator.link import Link
 from terminal.emulator.panel.eventlog import EventLog
 from terminal.emulator.panel.sources import CameraDesk, Clip, faces_video_dir, find_clips
 from terminal.emulator.session import Emulator, EmulatorError
+from terminal.endpoints import Endpoints
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from payments.clients.score import ScoreClient
 from payments.events import Event
 from payments.outbox import Outbox
 from payments.uploader import Uploader
-from terminal.bikelock.stack import Endpoints
 from terminal.config.schema import Config, FaceSection, KioskSection, SmileSection
 from terminal.devices import open_camera
+from terminal.endpoints import Endpoints
 from terminal.kiosk.catalogue import Catalogue, default_catalogue_path, load_catalogue
 from terminal.kiosk.flow import KioskFlow
 from terminal.kiosk.orders import OrderBook

@@ -23,7 +23,7 @@ def run_kiosk(config: Config, stop: threading.Event, *,
 
     ``ready(status)`` is called once the screen is served (systemd READY=1); ``heartbeat()``
     every ``heartbeat_s`` while it runs (the systemd watchdog)."""
-    from terminal.bikelock.stack import Endpoints
+    from terminal.endpoints import Endpoints
     from terminal.housekeeping import OutboxPurger
     from terminal.kiosk.app import KioskApp
     from terminal.metrics import serve_unit_metrics
