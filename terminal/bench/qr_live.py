@@ -18,6 +18,14 @@ each decode's measured time. Reported per decoder: time from the frame where the
 in view to its first correct decode (the decode's end), frames in between, and the share of
 sequences decoded within 1 s. Decoders: ``live`` (the scanner's cascade, ``QrScanner``'s
 decoder, with the configured budget) and ``zxing`` (zxing-cpp alone on every frame).
+
+One run (``--sequences 4``: 20 sequences per renderer, seed 1, on the shared 2-core machine):
+scene renderer: live 20/20 decoded, 90 % within 1 s, median 0.51 s; zxing-cpp 18/20, 80 %,
+0.54 s (+10 pp). Independent renderer: live 19/20, 90 %, 0.50 s; zxing-cpp 18/20, 85 %, 0.54 s
+(+5 pp). The gain comes from tilted and hand-shaken phones; entering, far-to-near and focus
+hunting are decoded by both on the same frame or one later. With 20 sequences one sequence is
+5 pp: the +10 pp target holds on the project's renderer only, not on the independent one.
+No frame was dropped (both decoders kept up with 30 fps here) and nothing was misread.
 """
 
 from __future__ import annotations
@@ -95,14 +103,14 @@ def make_sequence(kind: str, index: int, seed: int) -> Sequence:
     hold = round(fps * 2.0)
     side = float(rng.choice([-1.0, 1.0]))
     rest = (float(rng.uniform(-0.12, 0.12)), float(rng.uniform(-0.1, 0.1)))
-    scale = float(rng.uniform(0.22, 0.38))
+    scale = float(rng.uniform(0.14, 0.3))
     angle = float(rng.uniform(0, 360))
     poses: list[Pose | None] = [None] * before
     for k in range(slide):  # slides in from one side, blurred by its speed
         f = (k + 1) / slide
         x = rest[0] + side * (1.0 - f) * 0.85
         speed_px = 0.85 * SIZE[0] / slide
-        poses.append(Pose((x, rest[1]), scale, motion_px=min(40.0, 0.35 * speed_px),
+        poses.append(Pose((x, rest[1]), scale, motion_px=min(60.0, 0.5 * speed_px),
                           motion_deg=0.0 if side > 0 else 180.0))
     for k in range(hold):
         t = k / fps
@@ -110,28 +118,30 @@ def make_sequence(kind: str, index: int, seed: int) -> Sequence:
     payload = _payload(rng, seed, kind, index)
     entry = next((i for i, p in enumerate(poses) if in_view(p)), len(poses))
     return Sequence(f"{kind}#{index}", kind, fps, tuple(poses), entry, payload, seed,
-                    brightness=float(rng.uniform(0.55, 1.05)), noise=float(rng.uniform(1, 7)))
+                    brightness=float(rng.uniform(0.4, 1.0)), noise=float(rng.uniform(2, 9)))
 
 
 def _held_pose(kind: str, t: float, rest: tuple[float, float], scale: float, angle: float,
                rng: np.random.Generator) -> Pose:
     jitter = (float(rng.normal(0, 0.006)), float(rng.normal(0, 0.006)))
     offset = (rest[0] + jitter[0], rest[1] + jitter[1])
-    shake = float(abs(rng.normal(0, 2.0)))
+    shake = float(abs(rng.normal(0, 3.0)))
     if kind == "enter":
         return Pose(offset, scale, defocus=0.6, motion_px=shake, motion_deg=angle)
     if kind == "shake":  # a shaking hand: strong blur most frames, the odd steadier one
-        return Pose(offset, scale, defocus=0.8, motion_px=float(rng.uniform(4, 16)),
+        steady = rng.random() < 0.15
+        return Pose(offset, scale, defocus=0.8,
+                    motion_px=float(rng.uniform(1, 4) if steady else rng.uniform(6, 20)),
                     motion_deg=float(rng.uniform(0, 180)))
     if kind == "tilt":  # tilted far back, turned towards the camera over ~1.2 s
-        tilt = max(8.0, 62.0 - 45.0 * t)
+        tilt = max(10.0, 70.0 - 45.0 * t)
         return Pose(offset, scale, tilt_deg=tilt, tilt_axis_deg=angle, defocus=0.7,
                     motion_px=shake, motion_deg=angle)
-    if kind == "far_near":  # far and small, brought near over ~1.5 s
-        s = 0.09 + (scale + 0.08 - 0.09) * min(1.0, t / 1.5)
+    if kind == "far_near":  # far and small, brought near over ~1.8 s
+        s = 0.06 + (scale + 0.08 - 0.06) * min(1.0, t / 1.8)
         return Pose(offset, s, defocus=0.6, motion_px=shake + 1.0, motion_deg=angle)
-    # defocus: the lens hunts, then settles (~1 s)
-    blur = 0.4 + 3.6 * abs(math.cos(5.0 * t)) * max(0.0, 1.0 - t / 1.1)
+    # defocus: the lens hunts, then settles (~1.4 s) a little soft
+    blur = 0.8 + 4.5 * abs(math.cos(4.0 * t)) * max(0.0, 1.0 - t / 1.4)
     return Pose(offset, scale, defocus=blur, motion_px=shake, motion_deg=angle)
 
 
