@@ -63,13 +63,17 @@ def open_lock(
     active_high: bool = True,
     pin_factory: Any = None,
     clock: Clock = time.monotonic,
+    battery_path: str = "",
 ) -> Lock:
-    """A lock of ``kind``: "emulated" (starts closed) or "gpio" (pins in BCM numbering)."""
+    """A lock of ``kind``: "emulated" (starts closed) or "gpio" (pins in BCM numbering).
+
+    ``battery_path`` (gpio) names a fuel gauge's sysfs ``capacity`` file; empty: no gauge."""
     if kind == "emulated":
         from hardware.emulated.lock import EmulatedLock
 
         return EmulatedLock(clock)
     if kind == "gpio":
+        from hardware.battery import SysfsBattery
         from hardware.gpio.lock import GpioLock
 
         return GpioLock(
@@ -80,6 +84,7 @@ def open_lock(
             debounce_s=debounce_s,
             unlock_pulse_s=unlock_pulse_s,
             clock=clock,
+            battery_gauge=SysfsBattery(battery_path) if battery_path else None,
         )
     raise _unknown("lock", kind, LOCK_KINDS)
 

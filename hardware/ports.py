@@ -94,6 +94,11 @@ class Lock(Protocol):
         """True while the latch is closed (debounced)."""
         ...
 
+    @property
+    def battery(self) -> float | None:
+        """The unit's battery charge in percent (0-100), or None when it has no gauge."""
+        ...
+
     def unlock(self) -> None:
         """Release the latch; LockError (LockJammedError) when it stays closed."""
         ...
@@ -114,11 +119,13 @@ class Lock(Protocol):
 class IndicatorState(enum.Enum):
     """What the status light shows."""
 
-    IDLE = "idle"  # waiting for a customer
-    BUSY = "busy"  # working (scanning, talking to the back end)
-    OK = "ok"  # done, go ahead
-    ERROR = "error"  # refused or failed
+    IDLE = "idle"  # ready: waiting for a customer
+    BUSY = "busy"  # reading: working (scanning, talking to the back end)
+    OK = "ok"  # approved: done, go ahead
+    DECLINED = "declined"  # refused (a code, a rider, a payment)
+    ERROR = "error"  # failed (a device or the back end)
     ATTENTION = "attention"  # the customer must act (e.g. close the lock, look at the camera)
+    LOW_BATTERY = "low_battery"  # ready, but the battery is too low to start a ride
 
     @classmethod
     def parse(cls, value: IndicatorState | str) -> IndicatorState:
@@ -129,8 +136,9 @@ class IndicatorState(enum.Enum):
 class Beep(enum.Enum):
     """Kinds of audible feedback."""
 
-    OK = "ok"
-    ERROR = "error"
+    OK = "ok"  # approved
+    DECLINED = "declined"  # refused
+    ERROR = "error"  # failed
 
     @classmethod
     def parse(cls, value: Beep | str) -> Beep:

@@ -23,7 +23,8 @@ def open_lock(section: LockSection, *, clock: Callable[[], float]) -> Lock:
     """The lock ``section`` describes."""
     return factory.open_lock(section.kind, relay_pin=section.relay_pin,
                              latch_pin=section.latch_pin, debounce_s=section.debounce_s,
-                             unlock_pulse_s=section.unlock_pulse_s, clock=clock)
+                             unlock_pulse_s=section.unlock_pulse_s, clock=clock,
+                             battery_path=section.battery_path)
 
 
 def open_indicator(section: IndicatorSection, *, clock: Callable[[], float]) -> Indicator:

@@ -69,6 +69,7 @@ def test_embedded_defaults_are_valid(name: str) -> None:
         ('bogus = 1\n', "unit.toml: bogus: unknown key"),
         ('[face.quality]\nbogus = 1\n', "unit.toml: face.quality.bogus: unknown key"),
         ('[face]\npayment_threshold = 7\n', "face.payment_threshold must be between 0 and 2"),
+        ('[lock]\nlow_battery_pct = 120\n', "lock.low_battery_pct must be between 0 and 100"),
     ],
 )
 def test_mistakes_name_file_key_and_expectation(tmp_path: Path, extra: str, expected: str) -> None:

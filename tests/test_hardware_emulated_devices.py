@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hardware.emulated import EmulatedIndicator, EmulatedLock, ManualClock
@@ -124,3 +126,29 @@ def test_indicator_rejects_unknown_names_and_use_after_close() -> None:
     indicator.close()
     with pytest.raises(IndicatorError, match="closed"):
         indicator.beep("ok")
+
+
+def test_lock_battery_is_unknown_by_default_and_settable_within_0_to_100() -> None:
+    lock = EmulatedLock()
+    assert lock.battery is None
+    lock.set_battery(42)
+    assert lock.battery == 42.0
+    lock.set_battery(None)
+    assert lock.battery is None
+    for bad in (-1, 100.5, float("nan"), True):
+        with pytest.raises(ValueError, match="battery must be a percentage"):
+            lock.set_battery(bad)  # type: ignore[arg-type]
+
+
+def test_sysfs_battery_reads_the_capacity_file_and_is_unknown_when_it_cannot(
+        tmp_path: Path) -> None:
+    from hardware.battery import SysfsBattery
+
+    capacity = tmp_path / "capacity"
+    capacity.write_text("37\n", encoding="ascii")
+    gauge = SysfsBattery(capacity)
+    assert gauge() == 37.0
+    capacity.write_text("unknown\n", encoding="ascii")
+    assert gauge() is None
+    capacity.unlink()
+    assert gauge() is None

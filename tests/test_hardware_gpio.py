@@ -12,6 +12,7 @@ from hardware.emulated import ManualClock
 from hardware.errors import IndicatorError, LockError, LockJammedError
 from hardware.gpio.indicator import GpioIndicator
 from hardware.gpio.lock import GpioLock
+from hardware.patterns import BEEPS, LIGHTS, Blink
 from hardware.ports import Beep, IndicatorState
 
 RELAY, LATCH = 17, 27
@@ -36,6 +37,16 @@ class RecordingPin(MockPin):
         with self.changed:
             assert self.changed.wait_for(lambda: len(self.states) >= count, WAIT_S)
             return [s.state for s in self.states]
+
+    def wait_blink(self) -> None:
+        """Wait until the pin went on and then off again (a steady LED never goes off)."""
+
+        def blinked() -> bool:
+            states = [s.state for s in self.states]
+            return True in states and False in states[states.index(True) + 1:]
+
+        with self.changed:
+            assert self.changed.wait_for(blinked, WAIT_S), [s.state for s in self.states]
 
 
 class SpringLatchRelayPin(RecordingPin):
@@ -225,30 +236,44 @@ def test_steady_states_light_one_led(factory: MockFactory, indicator: GpioIndica
     green, red = factory.pin(GREEN), factory.pin(RED)
     indicator.show(IndicatorState.OK)
     assert (green.state, red.state) == (True, False)
-    indicator.show("error")
+    indicator.show("declined")
     assert (green.state, red.state) == (False, True)
-    assert indicator.state is IndicatorState.ERROR
+    assert indicator.state is IndicatorState.DECLINED
 
 
-@pytest.mark.parametrize(("state", "pin"), [("busy", GREEN), ("attention", RED)])
-def test_blinking_states_toggle_their_led(
-    factory: MockFactory, indicator: GpioIndicator, state: str, pin: int
+@pytest.mark.parametrize("state", list(IndicatorState), ids=lambda s: s.value)
+def test_every_state_drives_both_leds_as_the_pattern_table_says(
+    factory: MockFactory, indicator: GpioIndicator, state: IndicatorState
 ) -> None:
-    led = factory.pin(pin)
-    led.clear_states()
+    indicator.show(IndicatorState.OK if state is not IndicatorState.OK else "declined")
+    pattern = LIGHTS[state]
+    for pin in (GREEN, RED):
+        factory.pin(pin).clear_states()
     indicator.show(state)
-    states = led.wait_states(4)
-    assert True in states and False in states[1:]
+    for pin, led in ((GREEN, pattern.green), (RED, pattern.red)):
+        mock = factory.pin(pin)
+        if isinstance(led, Blink):
+            mock.wait_blink()
+        else:
+            assert mock.state is led, (state, pin)
 
 
-@pytest.mark.parametrize(("kind", "pulses"), [(Beep.OK, 1), (Beep.ERROR, 3)])
-def test_beeps_pulse_the_buzzer(
-    factory: MockFactory, indicator: GpioIndicator, kind: Beep, pulses: int
+@pytest.mark.parametrize("kind", list(Beep), ids=lambda b: b.value)
+def test_every_beep_pulses_the_buzzer_as_often_as_the_pattern_table_says(
+    factory: MockFactory, indicator: GpioIndicator, kind: Beep
 ) -> None:
     buzzer = factory.pin(BUZZER)
     indicator.beep(kind)
+    pulses = BEEPS[kind].count
     states = buzzer.wait_states(1 + 2 * pulses)
     assert states == [False] + [True, False] * pulses
+
+
+def test_the_patterns_tell_every_moment_apart() -> None:
+    shown = {state: (LIGHTS[state].green, LIGHTS[state].red) for state in IndicatorState}
+    assert len(set(shown.values())) == len(shown)  # no two states look alike
+    assert len({(b.on_s, b.count) for b in BEEPS.values()}) == len(Beep)
+    assert set(BEEPS) == set(Beep) and set(LIGHTS) == set(IndicatorState)
 
 
 def test_indicator_rejects_unknown_states_and_use_after_close(

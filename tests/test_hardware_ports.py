@@ -46,7 +46,8 @@ def test_indicator_names_parse_case_insensitively() -> None:
 
 
 def test_unknown_indicator_name_lists_the_valid_ones() -> None:
-    with pytest.raises(IndicatorError, match="idle, busy, ok, error, attention"):
+    with pytest.raises(IndicatorError,
+                       match="idle, busy, ok, declined, error, attention, low_battery"):
         IndicatorState.parse("party")
     with pytest.raises(IndicatorError, match="unknown beep kind"):
         Beep.parse("fanfare")

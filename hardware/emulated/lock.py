@@ -1,7 +1,9 @@
-"""An emulated bike lock that doubles as a scenario instrument (close it, jam it, read history)."""
+"""An emulated bike lock that doubles as a scenario instrument (close it, jam it, drain its
+battery, read history)."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -17,8 +19,10 @@ class EmulatedLock:
     "opened", "closed" and "jammed" (an unlock that failed).
     """
 
-    def __init__(self, clock: Clock = time.monotonic, *, closed: bool = True) -> None:
+    def __init__(self, clock: Clock = time.monotonic, *, closed: bool = True,
+                 battery: float | None = None) -> None:
         self._clock = clock
+        self._battery = _percent(battery)
         self._latched = bool(closed)
         self._jams = 0
         self._released = False
@@ -31,6 +35,11 @@ class EmulatedLock:
     def is_closed(self) -> bool:
         """True while the latch is closed."""
         return self._latched
+
+    @property
+    def battery(self) -> float | None:
+        """The emulated battery charge in percent, or None (no gauge: the default)."""
+        return self._battery
 
     def on_closed(self, callback: Callback) -> Unsubscribe:
         """Call ``callback()`` each time the latch closes; returns a function to unregister."""
@@ -74,6 +83,10 @@ class EmulatedLock:
         with self._lock:
             self._jams = int(count)
 
+    def set_battery(self, percent: float | None) -> None:
+        """Set the battery charge the lock reports (0-100), or None for no gauge."""
+        self._battery = _percent(percent)
+
     def events(self) -> list[LockEvent]:
         """The event names of ``history``, without timestamps."""
         return [event for _, event in self.history]
@@ -93,3 +106,12 @@ class EmulatedLock:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _percent(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            math.isfinite(value) and 0 <= value <= 100):
+        raise ValueError(f"battery must be a percentage between 0 and 100, got {value!r}")
+    return float(value)

@@ -1,7 +1,7 @@
 """Status light (green and red LEDs) and buzzer on GPIO pins, driven by gpiozero.
 
-Patterns: idle = slow green heartbeat, busy = fast green blink, ok = green on,
-error = red on, attention = red blink. Blinking and beeping run on gpiozero's threads.
+The patterns are :mod:`hardware.patterns`' table. Blinking and beeping run on gpiozero's
+threads.
 """
 
 from __future__ import annotations
@@ -10,23 +10,8 @@ import threading
 from typing import Any
 
 from hardware.errors import IndicatorError
+from hardware.patterns import BEEPS, LIGHTS, Blink, Led
 from hardware.ports import Beep, IndicatorState
-
-# (green, red): None = off, "on" = steady, (on_s, off_s) = blinking.
-_Led = str | tuple[float, float] | None
-_Pattern = tuple[_Led, _Led]
-PATTERNS: dict[IndicatorState, _Pattern] = {
-    IndicatorState.IDLE: ((0.1, 2.9), None),
-    IndicatorState.BUSY: ((0.2, 0.2), None),
-    IndicatorState.OK: ("on", None),
-    IndicatorState.ERROR: (None, "on"),
-    IndicatorState.ATTENTION: (None, (0.25, 0.25)),
-}
-# (on_s, off_s, count)
-BEEPS: dict[Beep, tuple[float, float, int]] = {
-    Beep.OK: (0.08, 0.05, 1),
-    Beep.ERROR: (0.15, 0.1, 3),
-}
 
 
 class GpioIndicator:
@@ -75,19 +60,20 @@ class GpioIndicator:
     def show(self, state: IndicatorState | str) -> None:
         """Switch the LEDs to the pattern of ``state``."""
         parsed = IndicatorState.parse(state)
-        green, red = PATTERNS[parsed]
+        pattern = LIGHTS[parsed]
         with self._lock:
             self._check_open()
-            _drive(self._green, green)
-            _drive(self._red, red)
+            _drive(self._green, pattern.green)
+            _drive(self._red, pattern.red)
             self._state = parsed
 
     def beep(self, kind: Beep | str) -> None:
         """Sound the ``kind`` beep pattern in the background."""
-        on_s, off_s, count = BEEPS[Beep.parse(kind)]
+        pattern = BEEPS[Beep.parse(kind)]
         with self._lock:
             self._check_open()
-            self._buzzer.beep(on_time=on_s, off_time=off_s, n=count, background=True)
+            self._buzzer.beep(on_time=pattern.on_s, off_time=pattern.off_s, n=pattern.count,
+                              background=True)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -112,11 +98,10 @@ class GpioIndicator:
         self.close()
 
 
-def _drive(device: Any, pattern: _Led) -> None:
-    if pattern is None:
-        device.off()
-    elif pattern == "on":
+def _drive(device: Any, pattern: Led) -> None:
+    if isinstance(pattern, Blink):
+        device.blink(on_time=pattern.on_s, off_time=pattern.off_s, background=True)
+    elif pattern:
         device.on()
     else:
-        on_s, off_s = pattern  # type: ignore[misc]
-        device.blink(on_time=on_s, off_time=off_s, background=True)
+        device.off()

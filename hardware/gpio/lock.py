@@ -14,6 +14,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hardware._callbacks import CallbackList
@@ -28,6 +29,9 @@ _CONFIRM_MARGIN_S = 0.25
 
 class GpioLock:
     """The lock port on gpiozero; pass ``pin_factory`` (e.g. a MockFactory) or use the default.
+
+    ``battery_gauge()`` (e.g. :class:`hardware.battery.SysfsBattery`) gives the charge the
+    lock reports; without one the battery is unknown (None).
 
     ``clock`` times the debounce and stamps ``history``. With an injected clock that does not
     move by itself (tests), a latch change is confirmed only by ``poll()`` after advancing it,
@@ -45,6 +49,7 @@ class GpioLock:
         debounce_s: float = 0.05,
         unlock_pulse_s: float = 1.0,
         clock: Clock = time.monotonic,
+        battery_gauge: Callable[[], float | None] | None = None,
     ) -> None:
         if not (math.isfinite(debounce_s) and 0 <= debounce_s <= 5):
             raise LockError(f"debounce_s must be between 0 and 5 seconds, got {debounce_s}")
@@ -54,6 +59,7 @@ class GpioLock:
         self._debounce_s = float(debounce_s)
         self._pulse_s = float(unlock_pulse_s)
         self._clock = clock
+        self._gauge = battery_gauge
         self._relay, self._switch = _open_pins(
             relay_pin, latch_pin, pin_factory, active_high, latch_pull_up, debounce_s
         )
@@ -76,6 +82,11 @@ class GpioLock:
     def is_closed(self) -> bool:
         """True while the latch is closed (debounced)."""
         return self._stable_closed
+
+    @property
+    def battery(self) -> float | None:
+        """The battery charge in percent from ``battery_gauge``; None without a gauge."""
+        return None if self._gauge is None else self._gauge()
 
     @property
     def open_timeout_s(self) -> float:

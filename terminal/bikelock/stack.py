@@ -57,7 +57,8 @@ class BikeLockStack:
             self._stack.callback(self.uploader.stop)
             settings = UnitSettings(config.terminal.id, config.deposit, config.fare,
                                     config.ride.unlock_window_s,
-                                    config.ride.on_time_limit_h * 3600)
+                                    config.ride.on_time_limit_h * 3600,
+                                    low_battery_pct=config.lock.low_battery_pct)
             self.unit = BikeLockUnit(settings, lock=self.lock, gateway=self.gateway,
                                      score=self.score, outbox=self.outbox, journal=self.journal,
                                      clock=clock, indicator=self.indicator, on_notice=on_notice)

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hardware.errors import LockError
-from hardware.ports import Indicator, Lock
+from hardware.errors import LockError, LockJammedError
+from hardware.ports import Beep, Indicator, Lock
 from payments.clients.errors import (
     ApiError,
     CodeRejected,
@@ -46,6 +46,7 @@ from payments.outbox import Outbox
 from payments.paycode import PaymentCodeError, ReplayGuard, check_locally, parse_code
 from payments.policy import DepositRules, decide_deposit
 from terminal.bikelock.journal import RentalJournal
+from terminal.bikelock.lights import UnitLights
 from terminal.bikelock.money import UNKNOWN_OUTCOME, Outcome, RentalMoney
 from terminal.bikelock.rental import Rental
 from terminal.bikelock.states import BUSY_STATES, END_STATES, TRANSITIONS, RideEvent, RideState
@@ -67,6 +68,8 @@ class UnitSettings:
     on_time_limit_s: float = 24 * 3600.0
     # How often tick() asks the gateway again about holds of ended rentals it could not settle.
     reconcile_retry_s: float = 30.0
+    # Below this battery charge (percent, when the lock reports one) no new ride starts.
+    low_battery_pct: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,6 @@ class BikeLockUnit:
         self._outbox = outbox
         self._journal = journal
         self._clock = clock
-        self._indicator = indicator
         self._guard = replay_guard or ReplayGuard(capacity=10_000, clock=clock)
         self._on_notice = on_notice
         self._mutex = threading.RLock()
@@ -116,7 +118,9 @@ class BikeLockUnit:
                                   notice=self._notice)
         # When tick() next reconciles ended rentals that may hold money (now: at the first tick).
         self._reconcile_at = float("-inf")
+        self._lights = UnitLights(indicator)
         self._unsubscribe = [lock.on_opened(self.latch_opened), lock.on_closed(self.latch_closed)]
+        self._lights.state(RideState.IDLE, battery_low=self.battery_low)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -129,6 +133,12 @@ class BikeLockUnit:
     def rental(self) -> Rental | None:
         """The rental in progress, if any."""
         return self._rental
+
+    @property
+    def battery_low(self) -> bool:
+        """True when the lock reports a charge below ``low_battery_pct`` (False: no gauge)."""
+        level = self._lock.battery
+        return level is not None and level < self._settings.low_battery_pct
 
     def close(self) -> None:
         """Stop listening to the lock; safe to call twice."""
@@ -151,6 +161,13 @@ class BikeLockUnit:
             rental.keys["resolve"] = new_idempotency_key()
             self._rental = rental
             self._fire(RideEvent.CODE_SCANNED, "payment code seen")
+            level = self._lock.battery
+            if level is not None and level < self._settings.low_battery_pct:
+                # Before the code is checked: it is not used up and works at another bike.
+                self._reject(rental, "low_battery",
+                             f"This bike's battery is low ({level:.0f}%), so it cannot start a "
+                             "ride now. Your code was not used: please take another bike.")
+                return self._finish()
             if not self._accept_code(rental, text):
                 return self._finish()
             if not self._check_score_and_decide(rental):
@@ -201,6 +218,8 @@ class BikeLockUnit:
                 self._finish()
             if self._rental is None and self._clock() >= self._reconcile_at:
                 self.reconcile()
+            if self._machine.state is RideState.IDLE:  # the battery may have run low
+                self._lights.state(RideState.IDLE, battery_low=self.battery_low)
 
     def reconcile(self) -> int:
         """Find and release what ended rentals may still hold; returns how many were closed.
@@ -395,10 +414,19 @@ class BikeLockUnit:
         try:
             self._lock.unlock()
         except LockError as exc:
-            self._log("unlock.failed", rental, reason="lock_fault")
+            # The rental is voided and the deposit released; the alarm tells the operator a
+            # paid rider met a lock that would not open (a jam or a wiring fault).
+            reason = "lock_jammed" if isinstance(exc, LockJammedError) else "lock_fault"
+            log.error("ALARM ride %s at %s: the lock did not open (%s); rental voided, deposit "
+                      "released; check the lock", rental.ride_id, self._settings.terminal_id,
+                      exc)
+            self._log("unlock.failed", rental, reason=reason, alarm=True)
             self._machine.fire(RideEvent.UNLOCK_FAILED)
             rental.failure = f"lock did not open: {exc}"
-            self._notice(f"lock did not open ({exc}); nothing charged")
+            rental.reasons = [{"code": reason, "text": "The lock did not open. Nothing was "
+                               "charged and any deposit is released; please take another bike."}]
+            self._notice(f"lock did not open ({exc}); nothing charged", reason=reason,
+                         reasons=rental.reasons)
             self._money.release_hold(rental)  # lost answer: reconciled once it has ended
             return
         self._unlocked(rental, self._clock())
@@ -407,6 +435,7 @@ class BikeLockUnit:
         rental.unlocked_at = at
         self._log("ride.started", rental)
         self._fire(RideEvent.UNLOCKED, "unlocked")
+        self._lights.beep(Beep.OK)  # approved: take the bike
         if not self._lock.is_closed:
             self.latch_opened()
 
@@ -434,8 +463,7 @@ class BikeLockUnit:
         if self._rental is not None:
             self._rental.state = step.target
             self._save(self._rental)
-        if self._indicator is not None:
-            self._indicator.show(_INDICATOR.get(step.target, "busy"))
+        self._lights.state(step.target, battery_low=self.battery_low)
 
     def _notice(self, text: str, **data: Any) -> None:
         log.info("%s: %s", self._machine.state.value, text)
@@ -460,8 +488,7 @@ class BikeLockUnit:
     def _finish(self) -> Rental:
         rental = self._rental
         assert rental is not None
-        if self._indicator is not None:
-            self._indicator.beep("ok" if rental.state is RideState.SETTLED else "error")
+        self._lights.ended(rental.state)
         self.last = rental
         self._rental = None
         self._machine.fire(RideEvent.RESET)
@@ -469,16 +496,5 @@ class BikeLockUnit:
             self._reconcile_at = self._clock()  # unless a retry is already scheduled
         return rental
 
-
-_INDICATOR = {
-    RideState.IDLE: "idle",
-    RideState.UNLOCKED: "ok",
-    RideState.RIDING: "ok",
-    RideState.SETTLED: "ok",
-    RideState.REJECTED: "error",
-    RideState.DECLINED: "error",
-    RideState.FAILED: "error",
-    RideState.ABANDONED: "attention",
-}
 
 __all__ = ["BUSY_STATES", "BikeLockUnit", "Notice", "UnitSettings"]

@@ -75,6 +75,16 @@ class LockSection:
     debounce_s: float = 0.05
     # Seconds the relay is held to release the latch.
     unlock_pulse_s: float = 1.0
+    # gpio: a fuel gauge's charge in percent, e.g. "/sys/class/power_supply/<name>/capacity"
+    # (a UPS board's kernel driver); "" = no gauge, the battery is not checked.
+    battery_path: str = ""
+    # Below this charge (percent) the unit shows low battery and starts no new ride; rides
+    # under way still end and settle.
+    low_battery_pct: float = 15.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.low_battery_pct <= 100:
+            raise ValueError("lock.low_battery_pct must be between 0 and 100 (percent)")
 
 
 @dataclass(frozen=True)
