@@ -91,8 +91,8 @@ def test_a_healthy_unit_passes_every_check(backend: Emulator, tmp_path: Path) ->
     assert _failed_names(report) == []
     assert report.ok
     names = [c.name for c in report.checks]
-    assert names == ["camera", "lock", "libzbar", "clock sync", "score service", "clock skew",
-                     "score service key", "gateway", "gateway key", "disk", "outbox"]
+    assert names == ["camera", "lock", "battery", "libzbar", "clock sync", "score service",
+                     "clock skew", "score service key", "gateway", "gateway key", "disk", "outbox"]
     assert "640x480" in str(_check(report, "camera")["detail"])
 
 
@@ -235,6 +235,41 @@ def test_gpio_lock_pins_and_latch_are_read(backend: Emulator, tmp_path: Path) ->
     report = run_checks(config, _probes(open_lock=open_lock))
     lock = _check(report, "lock")
     assert lock["ok"] is True and "latch reads" in str(lock["detail"])
+
+
+def test_a_low_battery_is_reported_with_what_to_do(backend: Emulator, tmp_path: Path) -> None:
+    from hardware.emulated.lock import EmulatedLock
+
+    config = _config(tmp_path, url=backend.server.url, key=backend.api_key,
+                     extra="low_battery_pct = 20")
+    report = run_checks(config, _probes(open_lock=lambda section: EmulatedLock(battery=9)))
+    assert _failed_names(report) == ["battery"] and not report.ok
+    battery = _check(report, "battery")
+    assert "9% charged (no new ride below 20%)" in str(battery["detail"])
+    assert "charge or replace the battery" in str(battery["fix"])
+
+
+def test_the_gpio_locks_fuel_gauge_is_read_and_an_unreadable_one_is_a_warning(
+        backend: Emulator, tmp_path: Path) -> None:
+    from gpiozero.pins.mock import MockFactory
+
+    gauge = tmp_path / "capacity"
+    gauge.write_text("73\n", encoding="ascii")
+    config = _config(tmp_path, url=backend.server.url, key=backend.api_key,
+                     extra=f'battery_path = "{gauge}"')
+    pins = MockFactory()
+
+    def open_lock(section: object) -> object:
+        return factory.open_lock("gpio", relay_pin=17, latch_pin=27, pin_factory=pins,
+                                 battery_path=str(gauge))
+
+    report = run_checks(config, _probes(open_lock=open_lock))
+    assert _check(report, "battery") == {"name": "battery", "ok": True, "fix": "",
+                                         "detail": "73% charged (no new ride below 15%)"}
+    gauge.unlink()
+    report = run_checks(config, _probes(open_lock=open_lock))
+    assert _failed_names(report) == ["battery"] and report.ok  # a warning only
+    assert "cannot be read" in str(_check(report, "battery")["detail"])
 
 
 def test_a_missing_libzbar_is_reported(backend: Emulator, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Doctor checks of the devices: camera (opens, frame size, frame rate delivered), lock, zbar."""
+"""Doctor checks of the devices: camera (opens, frame size, frame rate delivered), lock and its
+battery, zbar."""
 
 from __future__ import annotations
 
@@ -83,31 +84,50 @@ def _camera_fix(section: CameraSection) -> str:
     return "check the [camera] section"
 
 
-def check_lock(config: Config, open_lock: LockOpener = open_configured_lock) -> CheckResult:
-    """Open the lock's pins and read the latch switch."""
+def check_lock(config: Config, open_lock: LockOpener = open_configured_lock
+               ) -> tuple[CheckResult, ...]:
+    """Open the lock's pins, read the latch switch and the battery gauge (when it opens)."""
     section = config.lock
     if section.kind == "emulated":
         try:
             lock = open_lock(section)
         except HardwareError as exc:
-            return failed("lock", f"emulated lock does not open: {exc}", "check [lock]")
-        return passed("lock", f"emulated lock, latch {_latch(lock)}")
+            return (failed("lock", f"emulated lock does not open: {exc}", "check [lock]"),)
+        latch, battery = _read(lock, section)
+        return passed("lock", f"emulated lock, latch {latch}"), battery
     pins = f"relay pin {section.relay_pin}, latch pin {section.latch_pin}"
     try:
         lock = open_lock(section)
     except (HardwareError, OSError) as exc:
-        return failed("lock", str(exc),
-                      "check the wiring and lock.relay_pin/latch_pin (BCM numbers); the user "
-                      f"needs the gpio group; {_BUSY_HINT}")
-    return passed("lock", f"gpio lock ({pins}), latch {_latch(lock)}")
+        return (failed("lock", str(exc),
+                       "check the wiring and lock.relay_pin/latch_pin (BCM numbers); the user "
+                       f"needs the gpio group; {_BUSY_HINT}"),)
+    latch, battery = _read(lock, section)
+    return passed("lock", f"gpio lock ({pins}), latch {latch}"), battery
 
 
-def _latch(lock: Lock) -> str:
-    """The latch reading, closing the lock afterwards."""
+def _read(lock: Lock, section: LockSection) -> tuple[str, CheckResult]:
+    """The latch reading and the battery check, closing the lock afterwards."""
     try:
-        return "reads closed" if lock.is_closed else "reads open"
+        return ("reads closed" if lock.is_closed else "reads open"), _battery(lock, section)
     finally:
         lock.close()
+
+
+def _battery(lock: Lock, section: LockSection) -> CheckResult:
+    level = lock.battery
+    limit = section.low_battery_pct
+    if level is None:
+        if section.battery_path:
+            return failed("battery", f"the gauge {section.battery_path} cannot be read",
+                          "check lock.battery_path (ls /sys/class/power_supply/*/capacity) "
+                          "and that the UPS board's driver is loaded", needed=False)
+        return passed("battery", "no battery gauge configured (lock.battery_path)")
+    detail = f"{level:.0f}% charged (no new ride below {limit:g}%)"
+    if level < limit:
+        return failed("battery", detail, "charge or replace the battery: the unit refuses "
+                      "new rides until it is above lock.low_battery_pct")
+    return passed("battery", detail)
 
 
 def check_zbar(find_library: Callable[[str], str | None] = ctypes.util.find_library

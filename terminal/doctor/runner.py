@@ -67,7 +67,7 @@ def run_checks(config: Config, probes: Probes | None = None,
 
     add(check_camera(config, p.open_camera, probe_s=p.camera_probe_s, monotonic=p.monotonic))
     if config.terminal.role == "bike-lock":
-        add(check_lock(config, p.open_lock))
+        add(*check_lock(config, p.open_lock))
     add(check_zbar(p.find_library))
     add(*check_models(config))
     emulated = config.emulator is not None and config.emulator.enabled
