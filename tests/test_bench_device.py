@@ -98,3 +98,26 @@ def test_units_are_measured_against_a_separate_back_end(tmp_path: Path) -> None:
         assert config.emulator is None
         assert config.score_service.url == config.gateway.url == "http://127.0.0.1:8750"
         assert config.gateway.api_key == "key-1"
+
+
+def test_tree_memory_counts_the_children_of_a_process() -> None:
+    from terminal.bench.device_kiosk import tree_memory_mb
+
+    alone = tree_memory_mb(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        with_child = tree_memory_mb(os.getpid())
+    finally:
+        child.communicate(b"")
+    assert with_child["processes"] == alone["processes"] + 1
+    assert with_child["rss_mb"] > alone["rss_mb"] and with_child["pss_mb"] > 0
+
+
+def test_the_kiosks_memory_grows_once_its_face_models_are_loaded() -> None:
+    from terminal.bench.device_kiosk import measure_kiosk_face
+
+    report = measure_kiosk_face(workers=(0,))["workers_0"]
+    steps = report["steps"]
+    assert report["embed_workers"] == 0 and report["sensors"] == len(steps) - 1
+    assert steps["payment_sensor_loaded"]["rss_mb"] > steps["started"]["rss_mb"] + 50

@@ -82,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
     if args.frames:
         _say(f"bike-lock scan loop: {args.frames} code-free frames")
         report["frames"] = _child("frames", {"frames": args.frames})
+    if not args.skip_face and "kiosk" in units:
+        from terminal.bench.device_kiosk import measure_kiosk_face
+
+        _say("kiosk memory with the face models loaded")
+        report["kiosk_face"] = measure_kiosk_face(say=_say)
     if not args.skip_face:
         _say("face pipeline pinned to one core")
         report["face"] = _child("face", {"runs": args.face_runs})
@@ -329,6 +334,13 @@ def _frames_child(params: dict[str, Any]) -> dict[str, Any]:
             "frames_per_s": round(frames / elapsed, 1)}
 
 
+def _kiosk_face_child(params: dict[str, Any]) -> dict[str, Any]:
+    """The kiosk built as `scanpay run` builds it, then its face models loaded."""
+    from terminal.bench.device_kiosk import kiosk_face_memory
+
+    return kiosk_face_memory(str(params["config"]))
+
+
 def _face_child(params: dict[str, Any]) -> dict[str, Any]:
     """The face pipeline pinned to one core (importing nothing heavy before pinning)."""
     core = min(os.sched_getaffinity(0))
@@ -353,6 +365,11 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"scan loop: {frames['frames']} code-free frames at {frames['frames_per_s']:.0f}/s, "
               f"RSS {frames['rss_mb_start']:.0f} -> {frames['rss_mb_end']:.0f} MB "
               f"({frames['growth_mb']:+.1f} MB)")
+    from terminal.bench.device_kiosk import print_kiosk_face
+
+    for key, kiosk_face in report.get("kiosk_face", {}).items():
+        print(f"[{key}] ", end="")
+        print_kiosk_face(kiosk_face)
     face = report.get("face")
     if face:
         from terminal.bench.device_face import print_face
