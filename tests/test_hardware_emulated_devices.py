@@ -144,11 +144,15 @@ def test_sysfs_battery_reads_the_capacity_file_and_is_unknown_when_it_cannot(
         tmp_path: Path) -> None:
     from hardware.battery import SysfsBattery
 
+    clock = ManualClock(0.0)
     capacity = tmp_path / "capacity"
     capacity.write_text("37\n", encoding="ascii")
-    gauge = SysfsBattery(capacity)
+    gauge = SysfsBattery(capacity, max_age_s=10.0, clock=clock)
     assert gauge() == 37.0
     capacity.write_text("unknown\n", encoding="ascii")
+    assert gauge() == 37.0  # read again only once the reading is 10 s old
+    clock.advance(10.0)
     assert gauge() is None
     capacity.unlink()
+    clock.advance(10.0)
     assert gauge() is None
