@@ -4,6 +4,8 @@ Importing ``hardware`` loads no vendor library: OpenCV, gpiozero and picamera2 a
 by the backend that needs them, when it is constructed.
 
 - ports: ``hardware.ports`` (Frame, Camera, Lock, Indicator, IndicatorState, Beep)
+- what the light and buzzer do in each state: ``hardware.patterns`` (LIGHTS, BEEPS)
+- a fuel gauge for the lock's battery reading: ``hardware.battery`` (SysfsBattery)
 - emulated: ``hardware.emulated`` (FileCamera, SyntheticCamera, HeldPhotoCamera,
   EmulatedLock, EmulatedIndicator, ManualClock, SteppingClock)
 - real: ``hardware.cameras.opencv.OpenCvCamera``, ``hardware.cameras.picamera.PiCamera``,
