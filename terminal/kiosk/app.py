@@ -83,6 +83,8 @@ class KioskApp:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._last_html = ""
+        self._face_sensor: Any = None
+        self._decode: Callable[[Any], list[str | bytes]] | None = None
         self.broadcaster = Broadcaster()
         self.preview = PreviewHub(clock=clock)
         self.url = ""
@@ -209,6 +211,9 @@ class KioskApp:
         server.start()
         self.url = server.url
         self.uploader.start()
+        prepare = getattr(self._face_sensor, "prepare", None)
+        if prepare is not None:  # load the face models now, not when the first customer smiles
+            self._spawn(prepare, "scanpay-kiosk-face-models")
         self._spawn(self._camera_loop, "scanpay-kiosk-camera")
         self._spawn(self._ticker, "scanpay-kiosk-ticker")
         log.info("kiosk %s serving at %s", config.terminal.id, self.url)
@@ -239,6 +244,10 @@ class KioskApp:
                                show_prompt=getattr(sensor, "show", None))
 
     def _sensor(self, face: FaceSection) -> Any:
+        """The kiosk's one face sensor (models and embedding workers loaded once): payments
+        and enrollment never use the camera at the same time."""
+        if self._face_sensor is not None:
+            return self._face_sensor
         if self._sensor_factory is not None:
             sensor = self._sensor_factory(face, self._clock)
         else:
@@ -246,9 +255,13 @@ class KioskApp:
 
             sensor = VisionFaceSensor(face, clock=self._clock)
         self._stack.callback(sensor.close)
+        self._face_sensor = sensor
         return sensor
 
     def _decoder(self) -> Callable[[Any], list[str | bytes]]:
+        """The kiosk's one QR decoder (wallet codes and enrollment's account proof)."""
+        if self._decode is not None:
+            return self._decode
         from vision.qr import QrDecoder
         from vision.qr.cascade import CascadeSettings
 
@@ -261,6 +274,7 @@ class KioskApp:
                 self._metrics.code_decoded(result.elapsed_ms / 1000.0)
             return [code.text or code.payload for code in result.codes]
 
+        self._decode = decode
         return decode
 
     # -- running ------------------------------------------------------------------------------
