@@ -18,6 +18,15 @@ everything. Then the back end's own records are checked:
 - ``free_rides``: latch openings without a ride on record, and rides that were not charged;
 - ``stuck_units``: restarts after which the unit could not serve the next rider.
 
+With ``--mode backend`` the unit is not killed: the back end is, instead. It runs as a
+separate ``scanpay backend serve --dev`` process on a fixed loopback port and a SQLite file,
+is SIGKILLed at a random moment of each life of the unit and restarted on the same port and
+file after a random outage; the unit must carry on and finish every rental once it is back.
+With ``--faults`` the unit talks to the back end through a loopback fault proxy that breaks
+requests at random (seeded): connection reset, no answer, a slow drip, a 503, a body that is
+not JSON, a cut body, an answer lost after the back end acted. The last, clean run goes
+without faults. The same checks follow either way.
+
 Every figure must be 0; the exit status is 1 when one is not.
 """
 
@@ -54,6 +63,10 @@ KILL_POINTS: dict[str, tuple[int, int]] = {
 }
 TIMED_SHARE = 0.4  # share of cycles killed after a random delay instead
 CHILD_TIMEOUT_S = 60.0
+FAULT_RATE = 0.15  # --faults: share of requests the proxy breaks
+BACKEND_START_S = 60.0  # how long a (re)started back end may take to answer
+BACKEND_UP_S = (0.0, 0.12)  # --mode backend: kill the back end this long after the unit is ready
+BACKEND_DOWN_S = (0.0, 1.5)  # ... and keep it down this long
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="random seed of kill points and riders (default 1)")
     parser.add_argument("--rentals", type=int, default=3, metavar="K",
                         help="rentals a unit starts per life (default 3)")
+    parser.add_argument("--mode", choices=("unit", "backend"), default="unit",
+                        help="what is killed: the bike-lock unit (default) or the back end")
+    parser.add_argument("--faults", action="store_true",
+                        help="send the unit's requests through a proxy that breaks some")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", type=Path, default=Path("bench-results/crash"),
                         help="output folder (default bench-results/crash)")
@@ -103,21 +120,30 @@ def _run(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="scanpay-crash-") as tmp:
         report, extra = run_crash_bench(args.cycles, seed=args.seed, work_dir=Path(tmp),
-                                        rentals_per_life=args.rentals, progress=progress)
+                                        rentals_per_life=args.rentals, progress=progress,
+                                        mode=args.mode, faults=args.faults)
     wall = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "crash.json").write_text(json.dumps(
-        {**asdict(report), **extra, "seed": args.seed, "wall_s": round(wall, 1)}, indent=2))
+        {**asdict(report), **extra, "seed": args.seed, "mode": args.mode,
+         "faults": args.faults, "wall_s": round(wall, 1)}, indent=2))
     if args.json:
         print(json.dumps(asdict(report)))
     else:
         for name, value in asdict(report).items():
             print(f"{name:<17} {value}")
-        reached = extra["points_reached"]
-        hits = ", ".join(f"{kind} {reached.get(kind, 0)}/{planned}"
-                         for kind, planned in sorted(extra["points_hit"].items()))
-        print(f"{'kills':<17} {extra['kills_timed']} after a random delay, "
-              f"{extra['kills_at_points']} planned at instrumented points ({hits} reached)")
+        if args.mode == "backend":
+            print(f"{'kills':<17} {extra['backend_kills']} of the back end, "
+                  f"{extra['backend_kills_mid_life']} while the unit was renting")
+        else:
+            reached = extra["points_reached"]
+            hits = ", ".join(f"{kind} {reached.get(kind, 0)}/{planned}"
+                             for kind, planned in sorted(extra["points_hit"].items()))
+            print(f"{'kills':<17} {extra['kills_timed']} after a random delay, "
+                  f"{extra['kills_at_points']} planned at instrumented points ({hits} reached)")
+        if args.faults:
+            faults = ", ".join(f"{k} {v}" for k, v in sorted(extra["faults_injected"].items()))
+            print(f"{'faults':<17} {faults or 'none'}")
         print(f"{'rentals':<17} {extra['rentals']} on record, {extra['rides']} rides; "
               f"{wall:.0f} s")
         print("PASS" if report.clean else "FAIL")
@@ -134,32 +160,67 @@ def run_crash_bench(
     work_dir: Path,
     rentals_per_life: int = 3,
     progress: Callable[[int], None] | None = None,
+    mode: str = "unit",
+    faults: bool = False,
 ) -> tuple[CrashReport, dict[str, Any]]:
-    """Run ``cycles`` killed lives of a unit and one clean one; returns the checks' report."""
+    """Run ``cycles`` disturbed lives of a unit and one clean one; returns the checks' report.
+
+    ``mode`` "unit" kills the unit, "backend" kills the back end during each life; ``faults``
+    puts the fault proxy between the unit and the back end.
+    """
+    from contextlib import ExitStack
+
     import requests
 
-    from terminal.config import default_config_path, load_config
-    from terminal.emulator.session import Emulator
+    from terminal.bench.fault_proxy import FaultProxy
 
-    config = load_config(default_config_path("emulator"))
+    if mode not in ("unit", "backend"):
+        raise ValueError(f"unknown mode {mode!r}")
     rng = random.Random(seed)
     unit_dir = work_dir / "unit"
     unit_dir.mkdir(parents=True, exist_ok=True)
     stuck = 0
     timed = 0
+    backend_kills = 0
+    mid_life = 0  # back-end kills that struck while the unit was still renting
     points: Counter[str] = Counter()
     reached: Counter[str] = Counter()
-    with Emulator(config, state_dir=work_dir) as emulator:
+    with ExitStack() as stack:
+        if mode == "backend":
+            backend: Any = stack.enter_context(_BackendProcess(work_dir / "backend.sqlite3"))
+            url, api_key = backend.url, backend.api_key
+        else:
+            url, api_key = _start_emulator(stack, work_dir)
+        proxy = None
+        if faults:
+            proxy = stack.enter_context(FaultProxy(url, fault_rate=FAULT_RATE,
+                                                   seed=rng.randrange(2**31), hold_s=3.5))
         for rider in RIDERS:
             response = requests.post(
-                f"{emulator.server.url}/v1/dev/subjects", timeout=10,
-                headers={"Authorization": f"Bearer {emulator.api_key}"},
+                f"{url}/v1/dev/subjects", timeout=10,
+                headers={"Authorization": f"Bearer {api_key}"},
                 json={"subject_id": rider, "balance_minor": 10**9})
             if response.status_code not in (201, 409):
                 raise RuntimeError(f"cannot create {rider}: HTTP {response.status_code}")
-        child = _ChildRunner(emulator.server.url, emulator.api_key, unit_dir, rentals_per_life)
+        child = _ChildRunner(proxy.url if proxy else url, api_key, unit_dir, rentals_per_life,
+                             wallet_url=url)
         for cycle in range(1, cycles + 1):
-            if rng.random() < TIMED_SHARE:
+            if mode == "backend":
+                up_s, down_s = rng.uniform(*BACKEND_UP_S), rng.uniform(*BACKEND_DOWN_S)
+
+                def outage(alive: Callable[[], bool], up_s: float = up_s,
+                           down_s: float = down_s) -> None:
+                    time.sleep(up_s)
+                    nonlocal mid_life
+                    mid_life += alive()
+                    backend.kill()
+                    time.sleep(down_s)
+                    backend.start()
+
+                ok = child.life(cycle, seed=rng.randrange(2**31), on_ready=outage)
+                backend_kills += 1
+                ok = ok and not child.killed
+            elif rng.random() < TIMED_SHARE:
                 timed += 1
                 ok = child.life(cycle, seed=rng.randrange(2**31),
                                 kill_after_s=rng.uniform(0.0, 0.6))
@@ -173,6 +234,9 @@ def run_crash_bench(
             stuck += not ok
             if progress is not None:
                 progress(cycle)
+        injected = dict(proxy.injected) if proxy else {}
+        if proxy is not None:
+            proxy.heal()  # the network is mended for the last, clean run
         final = child.final(cycles + 1, seed=rng.randrange(2**31))
         stuck += not final.get("served", False)
         lives = child.lives()
@@ -181,28 +245,106 @@ def run_crash_bench(
         report, extra = _check(work_dir / "backend.sqlite3", unit_dir, cycles, stuck,
                                free_bikes)
     extra.update(kills_timed=timed, kills_at_points=sum(points.values()),
-                 points_hit=dict(points), points_reached=dict(reached), final=final)
+                 points_hit=dict(points), points_reached=dict(reached), final=final,
+                 backend_kills=backend_kills, backend_kills_mid_life=mid_life,
+                 faults_injected=injected)
     return report, extra
+
+
+def _start_emulator(stack: Any, work_dir: Path) -> tuple[str, str]:
+    """The in-process reference back end on ``work_dir``; its URL and the unit's key."""
+    from terminal.config import default_config_path, load_config
+    from terminal.emulator.session import Emulator
+
+    config = load_config(default_config_path("emulator"))
+    emulator = stack.enter_context(Emulator(config, state_dir=work_dir))
+    return emulator.server.url, emulator.api_key
+
+
+class _BackendProcess:
+    """``scanpay backend serve --dev`` in a child process on a fixed port and SQLite file."""
+
+    def __init__(self, database: Path) -> None:
+        import socket
+
+        from terminal.emulator.backend.keyring import dev_api_key
+        from terminal.emulator.backend.settings import DEV_SIGNING_SEED_HEX
+
+        with socket.socket() as sock:  # a free port, kept for every restart
+            sock.bind(("127.0.0.1", 0))
+            self._port = sock.getsockname()[1]
+        self._database = database
+        self.url = f"http://127.0.0.1:{self._port}"
+        self.api_key = dev_api_key(DEV_SIGNING_SEED_HEX, TERMINAL_ID)
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the back end and wait until it answers."""
+        import requests
+
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "terminal.cli.main", "backend", "serve", "--dev",
+             "--port", str(self._port), "--db", str(self._database), "--terminal", TERMINAL_ID],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        limit = time.monotonic() + BACKEND_START_S
+        while time.monotonic() < limit:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"the back end exited with {self._proc.returncode}")
+            try:
+                if requests.get(f"{self.url}/v1/health", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)  # an external process: there is no event to wait on
+        raise RuntimeError(f"the back end did not answer within {BACKEND_START_S:.0f} s")
+
+    def kill(self) -> None:
+        """SIGKILL the back end (it gets no chance to close anything)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait()
+
+    def close(self) -> None:
+        """Stop the back end (idempotent)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._proc = None
+
+    def __enter__(self) -> _BackendProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _ChildRunner:
     """Starts lives of the unit in child processes."""
 
-    def __init__(self, url: str, api_key: str, unit_dir: Path, rentals: int) -> None:
+    def __init__(self, url: str, api_key: str, unit_dir: Path, rentals: int, *,
+                 wallet_url: str = "") -> None:
         self._url, self._key, self._dir, self._rentals = url, api_key, unit_dir, rentals
+        self._wallet_url = wallet_url or url
         self.killed = False  # whether the last life died by SIGKILL (not a clean exit)
 
     def _command(self, life: int, seed: int, extra: list[str]) -> list[str]:
         return [sys.executable, "-m", "terminal.bench.crash", "--child", "--url", self._url,
                 "--state-dir", str(self._dir), "--life", str(life), "--seed", str(seed),
-                "--rentals", str(self._rentals), *extra]
+                "--rentals", str(self._rentals), "--wallet-url", self._wallet_url, *extra]
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, KEY_ENV: self._key}
 
     def life(self, life: int, *, seed: int, kill_after_s: float | None = None,
-             kill_at: str = "") -> bool:
-        """One life, killed after ``kill_after_s`` (from ready) or at ``kill_at``.
+             kill_at: str = "", on_ready: Callable[[Callable[[], bool]], None] | None = None
+             ) -> bool:
+        """One life, killed after ``kill_after_s`` (from ready) or at ``kill_at``; or left
+        alive while ``on_ready`` runs once it is ready (it gets a test of whether the unit still
+        runs).
 
         False when the unit hung (it did not finish or die within the time limit).
         """
@@ -210,10 +352,12 @@ class _ChildRunner:
         with subprocess.Popen(self._command(life, seed, extra), stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True, env=self._env()) as proc:
             assert proc.stdout is not None
-            if kill_after_s is not None:
+            if kill_after_s is not None or on_ready is not None:
                 line = proc.stdout.readline()  # "ready", or "" when it died first
-                if line.strip() == "ready":
-                    time.sleep(kill_after_s)
+                if line.strip() == "ready" and on_ready is not None:
+                    on_ready(lambda: proc.poll() is None)
+                elif line.strip() == "ready":
+                    time.sleep(kill_after_s or 0.0)
                     proc.send_signal(signal.SIGKILL)
             try:
                 proc.wait(CHILD_TIMEOUT_S)
@@ -422,6 +566,7 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--rentals", type=int, default=3)
     parser.add_argument("--kill-at", default="")
     parser.add_argument("--final", action="store_true")
+    parser.add_argument("--wallet-url", default="")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     key = os.environ[KEY_ENV]
@@ -435,12 +580,23 @@ def _child(argv: list[str]) -> int:
     session = requests.Session()
     session.trust_env = False
 
+    wallet_url = args.wallet_url or args.url
+
     def wallet_code() -> str:
-        response = session.post(f"{args.url}/v1/dev/payment-codes", timeout=10,
-                                headers={"Authorization": f"Bearer {key}"},
-                                json={"subject_id": rng.choice(RIDERS), "ttl_s": 60})
-        response.raise_for_status()
-        return str(response.json()["code"])
+        # The rider's wallet asks the back end directly; while it is down, the rider waits.
+        subject = rng.choice(RIDERS)
+        limit = time.monotonic() + CHILD_TIMEOUT_S / 2
+        while True:
+            try:
+                response = session.post(f"{wallet_url}/v1/dev/payment-codes", timeout=10,
+                                        headers={"Authorization": f"Bearer {key}"},
+                                        json={"subject_id": subject, "ttl_s": 60})
+                response.raise_for_status()
+                return str(response.json()["code"])
+            except requests.RequestException:
+                if time.monotonic() > limit:
+                    raise
+                time.sleep(0.1)
 
     with BikeLockStack(config, Endpoints(service, service), state_dir=args.state_dir,
                        clock=time.time, lock=latch) as stack:
