@@ -63,6 +63,7 @@ KILL_POINTS: dict[str, tuple[int, int]] = {
 }
 TIMED_SHARE = 0.4  # share of cycles killed after a random delay instead
 CHILD_TIMEOUT_S = 60.0
+SETTLE_TURNS = 5  # service-loop turns a restarted unit gets to settle before it counts as stuck
 FAULT_RATE = 0.15  # --faults: share of requests the proxy breaks
 BACKEND_START_S = 60.0  # how long a (re)started back end may take to answer
 BACKEND_UP_S = (0.0, 0.12)  # --mode backend: kill the back end this long after the unit is ready
@@ -609,13 +610,22 @@ def _child(argv: list[str]) -> int:
         free_bike = not latch.is_closed
         if free_bike:
             latch.close_latch()
+        # As the service loop does on each turn: retry a settlement the back end could not take
+        # while resuming (a network fault); a unit still busy after a few turns is stuck.
+        turns = 0
+        while unit.state is RideState.LOCK_CLOSED and turns < SETTLE_TURNS:
+            turns += 1
+            unit.settle()
         with open(args.state_dir / "lives.jsonl", "a") as fh:
             fh.write(json.dumps({"life": args.life, "idle": unit.state is RideState.IDLE,
-                                 "state": unit.state.value, "free_bike": free_bike}) + "\n")
+                                 "state": unit.state.value, "free_bike": free_bike,
+                                 "settle_turns": turns}) + "\n")
         print("ready", flush=True)
         stack.uploader.start()
         for _ in range(args.rentals):
             unit.tick()
+            if unit.state is RideState.LOCK_CLOSED:
+                unit.settle()  # as the service loop does
             unit.present_code(wallet_code())
             if unit.state is RideState.RIDING:
                 latch.close_latch()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import logging
 import random
 import socket
 import struct
@@ -10,6 +11,8 @@ import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
 
 # Faults drawn at random per request. "refused", "timeout" and "error_5xx" never reach the back
 # end; the others are applied to the back end's real answer (it has acted).
@@ -63,6 +66,10 @@ class FaultProxy:
                                        struct.pack("ii", 1, 0))
                     return False
                 return True
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                log.debug("proxy connection from %s ended badly", client_address,
+                          exc_info=True)  # clients hang up on broken answers: expected
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
