@@ -3,9 +3,9 @@
 A kiosk loads MediaPipe's tracker and dlib's models on its first face payment (and starts
 ``embed_workers`` embedding processes, each with its own copy of the models). Here the kiosk is
 built as `scanpay run` builds it (same configuration, its back end in another process), its
-face sensors are recorded as the kiosk creates them, and :meth:`VisionFaceSensor.prepare` —
-what a first face payment loads — is called on the payment's sensor, then on the enrolment
-desk's (a kiosk where one customer enrols and another pays holds both). The whole process
+face sensor is recorded as the kiosk creates it (payments and the enrolment desk share it), it
+is started without loading the models, and :meth:`VisionFaceSensor.prepare` — what a running
+kiosk loads in the background at start — is called. The whole process
 tree is measured after each step: resident memory summed over the processes (RSS, counts
 shared libraries once per process) and proportional set size (PSS, shares them out).
 """
@@ -40,7 +40,7 @@ def kiosk_face_memory(config_path: str, *, settle_s: float = 3.0) -> dict[str, A
     steps: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="scanpay-bench-kiosk-face-") as tmp, KioskApp(
             config, Endpoints.from_config(config), state_dir=Path(tmp), port=0,
-            sensor_factory=sensor_factory):
+            sensor_factory=sensor_factory, preload_face=False):
         time.sleep(settle_s)
         steps["started"] = tree_memory_mb(os.getpid())
         for name, sensor in zip(("payment_sensor_loaded", "enrol_desk_loaded_too"), sensors,
