@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from backend import BackendServer, BackendSettings
+from backend.errors import BackendError
 from hardware.emulated.clock import ManualClock
-from terminal.emulator.backend import BackendServer, BackendSettings
-from terminal.emulator.backend.errors import BackendError
 
 START = 1_795_689_000.0  # 2026-11-26T10:30:00Z
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 import requests
 
+from backend import BackendServer, BackendSettings
+from backend.errors import BackendError
+from backend.guard import is_public
+from backend.keyring import new_keyring
+from backend.proofs import PROOF_TTL_S
+from backend.roles import ROUTE_ROLES, dev_role
 from hardware.emulated.clock import ManualClock
-from terminal.emulator.backend import BackendServer, BackendSettings
-from terminal.emulator.backend.errors import BackendError
-from terminal.emulator.backend.guard import is_public
-from terminal.emulator.backend.keyring import new_keyring
-from terminal.emulator.backend.proofs import PROOF_TTL_S
-from terminal.emulator.backend.roles import ROUTE_ROLES, dev_role
 
 START = 1_795_689_000.0
 CLOCK = ManualClock(START)

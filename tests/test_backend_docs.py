@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from terminal.emulator.backend import BackendServer, BackendSettings
+from backend import BackendServer, BackendSettings
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from backend import BackendServer, BackendSettings
+from backend.guard import screen_json
 from hardware.emulated.clock import ManualClock
-from terminal.emulator.backend import BackendServer, BackendSettings
-from terminal.emulator.backend.guard import screen_json
 
 START = 1_795_689_000.0
 LIMIT = 64 * 1024

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 import requests
 
-from terminal.cli.main import main
-from terminal.emulator.backend import BackendServer, BackendSettings
-from terminal.emulator.backend.keyring import (
+from backend import BackendServer, BackendSettings
+from backend.keyring import (
     KEYRING_ENV,
     KeyringError,
     keyring_from_env,
@@ -24,7 +23,8 @@ from terminal.emulator.backend.keyring import (
     new_keyring,
     save_keyring,
 )
-from terminal.emulator.backend.settings import DEV_SIGNING_SEED_HEX
+from backend.settings import DEV_SIGNING_SEED_HEX
+from terminal.cli.main import main
 from tests.wallet import wallet_code
 
 START = 1_795_689_000.0

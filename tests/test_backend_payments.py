@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from backend import BackendServer, BackendSettings
 from hardware.emulated.clock import ManualClock
 from payments.paycode import (
     PaymentCodeError,
@@ -19,7 +20,6 @@ from payments.paycode import (
     signing_key_from_seed,
     verify_signature,
 )
-from terminal.emulator.backend import BackendServer, BackendSettings
 
 START = 1_795_689_000.0
 CLOCK = ManualClock(START)

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import requests
 
+from backend import BackendServer, BackendSettings
 from payments.clients import ScoreClient, ServiceSettings
 from payments.event_chain import chain_hash
 from payments.events import make_event
 from payments.outbox import Outbox
 from payments.uploader import Uploader
-from terminal.emulator.backend import BackendServer, BackendSettings
 from tests.clients_loopback import RecordingSleep
 
 BIKE, KIOSK, OPERATOR, SCORER = "bike-0101", "kiosk-0101", "operator-0101", "scorer-0101"

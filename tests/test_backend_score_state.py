@@ -13,11 +13,11 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terminal.emulator.backend import BackendServer, BackendSettings
-from terminal.emulator.backend.routes_scores import SCHEMA_SQL
-from terminal.emulator.backend.score_state import add_event, ensure_current, read_score, rebuild
-from terminal.emulator.backend.scoring import score_events
-from terminal.emulator.backend.store import Store
+from backend import BackendServer, BackendSettings
+from backend.routes_scores import SCHEMA_SQL
+from backend.score_state import add_event, ensure_current, read_score, rebuild
+from backend.scoring import score_events
+from backend.store import Store
 
 SUBJECTS = ("sub_a", "sub_b", "sub_c")
 _EVENT = st.fixed_dictionaries({

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import requests
 
+from backend import BackendServer, BackendSettings
+from backend.scoring import BASE_SCORE, score_events
 from hardware.emulated.clock import ManualClock
-from terminal.emulator.backend import BackendServer, BackendSettings
-from terminal.emulator.backend.scoring import BASE_SCORE, score_events
 
 START = 1_795_689_000.0
 TERMINAL = "bike-0042"

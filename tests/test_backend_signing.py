@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from backend import BackendServer, BackendSettings
 from hardware.emulated.clock import ManualClock
 from payments.clients.signing import (
     NONCE_HEADER,
@@ -17,7 +18,6 @@ from payments.clients.signing import (
     sign_request,
     target_of,
 )
-from terminal.emulator.backend import BackendServer, BackendSettings
 
 START = 1_795_689_000.0
 CLOCK = ManualClock(START)

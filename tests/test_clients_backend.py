@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from backend.server import BackendServer
+from backend.settings import BackendSettings
 from payments.clients import (
     AuthenticationError,
     CodeRejected,
@@ -25,8 +27,6 @@ from payments.money import Money
 from payments.outbox import Outbox
 from payments.policy import DepositRules, decide_deposit
 from payments.uploader import Uploader
-from terminal.emulator.backend.server import BackendServer
-from terminal.emulator.backend.settings import BackendSettings
 from tests.clients_loopback import RecordingSleep
 
 TERMINAL = "emu-bike-0001"

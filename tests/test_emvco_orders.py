@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from backend.server import BackendServer
+from backend.settings import BackendSettings
 from payments.clients import (
     CodeRejected,
     ConflictError,
@@ -20,8 +22,6 @@ from payments.clients.orders import OrderClient, wait_for_order
 from payments.money import Money
 from payments.paycode import PaymentCodeError, ReplayGuard, check_locally, parse_code
 from payments.qr import parse_payload
-from terminal.emulator.backend.server import BackendServer
-from terminal.emulator.backend.settings import BackendSettings
 
 KIOSK = "emu-kiosk-0001"
 T0 = 1_795_000_000.0

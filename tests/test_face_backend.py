@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from backend.routes_face import RULES
+from backend.server import BackendServer
+from backend.settings import BackendSettings
 from payments.clients.errors import (
     BadArgument,
     CodeRejected,
@@ -19,9 +22,6 @@ from payments.clients.errors import (
 from payments.clients.face import Consent
 from payments.clients.http import ServiceSettings
 from payments.paycode import issue_code, public_key_id, signing_key_from_seed
-from terminal.emulator.backend.routes_face import RULES
-from terminal.emulator.backend.server import BackendServer
-from terminal.emulator.backend.settings import BackendSettings
 from tests.wallet import WalletFaceClient
 
 PHONE_A = "13800138000"

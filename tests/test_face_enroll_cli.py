@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from backend.server import BackendServer
+from backend.settings import BackendSettings
 from payments.clients.face import Consent, FaceClient
 from payments.clients.http import ServiceSettings
 from terminal.cli.main import main
-from terminal.emulator.backend.server import BackendServer
-from terminal.emulator.backend.settings import BackendSettings
 from tests.face_shared import FACES
 from tests.wallet import wallet_code
 

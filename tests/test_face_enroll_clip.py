@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backend.server import BackendServer
+from backend.settings import BackendSettings
 from terminal.cli.face_enroll import MAX_CLIP_READS, EnrollClip, clip_reads
 from terminal.cli.main import main
-from terminal.emulator.backend.server import BackendServer
-from terminal.emulator.backend.settings import BackendSettings
 from tests.face_shared import FACES
 from tests.wallet import wallet_code
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from terminal.emulator.backend.face_vault import (
+from backend.face_vault import (
     FaceVault,
     VaultError,
     combine,

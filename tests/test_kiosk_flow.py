@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 import requests
 
+from backend.server import BackendServer
 from hardware.emulated.switchable_camera import SwitchableCamera
 from payments.money import Money
 from payments.qr.generate import MerchantAccount, make_dynamic_mpm
 from terminal.config.schema import FaceSection
-from terminal.emulator.backend.server import BackendServer
 from terminal.emulator.session import Emulator
 from terminal.errors import FlowError
 from terminal.kiosk.app import KioskApp

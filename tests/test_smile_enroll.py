@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from backend.server import BackendServer
+from backend.settings import BackendSettings
 from hardware.emulated.clock import ManualClock
 from hardware.ports import Frame
 from payments.clients.face import Consent
 from payments.clients.http import ServiceSettings
 from terminal.config.schema import FaceSection
-from terminal.emulator.backend.server import BackendServer
-from terminal.emulator.backend.settings import BackendSettings
 from terminal.errors import FlowError
 from terminal.kiosk.enroll import EnrollState, FaceEnrollment, consent_text
 from tests.smile_synth import FPS, IMAGE, Person, ScriptedSensor, identity

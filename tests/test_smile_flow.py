@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from backend.routes_face import RULES
+from backend.seed import add_subject
+from backend.server import BackendServer
+from backend.settings import BackendSettings
 from hardware.emulated.clock import ManualClock
 from payments.clients.face import Consent, FaceClient
 from payments.clients.gateway import GatewayClient
 from payments.clients.http import ServiceSettings
 from payments.money import Money
 from terminal.config.schema import FaceSection, SmileSection
-from terminal.emulator.backend.routes_face import RULES
-from terminal.emulator.backend.seed import add_subject
-from terminal.emulator.backend.server import BackendServer
-from terminal.emulator.backend.settings import BackendSettings
 from terminal.kiosk.smile import Order, SmileToPay
 from terminal.kiosk.smile_states import END_STATES, TRANSITIONS, SmileState
 from terminal.statemachine import reachable

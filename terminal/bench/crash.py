@@ -268,8 +268,8 @@ class _BackendProcess:
     def __init__(self, database: Path) -> None:
         import socket
 
-        from terminal.emulator.backend.keyring import dev_api_key
-        from terminal.emulator.backend.settings import DEV_SIGNING_SEED_HEX
+        from backend.keyring import dev_api_key
+        from backend.settings import DEV_SIGNING_SEED_HEX
 
         with socket.socket() as sock:  # a free port, kept for every restart
             sock.bind(("127.0.0.1", 0))

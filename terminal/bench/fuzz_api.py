@@ -63,7 +63,7 @@ class FuzzReport:
 
 
 def _terminal_for(method: str, path: str) -> str | None:
-    from terminal.emulator.backend.roles import ROUTE_ROLES
+    from backend.roles import ROUTE_ROLES
 
     roles = ROUTE_ROLES.get((method.upper(), path))
     if not roles:
@@ -79,7 +79,7 @@ def fuzz_backend(cases_per_operation: int, *, seed: int = 1,
     import requests
     import schemathesis
 
-    from terminal.emulator.backend import BackendServer, BackendSettings
+    from backend import BackendServer, BackendSettings
 
     report = FuzzReport(seed=seed)
     statuses: Counter[str] = Counter()
@@ -156,8 +156,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from terminal.emulator.backend.app import create_app
-    from terminal.emulator.backend.settings import BackendSettings
+    from backend.app import create_app
+    from backend.settings import BackendSettings
     from terminal.errors import TerminalError
 
     if args.cases < 1:

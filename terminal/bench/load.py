@@ -75,10 +75,10 @@ def _terminal_ids(n: int) -> list[str]:
 def prefill(db: Path, plan: LoadPlan, now: float) -> list[_Terminal]:
     """Create the database: subjects, ``plan.events`` scored events, each terminal's served
     subjects and payer proofs, and unused payment codes for its resolves."""
+    from backend.app import create_app
+    from backend.score_state import add_event
+    from backend.settings import BackendSettings
     from payments.paycode import issue_code
-    from terminal.emulator.backend.app import create_app
-    from terminal.emulator.backend.score_state import add_event
-    from terminal.emulator.backend.settings import BackendSettings
 
     app = create_app(BackendSettings(database=str(db), seed_demo=False))
     backend = app.state.backend
@@ -131,11 +131,11 @@ def start_server(db: Path, workers: int,
                  terminals: list[str]) -> tuple[subprocess.Popen[bytes], int]:
     """Serve the back end on loopback in ``workers`` uvicorn processes, with development keys
     for ``terminals``; waits for health."""
-    from terminal.emulator.backend.asgi import DB_ENV, TERMINALS_ENV
+    from backend.asgi import DB_ENV, TERMINALS_ENV
     from terminal.errors import TerminalError
 
     port = _free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "terminal.emulator.backend.asgi:dev_app_from_env",
+    cmd = [sys.executable, "-m", "uvicorn", "backend.asgi:dev_app_from_env",
            "--factory", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
            "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, env={**os.environ, DB_ENV: str(db),

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from terminal.errors import ConfigError
 
 if TYPE_CHECKING:
-    from terminal.emulator.backend.keyring import Keyring
-    from terminal.emulator.backend.roles import Role
-    from terminal.emulator.backend.settings import BackendSettings
+    from backend.keyring import Keyring
+    from backend.roles import Role
+    from backend.settings import BackendSettings
 
 _SECRETS_HELP = ("the back end needs its secrets: --keyring FILE (make one with 'scanpay backend "
                  "keys create --keyring FILE') or the SCANPAY_BACKEND_KEYRING variable; "
@@ -81,9 +81,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from terminal.emulator.backend.app import create_app
-    from terminal.emulator.backend.errors import BackendError
-    from terminal.emulator.backend.settings import DEFAULT_TERMINALS, is_loopback
+    from backend.app import create_app
+    from backend.errors import BackendError
+    from backend.settings import DEFAULT_TERMINALS, is_loopback
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0..65535, got {args.port}")
@@ -127,8 +127,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace, default_terminals: tuple[str, ...]) -> BackendSettings:
-    from terminal.emulator.backend.keyring import keyring_from_env, load_keyring
-    from terminal.emulator.backend.settings import BackendSettings
+    from backend.keyring import keyring_from_env, load_keyring
+    from backend.settings import BackendSettings
 
     if args.dev:
         if args.keyring:
@@ -145,7 +145,7 @@ def _settings(args: argparse.Namespace, default_terminals: tuple[str, ...]) -> B
 
 
 def _keys_create(args: argparse.Namespace) -> int:
-    from terminal.emulator.backend.keyring import load_keyring, new_keyring, save_keyring
+    from backend.keyring import load_keyring, new_keyring, save_keyring
 
     now = time.time()
     path = Path(args.keyring)
@@ -169,7 +169,7 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _keys_rotate(args: argparse.Namespace) -> int:
-    from terminal.emulator.backend.keyring import load_keyring, save_keyring
+    from backend.keyring import load_keyring, save_keyring
 
     now = time.time()
     keyring = load_keyring(args.keyring)
@@ -202,8 +202,8 @@ def _keys_rotate(args: argparse.Namespace) -> int:
 
 
 def _reencrypt(keyring: Keyring, database: str) -> None:
-    from terminal.emulator.backend.app import create_app
-    from terminal.emulator.backend.settings import BackendSettings
+    from backend.app import create_app
+    from backend.settings import BackendSettings
 
     if not Path(database).is_file():
         raise ConfigError(f"no database at {database}")
@@ -213,7 +213,7 @@ def _reencrypt(keyring: Keyring, database: str) -> None:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    from terminal.emulator.backend.keyring import load_keyring
+    from backend.keyring import load_keyring
 
     for line in load_keyring(args.keyring).describe():
         print(line)
@@ -221,9 +221,9 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _keys_dev(args: argparse.Namespace) -> int:
-    from terminal.emulator.backend.keyring import dev_api_key
-    from terminal.emulator.backend.roles import dev_role
-    from terminal.emulator.backend.settings import DEV_SIGNING_SEED_HEX
+    from backend.keyring import dev_api_key
+    from backend.roles import dev_role
+    from backend.settings import DEV_SIGNING_SEED_HEX
 
     print(f"development key of {args.terminal} (role {dev_role(args.terminal)}; "
           "accepted by 'scanpay backend serve --dev' only):")
@@ -232,7 +232,7 @@ def _keys_dev(args: argparse.Namespace) -> int:
 
 
 def _role(text: str) -> Role:
-    from terminal.emulator.backend.roles import parse_role
+    from backend.roles import parse_role
 
     try:
         return parse_role(text)

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from backend.errors import BackendError
 from hardware.errors import HardwareError
 from payments.errors import PaymentsError
 from terminal.errors import TerminalError
@@ -51,7 +52,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-_KNOWN_ERRORS = (TerminalError, PaymentsError, VisionError, HardwareError)
+_KNOWN_ERRORS = (TerminalError, PaymentsError, VisionError, HardwareError, BackendError)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):

@@ -7,11 +7,11 @@ from typing import Any
 
 import requests
 
+from backend.roles import parse_role
+from backend.server import BackendServer
+from backend.settings import BackendSettings
 from payments.clients.http import ServiceSettings
 from terminal.config.schema import Config
-from terminal.emulator.backend.roles import parse_role
-from terminal.emulator.backend.server import BackendServer
-from terminal.emulator.backend.settings import BackendSettings
 from terminal.endpoints import Endpoints
 from terminal.errors import TerminalError
 

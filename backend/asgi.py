@@ -1,6 +1,6 @@
 """An app factory for ``uvicorn --factory`` (several worker processes over one SQLite file).
 
-``uvicorn terminal.emulator.backend.asgi:dev_app_from_env --factory --workers 2`` serves a dev
+``uvicorn backend.asgi:dev_app_from_env --factory --workers 2`` serves a dev
 back end whose database is ``SCANPAY_BACKEND_DB`` and whose development keys go to the terminal
 ids in ``SCANPAY_BACKEND_TERMINALS`` (comma-separated; the defaults when unset). Each worker
 opens the same file (WAL): writes are serialised by SQLite, reads run in parallel. Nonce
@@ -14,7 +14,7 @@ import os
 
 from fastapi import FastAPI
 
-from terminal.emulator.backend.errors import BackendError
+from backend.errors import BackendError
 
 DB_ENV = "SCANPAY_BACKEND_DB"
 TERMINALS_ENV = "SCANPAY_BACKEND_TERMINALS"
@@ -23,8 +23,8 @@ TERMINALS_ENV = "SCANPAY_BACKEND_TERMINALS"
 def dev_app_from_env() -> FastAPI:
     """A dev-mode app on the SQLite file named by ``SCANPAY_BACKEND_DB`` (required), keys for
     the terminals of ``SCANPAY_BACKEND_TERMINALS``."""
-    from terminal.emulator.backend.app import create_app
-    from terminal.emulator.backend.settings import BackendSettings
+    from backend.app import create_app
+    from backend.settings import BackendSettings
 
     path = os.environ.get(DB_ENV, "")
     if not path:

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from terminal.emulator.backend.context import (
+from backend.context import (
     Backend,
     BackendDep,
     CallerDep,
@@ -34,8 +34,8 @@ from terminal.emulator.backend.context import (
     parse_rfc3339,
     rfc3339,
 )
-from terminal.emulator.backend.errors import ApiError
-from terminal.emulator.backend.face_vault import (
+from backend.errors import ApiError
+from backend.face_vault import (
     FaceVault,
     VaultError,
     combine,
@@ -43,10 +43,10 @@ from terminal.emulator.backend.face_vault import (
     normalise_phone,
     parse_embedding,
 )
-from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
-from terminal.emulator.backend.keyring import Keyring
-from terminal.emulator.backend.proofs import record_proof
-from terminal.emulator.backend.routes_codes import resolve_code
+from backend.idempotency import IdempotencyKey, run_idempotent
+from backend.keyring import Keyring
+from backend.proofs import record_proof
+from backend.routes_codes import resolve_code
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from terminal.emulator.backend.context import Backend
-from terminal.emulator.backend.idempotency import error_body
-from terminal.emulator.backend.signatures import SignatureChecker
+from backend.context import Backend
+from backend.idempotency import error_body
+from backend.signatures import SignatureChecker
 
 # Routes anyone may call without a key (no body is ever accepted on them).
 PUBLIC_PATHS = frozenset({"/v1/health", "/docs", "/docs/oauth2-redirect", "/openapi.json",

@@ -1,15 +1,16 @@
-"""Errors of the reference back end: API errors become the JSON error body of docs/api.md."""
+"""Errors of the back end: API errors become the JSON error body of docs/api.md.
+
+``BackendError`` is the root of the package's one error tree.
+"""
 
 from __future__ import annotations
 
-from terminal.errors import TerminalError
+
+class BackendError(Exception):
+    """The back end could not start, stop or open its database, or a call failed."""
 
 
-class BackendError(TerminalError):
-    """The reference back end could not start, stop or open its database."""
-
-
-class ApiError(TerminalError):
+class ApiError(BackendError):
     """An API call failed; becomes ``{"error": {"code", "message", "request_id"}}``."""
 
     def __init__(self, status: int, code: str, message: str) -> None:

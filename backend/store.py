@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from terminal.emulator.backend.errors import BackendError
+from backend.errors import BackendError
 
 log = logging.getLogger(__name__)
 

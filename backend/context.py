@@ -21,10 +21,8 @@ from typing import Annotated, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Depends, Request
 
-from payments.money import Money, MoneyError
-from payments.paycode import public_key_id, signing_key_from_seed
-from terminal.emulator.backend.errors import ApiError, BackendError
-from terminal.emulator.backend.keyring import (
+from backend.errors import ApiError, BackendError
+from backend.keyring import (
     ApiKey,
     Keyring,
     dev_api_key,
@@ -33,9 +31,11 @@ from terminal.emulator.backend.keyring import (
     dev_terminal_roles,
     hash_api_key,
 )
-from terminal.emulator.backend.roles import Role, allowed, dev_role
-from terminal.emulator.backend.settings import BackendSettings
-from terminal.emulator.backend.store import Store
+from backend.roles import Role, allowed, dev_role
+from backend.settings import BackendSettings
+from backend.store import Store
+from payments.money import Money, MoneyError
+from payments.paycode import public_key_id, signing_key_from_seed
 
 _BEARER_RE = re.compile(r"Bearer ([A-Za-z0-9_\-]{8,128})")
 

@@ -5,11 +5,11 @@ Plug-in mechanism
 ``create_app`` includes the routers of every module in :data:`ROUTER_MODULES`. A router module
 exposes ``router: fastapi.APIRouter`` and, optionally, ``SCHEMA_SQL: str`` — idempotent DDL
 (``CREATE TABLE IF NOT EXISTS ...``) run once when the app is created. To add one, write
-``terminal/emulator/backend/routes_<name>.py`` and append its dotted name to ``ROUTER_MODULES``.
+``backend/routes_<name>.py`` and append its dotted name to ``ROUTER_MODULES``.
 
-Inside a route, use the annotated dependencies of :mod:`terminal.emulator.backend.context`:
+Inside a route, use the annotated dependencies of :mod:`backend.context`:
 
-- ``backend: BackendDep`` — :class:`~terminal.emulator.backend.context.Backend`:
+- ``backend: BackendDep`` — :class:`~backend.context.Backend`:
   ``backend.store.transaction()`` (a context manager yielding a ``sqlite3.Connection``; one
   transaction per request, committed when the block ends, rolled back on error; tables of all
   modules share one database), ``backend.now()`` / ``backend.clock`` (the injected clock; never
@@ -20,19 +20,19 @@ Inside a route, use the annotated dependencies of :mod:`terminal.emulator.backen
 - ``req_id: RequestId`` — this request's id (already sent as ``X-Request-Id``).
 
 Errors: ``raise ApiError(status, "snake_case_code", "plain words")`` (from
-:mod:`terminal.emulator.backend.errors`); the app turns it into the documented error body. Bad
+:mod:`backend.errors`); the app turns it into the documented error body. Bad
 request bodies become ``400 invalid_request``; unexpected exceptions become ``500
 internal_error`` (logged, never a traceback to the client).
 
 Money-moving or code-consuming POSTs take ``key: IdempotencyKey`` (from
-:mod:`terminal.emulator.backend.idempotency`) and wrap their work in ``run_idempotent(request,
+:mod:`backend.idempotency`) and wrap their work in ``run_idempotent(request,
 terminal_id=..., key=key, body=<the parsed body as JSON data>, operation=fn)``, where ``fn(conn)``
 returns ``(status, body)``; the response is stored per (terminal, key) and replayed.
 
 A module with ``DEV_ONLY = True`` is mounted only in dev mode
 (``BackendSettings.serves_dev_routes``). A module may define ``on_start(backend)``, run once
 after the schemas (e.g. re-encrypting data under a rotated key). Every route must be listed in
-:data:`terminal.emulator.backend.roles.ROUTE_ROLES` (the roles that may call it); the request
+:data:`backend.roles.ROUTE_ROLES` (the roles that may call it); the request
 guard (:mod:`.guard`) authenticates before any body is read.
 """
 
@@ -53,25 +53,25 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from terminal.emulator.backend.context import Backend
-from terminal.emulator.backend.docs import mount_docs
-from terminal.emulator.backend.errors import ApiError
-from terminal.emulator.backend.guard import RequestGuard
-from terminal.emulator.backend.idempotency import error_body
-from terminal.emulator.backend.settings import BackendSettings
+from backend.context import Backend
+from backend.docs import mount_docs
+from backend.errors import ApiError
+from backend.guard import RequestGuard
+from backend.idempotency import error_body
+from backend.settings import BackendSettings
 
 log = logging.getLogger(__name__)
 
 # Router modules, each exposing `router` and optionally `SCHEMA_SQL`.
 ROUTER_MODULES: tuple[str, ...] = (
-    "terminal.emulator.backend.routes_health",
-    "terminal.emulator.backend.routes_scores",
-    "terminal.emulator.backend.routes_codes",
-    "terminal.emulator.backend.routes_money",
-    "terminal.emulator.backend.routes_dev",
-    "terminal.emulator.backend.routes_face",
-    "terminal.emulator.backend.routes_orders",
-    "terminal.emulator.backend.routes_orders_dev",
+    "backend.routes_health",
+    "backend.routes_scores",
+    "backend.routes_codes",
+    "backend.routes_money",
+    "backend.routes_dev",
+    "backend.routes_face",
+    "backend.routes_orders",
+    "backend.routes_orders_dev",
 )
 
 CORE_SCHEMA_SQL = """
@@ -177,7 +177,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(settings: BackendSettings | None = None) -> FastAPI:
     """Build the app: open the database, create every module's tables, seed the demo data."""
-    from terminal.emulator.backend.seed import seed_demo
+    from backend.seed import seed_demo
 
     settings = settings or BackendSettings()
     modules: list[Any] = [importlib.import_module(name) for name in ROUTER_MODULES]

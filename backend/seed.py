@@ -7,8 +7,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from terminal.emulator.backend.context import Backend, rfc3339
-from terminal.emulator.backend.score_state import add_event
+from backend.context import Backend, rfc3339
+from backend.score_state import add_event
 
 # 2026-01-01T00:00:00Z: seeded history is dated from here, one event per hour.
 _HISTORY_START = 1_767_225_600

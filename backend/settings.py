@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from terminal.emulator.backend.keyring import Keyring
+    from backend.keyring import Keyring
 
 # Development-only signing seed (same as the [emulator] default of the terminal config). It is
 # public: every secret derived from it is known to anyone with the source. Used in dev mode only.
@@ -39,7 +39,7 @@ class BackendSettings:
     ``dev=True`` (the emulator's and the tests' mode) derives every secret from the public
     development seed, seeds the demo subjects, serves the /v1/dev routes and gives any terminal
     id a key on request; such a back end binds loopback only. ``dev=False`` takes its secrets
-    from ``keyring`` (see :mod:`terminal.emulator.backend.keyring`) and nothing else.
+    from ``keyring`` (see :mod:`backend.keyring`) and nothing else.
     """
 
     # SQLite file; "" keeps everything in memory (lost on exit).

@@ -11,9 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from terminal.emulator.backend import chain_check, score_state
-from terminal.emulator.backend.chain_check import ChainLinker, open_gaps
-from terminal.emulator.backend.context import (
+from backend import chain_check, score_state
+from backend.chain_check import ChainLinker, open_gaps
+from backend.context import (
     Backend,
     BackendDep,
     Caller,
@@ -21,10 +21,10 @@ from terminal.emulator.backend.context import (
     TerminalId,
     rfc3339,
 )
-from terminal.emulator.backend.errors import ApiError
-from terminal.emulator.backend.event_check import check_event
-from terminal.emulator.backend.provenance import refusal
-from terminal.emulator.backend.score_state import add_event, ensure_current, read_score
+from backend.errors import ApiError
+from backend.event_check import check_event
+from backend.provenance import refusal
+from backend.score_state import add_event, ensure_current, read_score
 
 log = logging.getLogger(__name__)
 

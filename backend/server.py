@@ -8,10 +8,10 @@ import threading
 import time
 from types import TracebackType
 
-from terminal.emulator.backend.context import Backend
-from terminal.emulator.backend.errors import BackendError
-from terminal.emulator.backend.roles import Role
-from terminal.emulator.backend.settings import BackendSettings, is_loopback
+from backend.context import Backend
+from backend.errors import BackendError
+from backend.roles import Role
+from backend.settings import BackendSettings, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class BackendServer:
 
     def api_key_for(self, terminal_id: str, role: Role | None = None) -> str:
         """The development API key of ``terminal_id`` (dev mode; any id gets one, its role
-        from the id: see :func:`terminal.emulator.backend.roles.dev_role`)."""
+        from the id: see :func:`backend.roles.dev_role`)."""
         return self.backend.api_key_for(terminal_id, role)
 
     def start(self) -> BackendServer:
@@ -55,7 +55,7 @@ class BackendServer:
         import requests
         import uvicorn
 
-        from terminal.emulator.backend.app import create_app
+        from backend.app import create_app
 
         if self._thread is not None:
             return self

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from terminal.emulator.backend.context import BackendDep, TerminalId
-from terminal.emulator.backend.errors import ApiError
-from terminal.emulator.backend.routes_orders import load_order, order_json
+from backend.context import BackendDep, TerminalId
+from backend.errors import ApiError
+from backend.routes_orders import load_order, order_json
 
 DEV_ONLY = True
 

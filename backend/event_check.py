@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from backend.context import parse_rfc3339
 from payments.events import (
     EventError,
     check_attributes,
     id_looks_like_phone_number,
 )
-from terminal.emulator.backend.context import parse_rfc3339
 
 MAX_ATTRIBUTES = 32
 MAX_STRING = 256

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from terminal.emulator.backend.errors import ApiError
-from terminal.emulator.backend.provenance import record_served
+from backend.errors import ApiError
+from backend.provenance import record_served
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS payer_proofs (

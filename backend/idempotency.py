@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from terminal.emulator.backend.context import Backend, get_backend, request_id
-from terminal.emulator.backend.errors import ApiError
+from backend.context import Backend, get_backend, request_id
+from backend.errors import ApiError
 
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,128}")
 

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from terminal.emulator.backend import ledger, proofs, provenance
-from terminal.emulator.backend.context import (
+from backend import ledger, proofs, provenance
+from backend.context import (
     MAX_AMOUNT_MINOR,
     BackendDep,
     CallerDep,
     money_from,
 )
-from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
-from terminal.emulator.backend.roles import ACTS_FOR_ALL
+from backend.idempotency import IdempotencyKey, run_idempotent
+from backend.roles import ACTS_FOR_ALL
 
 SCHEMA_SQL = ledger.SCHEMA_SQL + proofs.SCHEMA_SQL + provenance.SCHEMA_SQL
 

@@ -4,8 +4,8 @@
 ``BackendServer(settings)`` serves it on loopback in a background thread.
 """
 
-from terminal.emulator.backend.errors import ApiError, BackendError
-from terminal.emulator.backend.settings import BackendSettings
+from backend.errors import ApiError, BackendError
+from backend.settings import BackendSettings
 
 __all__ = ["ApiError", "BackendError", "BackendServer", "BackendSettings", "create_app"]
 
@@ -13,11 +13,11 @@ __all__ = ["ApiError", "BackendError", "BackendServer", "BackendSettings", "crea
 def __getattr__(name: str) -> object:
     # FastAPI and uvicorn load only when the app or server is actually used.
     if name == "create_app":
-        from terminal.emulator.backend.app import create_app
+        from backend.app import create_app
 
         return create_app
     if name == "BackendServer":
-        from terminal.emulator.backend.server import BackendServer
+        from backend.server import BackendServer
 
         return BackendServer
     raise AttributeError(name)

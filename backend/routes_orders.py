@@ -17,19 +17,19 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from payments.money import Money
-from payments.qr import QRBuildError
-from payments.qr.generate import MerchantAccount, make_dynamic_mpm
-from payments.qr.mpm import CURRENCY_NUMERIC
-from terminal.emulator.backend.context import (
+from backend.context import (
     Backend,
     BackendDep,
     TerminalId,
     money_from,
     rfc3339,
 )
-from terminal.emulator.backend.errors import ApiError
-from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
+from backend.errors import ApiError
+from backend.idempotency import IdempotencyKey, run_idempotent
+from payments.money import Money
+from payments.qr import QRBuildError
+from payments.qr.generate import MerchantAccount, make_dynamic_mpm
+from payments.qr.mpm import CURRENCY_NUMERIC
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS orders (

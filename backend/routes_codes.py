@@ -9,6 +9,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from backend.context import (
+    Backend,
+    BackendDep,
+    CallerDep,
+    TerminalId,
+    rfc3339,
+)
+from backend.errors import ApiError
+from backend.idempotency import IdempotencyKey, run_idempotent
+from backend.proofs import record_proof
+from backend.provenance import record_served
 from payments.paycode import (
     PaymentCodeError,
     check_locally,
@@ -16,17 +27,6 @@ from payments.paycode import (
     public_key_bytes,
     verify_signature,
 )
-from terminal.emulator.backend.context import (
-    Backend,
-    BackendDep,
-    CallerDep,
-    TerminalId,
-    rfc3339,
-)
-from terminal.emulator.backend.errors import ApiError
-from terminal.emulator.backend.idempotency import IdempotencyKey, run_idempotent
-from terminal.emulator.backend.proofs import record_proof
-from terminal.emulator.backend.provenance import record_served
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS used_codes (

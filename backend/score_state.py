@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from terminal.emulator.backend.scoring import Factor, factors_of, score_from_counts
+from backend.scoring import Factor, factors_of, score_from_counts
 
 log = logging.getLogger(__name__)
 

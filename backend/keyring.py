@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from backend.errors import BackendError
+from backend.roles import Role, dev_role, parse_role
 from payments.clients.signing import signing_secret
-from terminal.emulator.backend.errors import BackendError
-from terminal.emulator.backend.roles import Role, dev_role, parse_role
 
 KEYRING_ENV = "SCANPAY_BACKEND_KEYRING"
 FORMAT = "scanpay-backend-keyring/1"

@@ -11,8 +11,8 @@ import secrets
 import sqlite3
 from typing import Any
 
+from backend.errors import ApiError
 from payments.money import Money
-from terminal.emulator.backend.errors import ApiError
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS wallets (

@@ -7,17 +7,17 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from payments.paycode import MAX_TTL_S, issue_code
-from terminal.emulator.backend.context import (
+from backend.context import (
     MAX_AMOUNT_MINOR,
     BackendDep,
     TerminalId,
     subject_exists,
 )
-from terminal.emulator.backend.errors import ApiError
-from terminal.emulator.backend.ledger import wallet_available
-from terminal.emulator.backend.routes_scores import compute_score
-from terminal.emulator.backend.seed import DEMO_CURRENCY, add_subject
+from backend.errors import ApiError
+from backend.ledger import wallet_available
+from backend.routes_scores import compute_score
+from backend.seed import DEMO_CURRENCY, add_subject
+from payments.paycode import MAX_TTL_S, issue_code
 
 DEV_ONLY = True
 

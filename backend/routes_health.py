@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from terminal.emulator.backend.context import BackendDep, rfc3339
+from backend.context import BackendDep, rfc3339
 
 router = APIRouter(tags=["health"])
 
