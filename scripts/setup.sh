@@ -45,6 +45,10 @@ if [ "$dev" -eq 1 ]; then
   chromium_bin="$(command -v chromium || echo /usr/bin/chromium)"
   [ -f "$chromium_bin" ] && [ -x "$chromium_bin" ] || need_apt+=(chromium)
   installed fonts-noto-cjk || need_apt+=(fonts-noto-cjk)
+  # The back-end tests run on PostgreSQL as well as SQLite, and the fleet tests use an MQTT
+  # broker: Debian's servers, started by the tests in temporary directories on loopback.
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+  [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need_apt+=(mosquitto)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing system packages: ${need_apt[*]}"
