@@ -52,8 +52,9 @@ class ChainLinker:
         chain."""
         conn, terminal, prev = self._conn, self._terminal, event.get("prev_hash")
         own = chain_hash(event, prev)
-        cur = conn.execute("INSERT OR IGNORE INTO event_links(event_id, terminal_id, prev_hash,"
-                           " hash) VALUES (?, ?, ?, ?)", (event["id"], terminal, prev, own))
+        cur = conn.execute("INSERT INTO event_links(event_id, terminal_id, prev_hash, hash)"
+                           " VALUES (?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                           (event["id"], terminal, prev, own))
         if cur.rowcount != 1:
             return  # a duplicate: linked when it first came
         if self._open_gaps:
@@ -79,8 +80,10 @@ def link_event(conn: sqlite3.Connection, event: Mapping[str, Any], now: float) -
 
 def _flag(conn: sqlite3.Connection, terminal: str, kind: str, missing: str, event_id: str,
           now: float) -> None:
-    conn.execute("INSERT OR IGNORE INTO chain_gaps(terminal_id, kind, missing_hash, event_id,"
-                 " detected_at) VALUES (?, ?, ?, ?, ?)", (terminal, kind, missing, event_id, now))
+    conn.execute("INSERT INTO chain_gaps(terminal_id, kind, missing_hash, event_id,"
+                 " detected_at) VALUES (?, ?, ?, ?, ?)"
+                 " ON CONFLICT (terminal_id, kind, missing_hash, event_id) DO NOTHING",
+                 (terminal, kind, missing, event_id, now))
 
 
 def open_gaps(conn: sqlite3.Connection, terminal_id: str | None = None,
@@ -88,7 +91,7 @@ def open_gaps(conn: sqlite3.Connection, terminal_id: str | None = None,
     """Gaps not yet closed and every fork, oldest first (of one terminal, or all)."""
     rows = conn.execute(
         "SELECT terminal_id, kind, missing_hash, event_id, detected_at FROM chain_gaps"
-        " WHERE closed_at IS NULL AND (? IS NULL OR terminal_id = ?)"
+        " WHERE closed_at IS NULL AND (CAST(? AS TEXT) IS NULL OR terminal_id = ?)"
         " ORDER BY detected_at, terminal_id LIMIT ?", (terminal_id, terminal_id, limit))
     return [{"terminal_id": r[0], "kind": r[1], "missing_hash": r[2], "event_id": r[3],
              "detected_at": r[4]} for r in rows]

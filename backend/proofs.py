@@ -49,12 +49,14 @@ def require_proof(conn: sqlite3.Connection, *, terminal_id: str, subject_id: str
                   reference: str | None = None, use_up: bool = False) -> None:
     """Refuse (``403 payer_not_proved``) unless this terminal proved this subject recently,
     or ``reference`` names a hold it placed for the subject. ``use_up`` spends the proof."""
-    row = conn.execute("SELECT rowid FROM payer_proofs WHERE terminal_id = ? AND subject_id = ?"
-                       " AND expires_at > ? ORDER BY proved_at LIMIT 1",
+    row = conn.execute("SELECT proved_at, source FROM payer_proofs WHERE terminal_id = ?"
+                       " AND subject_id = ? AND expires_at > ? ORDER BY proved_at LIMIT 1",
                        (terminal_id, subject_id, now)).fetchone()
-    if row is not None:
-        if use_up:
-            conn.execute("DELETE FROM payer_proofs WHERE rowid = ?", (row[0],))
+    # Spending a proof is a DELETE whose row count decides: of two charges racing for one
+    # proof (PostgreSQL, several workers), the second deletes nothing and is refused.
+    if row is not None and (not use_up or conn.execute(
+            "DELETE FROM payer_proofs WHERE terminal_id = ? AND subject_id = ? AND proved_at = ?"
+            " AND source = ?", (terminal_id, subject_id, row[0], row[1])).rowcount > 0):
         return
     if reference is not None and conn.execute(
             "SELECT 1 FROM holds WHERE terminal_id = ? AND subject_id = ? AND reference = ?"

@@ -42,8 +42,9 @@ UNBOUND_ROLES: frozenset[str] = frozenset({"scorer"})
 def record_served(conn: sqlite3.Connection, *, terminal_id: str, subject_id: str,
                   now: float) -> None:
     """Remember that ``terminal_id`` served ``subject_id`` (a code resolved, a face matched)."""
-    conn.execute("INSERT OR IGNORE INTO served_subjects(terminal_id, subject_id, first_at)"
-                 " VALUES (?, ?, ?)", (terminal_id, subject_id, now))
+    conn.execute("INSERT INTO served_subjects(terminal_id, subject_id, first_at)"
+                 " VALUES (?, ?, ?) ON CONFLICT (terminal_id, subject_id) DO NOTHING",
+                 (terminal_id, subject_id, now))
 
 
 def served(conn: sqlite3.Connection, terminal_id: str, subject_id: str) -> bool:

@@ -68,8 +68,9 @@ def resolve_code(backend: Backend, conn: sqlite3.Connection, text: str,
     if conn.execute("SELECT 1 FROM subjects WHERE subject_id = ?",
                     (code.subject_id,)).fetchone() is None:
         raise ApiError(404, "unknown_subject", "the code's payer is not known to this gateway")
-    cur = conn.execute("INSERT OR IGNORE INTO used_codes(code_id, subject_id, terminal_id, used_at)"
-                       " VALUES (?, ?, ?, ?)", (code.code_id, code.subject_id, terminal_id, now))
+    cur = conn.execute("INSERT INTO used_codes(code_id, subject_id, terminal_id, used_at)"
+                       " VALUES (?, ?, ?, ?) ON CONFLICT (code_id) DO NOTHING",
+                       (code.code_id, code.subject_id, terminal_id, now))
     if cur.rowcount != 1:
         raise ApiError(409, "code_already_used",
                        "this payment code was already used; ask the rider to refresh it")

@@ -139,7 +139,8 @@ def vault(backend: Backend) -> FaceVault:
 def on_start(backend: Backend) -> None:
     """Give older databases the key-id column; re-encrypt templates under the active key."""
     with backend.store.transaction() as conn:
-        columns = {r["name"] for r in conn.execute("PRAGMA table_info(face_enrollments)")}
+        columns = {d[0] for d in conn.execute("SELECT * FROM face_enrollments LIMIT 0")
+                   .description}
         if "key_id" not in columns:  # templates sealed before key ids: the development key
             conn.execute("ALTER TABLE face_enrollments ADD COLUMN key_id TEXT NOT NULL"
                          " DEFAULT 'dev'")

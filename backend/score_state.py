@@ -41,8 +41,9 @@ def add_event(conn: sqlite3.Connection, event: Mapping[str, Any], *, now: float)
     an event with its id is already stored (nothing changes then)."""
     attributes = event.get("attributes") or {}
     cur = conn.execute(
-        "INSERT OR IGNORE INTO events(event_id, type, time, terminal_id, subject_id,"
-        " attributes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events(event_id, type, time, terminal_id, subject_id,"
+        " attributes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (event_id) DO NOTHING",
         (event["id"], event["type"], event["time"], event["terminal_id"],
          event.get("subject_id"), json.dumps(attributes, sort_keys=True), now))
     if cur.rowcount != 1:
@@ -80,8 +81,8 @@ def rebuild(conn: sqlite3.Connection) -> int:
                             " WHERE subject_id IS NOT NULL"):
         read += 1
         _count(conn, row[0], factors_of(row[1], json.loads(row[2])))
-    conn.execute("INSERT OR REPLACE INTO score_state(name, value) VALUES ('version', ?)",
-                 (STATE_VERSION,))
+    conn.execute("INSERT INTO score_state(name, value) VALUES ('version', ?)"
+                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (STATE_VERSION,))
     return read
 
 

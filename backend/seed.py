@@ -45,8 +45,9 @@ DEMO_SUBJECTS: tuple[DemoSubject, ...] = (
 def add_subject(conn: sqlite3.Connection, subject_id: str, description: str,
                 balance_minor: int, now: float, currency: str = DEMO_CURRENCY) -> bool:
     """Create a subject with a wallet; False when it already exists."""
-    cur = conn.execute("INSERT OR IGNORE INTO subjects(subject_id, description, created_at)"
-                       " VALUES (?, ?, ?)", (subject_id, description, now))
+    cur = conn.execute("INSERT INTO subjects(subject_id, description, created_at)"
+                       " VALUES (?, ?, ?) ON CONFLICT (subject_id) DO NOTHING",
+                       (subject_id, description, now))
     if cur.rowcount != 1:
         return False
     conn.execute("INSERT INTO wallets(subject_id, currency, balance_minor) VALUES (?, ?, ?)",
@@ -72,5 +73,6 @@ def seed_demo(backend: Backend) -> None:
                                      "attributes": json.loads(attributes)}, now=backend.now())
                     n += 1
             for code, description in subject.restrictions:
-                conn.execute("INSERT OR IGNORE INTO restrictions(subject_id, code, description)"
-                             " VALUES (?, ?, ?)", (subject.subject_id, code, description))
+                conn.execute("INSERT INTO restrictions(subject_id, code, description)"
+                             " VALUES (?, ?, ?) ON CONFLICT (subject_id, code) DO NOTHING",
+                             (subject.subject_id, code, description))
