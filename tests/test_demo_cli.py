@@ -17,8 +17,8 @@ def demo(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("rider", "outcome", "deposit", "first_reason", "fare"),
     [
-        ("good", "completed", False, "score_above_threshold", 300),
-        ("low", "completed", True, "score_below_threshold", 300),
+        ("good", "completed", False, "on_time_returns", 300),
+        ("low", "completed", True, "parking_violations", 300),
         ("blacklisted", "declined", False, "court_blacklist", 0),
     ],
 )

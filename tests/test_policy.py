@@ -64,24 +64,25 @@ def test_bad_rules_are_refused_with_a_clear_message(changes: dict, message: str)
 def test_score_exactly_at_threshold_waives() -> None:
     decision = decide_deposit(RULES, report(650), offline=False)
     assert decision.outcome == "waived" and decision.deposit is None
-    assert decision.reasons[0].code == "score_above_threshold"
-    assert decision.reasons[0].text == (
+    assert decision.headline.code == "score_above_threshold"
+    assert decision.headline.text == (
         "Your score 650 is at or above 650, so no deposit is needed."
     )
+    assert decision.reason_codes == ("baseline_score",)
 
 
 def test_score_one_below_threshold_requires_deposit() -> None:
     decision = decide_deposit(RULES, report(649), offline=False)
     assert decision.outcome == "required"
     assert decision.deposit == Money(19900, "CNY")
-    assert decision.reasons[0].code == "score_below_threshold"
-    assert "649" in decision.reasons[0].text and "199.00 CNY" in decision.reasons[0].text
+    assert decision.headline.code == "score_below_threshold"
+    assert "649" in decision.headline.text and "199.00 CNY" in decision.headline.text
 
 
 def test_decline_below_score_boundary() -> None:
     rules = DepositRules(decline_below_score=450)
     assert decide_deposit(rules, report(449), offline=False).outcome == "declined"
-    assert decide_deposit(rules, report(449), offline=False).reasons[0].code == (
+    assert decide_deposit(rules, report(449), offline=False).headline.code == (
         "score_below_minimum"
     )
     assert decide_deposit(rules, report(450), offline=False).outcome == "required"
@@ -99,7 +100,8 @@ def test_court_blacklist_declines_even_a_top_score() -> None:
     assert decision.reasons[0].code == "court_blacklist"
     assert decision.reasons[0].text == (
         "A court has listed this account as a defaulter; rides are not available. "
-        "You can contest this with the score service."
+        "You can contest this with the score service. "
+        "Origin: court_blacklist description."
     )
 
 
@@ -144,6 +146,7 @@ def test_missing_score_while_online_uses_offline_rule_with_its_own_code() -> Non
     decision = decide_deposit(RULES, None, offline=False)
     assert decision.outcome == "required"
     assert decision.reasons[0].code == "score_unavailable"
+    assert decision.headline == decision.reasons[0]
 
 
 def test_lowering_factors_explain_a_required_deposit_at_most_four_reasons() -> None:
@@ -154,17 +157,17 @@ def test_lowering_factors_explain_a_required_deposit_at_most_four_reasons() -> N
         ScoreFactor("unpaid_fare", "One fare unpaid", -1),
     )
     decision = decide_deposit(RULES, report(600, factors=factors), offline=False)
-    assert [r.code for r in decision.reasons] == [
-        "score_below_threshold", "late_returns", "misparking",
-    ]
-    assert decision.reasons[1].text == "Lowered your score: Returned 3 bikes late (-30 points)."
+    assert [r.code for r in decision.reasons] == ["late_returns", "misparking", "unpaid_fare"]
+    assert decision.reasons[0].text == "Lowered your score: Returned 3 bikes late (-30 points)."
+    assert decision.reasons[0].points == -30
 
 
 def test_helping_factors_explain_a_waiver() -> None:
     factors = (ScoreFactor("on_time_returns", "Returned 12 bikes on time", 24),
                ScoreFactor("late_returns", "Returned 1 bike late", -5))
     decision = decide_deposit(RULES, report(700, factors=factors), offline=False)
-    assert [r.code for r in decision.reasons] == ["score_above_threshold", "on_time_returns"]
+    assert [r.code for r in decision.reasons] == ["on_time_returns"]
+    assert decision.headline.code == "score_above_threshold"
 
 
 def test_many_restrictions_give_at_most_four_reasons() -> None:

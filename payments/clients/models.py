@@ -9,6 +9,8 @@ from payments.money import Money
 
 SCORE_MIN = 350
 SCORE_MAX = 950
+# The score of a subject nothing has moved yet (the scorecard's baseline).
+SCORE_BASELINE = 600
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,29 @@ class ScoreFactor:
     code: str
     description: str
     points: int
+    # The events that counted towards it, in time order (empty from an older back end).
+    event_ids: tuple[str, ...] = ()
+    # Plain words for the person (the description when the back end sends none).
+    text: str = ""
+
+    @property
+    def words(self) -> str:
+        """The plain-words line: ``text``, or the description."""
+        return self.text or self.description
+
+
+@dataclass(frozen=True)
+class RestrictionOrigin:
+    """Where a restriction comes from, e.g. a court list entry and its reference."""
+
+    source: str
+    reference: str
+    listed_at: datetime | None = None
+
+    def describe(self) -> str:
+        """``"court list, reference (2026) Hu 0101 Zhi 1234, listed 2026-03-02"``."""
+        listed = f", listed {self.listed_at.date().isoformat()}" if self.listed_at else ""
+        return f"{self.source}, reference {self.reference}{listed}"
 
 
 @dataclass(frozen=True)
@@ -26,6 +51,8 @@ class Restriction:
 
     code: str
     description: str
+    id: str | None = None
+    origin: RestrictionOrigin | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +64,7 @@ class ScoreReport:
     as_of: datetime
     factors: tuple[ScoreFactor, ...] = ()
     restrictions: tuple[Restriction, ...] = ()
+    baseline: int = SCORE_BASELINE
 
     def __post_init__(self) -> None:
         if isinstance(self.score, bool) or not isinstance(self.score, int):

@@ -9,11 +9,13 @@ from urllib.parse import quote
 from payments.clients.errors import BadArgument
 from payments.clients.http import ServiceClient
 from payments.clients.models import (
+    SCORE_BASELINE,
     SCORE_MAX,
     SCORE_MIN,
     BatchResult,
     RejectedEvent,
     Restriction,
+    RestrictionOrigin,
     ScoreFactor,
     ScoreReport,
 )
@@ -70,15 +72,38 @@ def parse_score(body: object, subject_id: str, request_id: str | None) -> ScoreR
     factors = []
     for i, item in enumerate(fields.items("factors", optional=True)):
         f = Fields(item, what=f"score response factors[{i}]", request_id=request_id)
-        factors.append(ScoreFactor(f.text("code"), f.text("description"), f.integer("points")))
-    restrictions = []
-    for i, item in enumerate(fields.items("restrictions", optional=True)):
-        r = Fields(item, what=f"score response restrictions[{i}]", request_id=request_id)
-        restrictions.append(Restriction(r.text("code"), r.text("description")))
+        factors.append(ScoreFactor(f.text("code"), f.text("description"), f.integer("points"),
+                                   event_ids=parse_ids(f, "event_ids"),
+                                   text=f.text("text", optional=True) or ""))
+    restrictions = [parse_restriction(item, f"score response restrictions[{i}]", request_id)
+                    for i, item in enumerate(fields.items("restrictions", optional=True))]
     as_of = fields.time("as_of")
     if as_of is None:  # unreachable: time() without optional never returns None
         raise fields.error("as_of", "is missing")
-    return ScoreReport(subject_id, score, as_of, tuple(factors), tuple(restrictions))
+    baseline = fields.integer("baseline") if fields.raw("baseline") is not None \
+        else SCORE_BASELINE
+    return ScoreReport(subject_id, score, as_of, tuple(factors), tuple(restrictions), baseline)
+
+
+def parse_ids(fields: Fields, name: str) -> tuple[str, ...]:
+    """An optional list of ids (strings), e.g. a factor's ``event_ids``."""
+    ids = fields.items(name, optional=True)
+    if not all(isinstance(i, str) and i for i in ids):
+        raise fields.error(name, "must be a list of non-empty strings")
+    return tuple(ids)
+
+
+def parse_restriction(item: object, what: str, request_id: str | None) -> Restriction:
+    """A restriction ``{"code", "description", "id"?, "origin"?}``."""
+    r = Fields(item, what=what, request_id=request_id)
+    origin = None
+    if r.raw("origin") is not None:
+        o = Fields(r.raw("origin"), what=f"{what} origin", request_id=request_id)
+        origin = RestrictionOrigin(o.text("source"), o.text("reference"),
+                                   o.time("listed_at", optional=True))
+    rid = r.raw("id")
+    return Restriction(r.text("code"), r.text("description"),
+                       id=None if rid is None else str(rid), origin=origin)
 
 
 def parse_batch_result(body: object, request_id: str | None) -> BatchResult:

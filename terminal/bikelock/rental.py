@@ -30,7 +30,8 @@ class Rental:
     outcome: str | None = None  # waived | required | declined (deposit decision)
     deposit_minor: int = 0
     currency: str = "CNY"
-    reasons: list[dict[str, str]] = field(default_factory=list)
+    # {"code", "text", "points"?, "event_ids"?, "origin"?} (payments.policy.Reason.to_json)
+    reasons: list[dict[str, Any]] = field(default_factory=list)
     hold_id: str | None = None
     # Set (and journalled) before the latch is pulsed: a restart finding it with the latch open
     # knows the bike was released.
@@ -45,6 +46,8 @@ class Rental:
     # Purposes (keys of ``keys``) of money calls sent whose answer did not arrive.
     unresolved: list[str] = field(default_factory=list)
     failure: str | None = None
+    # The deposit decision in one sentence (its code and text), beside its reasons.
+    summary: dict[str, Any] | None = None
 
     @property
     def money_open(self) -> bool:

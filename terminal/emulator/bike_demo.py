@@ -64,8 +64,14 @@ def _run(config: Config, subject: str, ride_minutes: float, say: Callable[[str],
 
         def notice(n: Notice) -> None:
             say(f"{n.state.value:<15} {n.text}")
-            for reason in n.data.get("reasons", []):
-                say(f"{'':<15}   · {reason['text']}  [{reason['code']}]")
+            summary = n.data.get("summary")
+            reasons = n.data.get("reasons", [])
+            if summary and [summary] != reasons:
+                say(f"{'':<15}   {summary['text']}")
+            for reason in reasons:
+                events = reason.get("event_ids") or ()
+                tail = f"; events {', '.join(events)}" if events else ""
+                say(f"{'':<15}   · {reason['text']}  [{reason['code']}{tail}]")
 
         with BikeLockStack(config, emulator.endpoints(), state_dir=root / "unit", clock=clock,
                            on_notice=notice) as stack:
@@ -108,8 +114,10 @@ def _summary(config: Config, rental: Rental, logged: int, uploaded: int) -> dict
             "deposit_required": rental.outcome == "required",
             "amount_minor": rental.deposit_minor,
             "currency": rental.currency,
+            "summary": rental.summary,
             "reason_codes": [r["code"] for r in rental.reasons],
             "reasons": [r["text"] for r in rental.reasons],
+            "reason_details": [dict(r) for r in rental.reasons],
         },
         "fare": {
             "amount_minor": fare_minor,
