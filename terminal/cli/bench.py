@@ -16,6 +16,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "terminal.bench.device",
     "terminal.bench.fuzz_api",
     "terminal.bench.load",
+    "terminal.bench.fleet",
 )
 
 
