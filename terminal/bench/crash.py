@@ -90,14 +90,17 @@ class CrashReport:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `bench crash`."""
-    parser = sub.add_parser("crash", help="kill a bike-lock unit mid-rental and check the books",
-                            description=__doc__.splitlines()[0])
+    parser = sub.add_parser("crash", help="kill a unit mid-rental or mid-payment and check "
+                            "the books", description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=50, metavar="N",
                         help="kill-and-restart cycles (default 50)")
     parser.add_argument("--seed", type=int, default=1, metavar="S",
                         help="random seed of kill points and riders (default 1)")
     parser.add_argument("--rentals", type=int, default=3, metavar="K",
                         help="rentals a unit starts per life (default 3)")
+    parser.add_argument("--device", choices=("bike", "kiosk"), default="bike",
+                        help="the unit killed: a bike lock mid-rental (default) or a kiosk "
+                             "mid-payment")
     parser.add_argument("--mode", choices=("unit", "backend"), default="unit",
                         help="what is killed: the bike-lock unit (default) or the back end")
     parser.add_argument("--faults", action="store_true",
@@ -113,6 +116,9 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.cycles < 1 or args.rentals < 1:
         raise TerminalError("--cycles and --rentals must be >= 1")
+    if args.device == "kiosk" and args.mode == "backend":
+        raise TerminalError("--mode backend kills the back end under a bike unit; with "
+                            "--device kiosk the kiosk itself is killed (leave out --mode)")
     started = time.monotonic()
 
     def progress(cycle: int) -> None:
@@ -120,20 +126,38 @@ def _run(args: argparse.Namespace) -> int:
             print(f"crash: {cycle}/{args.cycles}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="scanpay-crash-") as tmp:
-        report, extra = run_crash_bench(args.cycles, seed=args.seed, work_dir=Path(tmp),
-                                        rentals_per_life=args.rentals, progress=progress,
-                                        mode=args.mode, faults=args.faults)
+        if args.device == "kiosk":
+            from terminal.bench.crash_kiosk import run_kiosk_crash_bench
+
+            report, extra = run_kiosk_crash_bench(
+                args.cycles, seed=args.seed, work_dir=Path(tmp), orders_per_life=args.rentals,
+                progress=progress, faults=args.faults, fault_rate=FAULT_RATE)
+        else:
+            report, extra = run_crash_bench(args.cycles, seed=args.seed, work_dir=Path(tmp),
+                                            rentals_per_life=args.rentals, progress=progress,
+                                            mode=args.mode, faults=args.faults)
     wall = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "crash.json").write_text(json.dumps(
-        {**asdict(report), **extra, "seed": args.seed, "mode": args.mode,
-         "faults": args.faults, "wall_s": round(wall, 1)}, indent=2))
+    name = "crash-kiosk.json" if args.device == "kiosk" else "crash.json"
+    (args.out / name).write_text(json.dumps(
+        {**asdict(report), **extra, "seed": args.seed, "device": args.device,
+         "mode": args.mode, "faults": args.faults, "wall_s": round(wall, 1)}, indent=2))
     if args.json:
         print(json.dumps(asdict(report)))
     else:
         for name, value in asdict(report).items():
             print(f"{name:<17} {value}")
-        if args.mode == "backend":
+        if args.device == "kiosk":
+            reached = extra["points_reached"]
+            hits = ", ".join(f"{kind} {reached.get(kind, 0)}/{planned}"
+                             for kind, planned in sorted(extra["points_hit"].items()))
+            print(f"{'kills':<17} {extra['kills_timed']} after a random delay, "
+                  f"{extra['kills_at_points']} planned at instrumented points ({hits} reached)")
+            print(f"{'orders':<17} {extra['orders']} on record, {extra['paid_orders']} paid "
+                  f"({', '.join(f'{k} {v}' for k, v in sorted(extra['paid_with'].items()))}); "
+                  f"orphan_holds counts payments for unpaid orders, free_rides paid orders "
+                  f"without money")
+        elif args.mode == "backend":
             print(f"{'kills':<17} {extra['backend_kills']} of the back end, "
                   f"{extra['backend_kills_mid_life']} while the unit was renting")
         else:
@@ -145,8 +169,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.faults:
             faults = ", ".join(f"{k} {v}" for k, v in sorted(extra["faults_injected"].items()))
             print(f"{'faults':<17} {faults or 'none'}")
-        print(f"{'rentals':<17} {extra['rentals']} on record, {extra['rides']} rides; "
-              f"{wall:.0f} s")
+        if args.device == "bike":
+            print(f"{'rentals':<17} {extra['rentals']} on record, {extra['rides']} rides")
+        print(f"{'time':<17} {wall:.0f} s")
         print("PASS" if report.clean else "FAIL")
     return 0 if report.clean else 1
 

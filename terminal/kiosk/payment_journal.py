@@ -27,7 +27,7 @@ from payments.clients.orders import OrderClient
 from payments.events import Event, make_event
 from payments.money import Money
 from terminal.kiosk.orders import OrderBook, OrderBookError
-from terminal.kiosk.smile import outcome_unknown
+from terminal.kiosk.smile import attempt_event_id, outcome_unknown
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS kiosk_payments (
     description TEXT NOT NULL DEFAULT '',
     idempotency_key TEXT NOT NULL DEFAULT '',
     state TEXT NOT NULL,
-    charge_id TEXT
+    charge_id TEXT,
+    outcome TEXT
 );
 """
 
@@ -74,6 +75,9 @@ class PaymentJournal:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(kiosk_payments)")}
+        if "outcome" not in columns:  # a journal written before outcomes were kept
+            self._conn.execute("ALTER TABLE kiosk_payments ADD COLUMN outcome TEXT")
 
     def sent(self, method: str, reference: str, amount: Money, *, subject_id: str = "",
              description: str = "", idempotency_key: str = "") -> None:
@@ -86,12 +90,34 @@ class PaymentJournal:
                 (reference, order_of(reference), method, subject_id, amount.amount_minor,
                  amount.currency, description, idempotency_key))
 
-    def settled(self, reference: str, charge_id: str | None = None) -> None:
-        """The call's outcome is known for certain."""
+    def settled(self, reference: str, charge_id: str | None = None, *,
+                paid: bool = False) -> None:
+        """The call's outcome is known for certain: ``paid`` (money moved) or not.
+
+        A paid outcome stays on record until :meth:`recorded` says the order book has it, so
+        a stop between the gateway's answer and the order's settlement loses nothing.
+        """
         with self._lock:
             self._conn.execute("UPDATE kiosk_payments SET state = 'settled', "
-                               "charge_id = COALESCE(?, charge_id) WHERE reference = ?",
-                               (charge_id, reference))
+                               "charge_id = COALESCE(?, charge_id), outcome = ? "
+                               "WHERE reference = ? AND state = 'sent'",
+                               (charge_id, "paid" if paid else "unpaid", reference))
+
+    def paid_unrecorded(self) -> list[tuple[InFlight, str | None]]:
+        """Calls that moved money and are not yet known to be on the order book."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT reference, order_id, method, subject_id, amount_minor, currency, "
+                "description, idempotency_key, charge_id FROM kiosk_payments "
+                "WHERE state = 'settled' AND outcome = 'paid'").fetchall()
+        return [(InFlight(r[0], r[1], r[2], r[3], Money(r[4], r[5]), r[6], r[7]), r[8])
+                for r in rows]
+
+    def recorded(self, reference: str) -> None:
+        """The order book shows the payment ``reference`` made: nothing left to check."""
+        with self._lock:
+            self._conn.execute("UPDATE kiosk_payments SET state = 'recorded' "
+                               "WHERE reference = ? AND state = 'settled'", (reference,))
 
     def in_flight(self) -> list[InFlight]:
         """Calls whose outcome is not known yet."""
@@ -128,7 +154,7 @@ class JournaledGateway:
             if not outcome_unknown(exc):
                 self._journal.settled(reference)
             raise
-        self._journal.settled(reference, charge.charge_id)
+        self._journal.settled(reference, charge.charge_id, paid=True)
         return charge
 
     def __getattr__(self, name: str) -> Any:
@@ -159,7 +185,7 @@ class JournaledOrders:
 
     def _settle(self, order: GatewayOrder) -> GatewayOrder:
         if order.status != "pending":
-            self._journal.settled(order.reference)
+            self._journal.settled(order.reference, paid=order.status == "paid")
         return order
 
 
@@ -192,9 +218,18 @@ def reconcile(journal: PaymentJournal, orders: OrderBook, gateway: GatewayClient
                 unknown += 1
                 continue
             paid, charge_id = False, None
-        journal.settled(call.reference, charge_id)
+        journal.settled(call.reference, charge_id, paid=paid)
         if paid:
             _record_paid(orders, call, charge_id, terminal_id, wall_clock, emit)
+            journal.recorded(call.reference)
+    # Money that moved before a stop cut the flow short of settling its order (the answer was
+    # in, the order book not yet written): the order is paid, not voided.
+    for call, charge_id in journal.paid_unrecorded():
+        if call.order_id in skip_orders:
+            continue
+        if not _is_paid(orders, call.order_id):  # else the flow settled it (event and all)
+            _record_paid(orders, call, charge_id, terminal_id, wall_clock, emit)
+        journal.recorded(call.reference)
     if void_open:
         in_flight = {call.order_id for call in journal.in_flight()}
         for order in orders.today():
@@ -211,13 +246,34 @@ def _withdraw_qr(order_client: OrderClient, reference: str) -> bool:
         return order_client.get_order(reference).status == "paid"
 
 
+def _is_paid(orders: OrderBook, order_id: str) -> bool:
+    try:
+        return orders.get(order_id).status == "paid"
+    except OrderBookError:
+        return False
+
+
 def _record_paid(orders: OrderBook, call: InFlight, charge_id: str | None, terminal_id: str,
                  wall_clock: Callable[[], float], emit: Callable[[Event], object]) -> None:
-    try:
-        if orders.get(call.order_id).status == "paid":
-            return  # recorded before the stop: nothing new to say
-    except OrderBookError:
-        pass
+    """Put a payment that went through on its order, and log its event.
+
+    The event has the id the payment flow gives it (:func:`attempt_event_id`), so when the flow
+    had logged it before the stop, the outbox keeps the one it has.
+    """
+    amount = {"amount_minor": call.amount.amount_minor, "currency": call.amount.currency}
+    if call.method == "qr":
+        kind, subject = "order.paid", None
+        attributes: dict[str, Any] = {"order_id": call.reference, **amount,
+                                      "method": "merchant_qr"}
+    else:
+        kind, subject = "payment.captured", call.subject_id or None
+        attributes = {"order_id": call.reference, "charge_id": charge_id,
+                      "method": "smile" if call.method == "face" else "wallet_code", **amount}
+    emit(make_event(kind, terminal_id=terminal_id, subject_id=subject, attributes=attributes,
+                    clock=wall_clock,
+                    event_id=attempt_event_id(terminal_id, kind, call.reference)))
+    if _is_paid(orders, call.order_id):
+        return  # recorded before the stop: nothing new to say
     try:
         order = orders.settle(call.order_id, "paid", paid_with=call.method,  # type: ignore[arg-type]
                               charge_id=charge_id, reason_codes=("paid_before_restart",))
@@ -227,9 +283,3 @@ def _record_paid(orders: OrderBook, call: InFlight, charge_id: str | None, termi
         return
     log.warning("kiosk order %s: a payment in flight at the last stop went through; it is on "
                 "the staff screen", order.order_id)
-    if call.method != "qr":
-        emit(make_event("payment.captured", terminal_id=terminal_id, subject_id=call.subject_id,
-                        attributes={"order_id": call.reference, "charge_id": charge_id,
-                                    "method": call.method, "amount_minor":
-                                    call.amount.amount_minor, "currency": call.amount.currency},
-                        clock=wall_clock))

@@ -28,7 +28,7 @@ from payments.events import Event, make_event
 from payments.paycode import PaymentCodeError, ReplayGuard, check_locally, parse_code
 from payments.policy import Reason
 from payments.qr import QRPayloadError, parse_payload
-from terminal.kiosk.smile import Order, PendingCharge, outcome_unknown
+from terminal.kiosk.smile import Order, PendingCharge, attempt_event_id, outcome_unknown
 
 Outcome = Literal["paid", "declined", "rejected", "expired", "pending", "failed"]
 
@@ -228,11 +228,15 @@ class KioskQrPayments:
         return self._keys.setdefault((order.order_id, purpose), new_idempotency_key())
 
     def _event(self, kind: str, subject_id: str | None, order: Order, **attributes: Any) -> None:
+        # One event of a kind per payment attempt: its id derives from the attempt, so the
+        # same event re-emitted after a crash (by the restart's reconciliation) is kept once.
         self._emit(make_event(kind, terminal_id=self._terminal_id, subject_id=subject_id,
                               attributes={"order_id": order.order_id,
                                           "amount_minor": order.amount.amount_minor,
                                           "currency": order.amount.currency, **attributes},
-                              clock=self._clock))
+                              clock=self._clock,
+                              event_id=attempt_event_id(self._terminal_id, kind,
+                                                        order.order_id)))
 
 
 def qr_png(payload: str, *, box_size: int = 8) -> bytes:

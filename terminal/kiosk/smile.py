@@ -22,7 +22,7 @@ from payments.clients.errors import ApiError, BadArgument, PaymentDeclined
 from payments.clients.face import CandidateCount, FaceMatch
 from payments.clients.gateway import new_idempotency_key
 from payments.clients.models import Charge
-from payments.events import Event, make_event
+from payments.events import Event, derived_event_id, make_event
 from payments.money import Money
 from payments.policy import MAX_REASONS, Reason
 from payments.smile_policy import (
@@ -97,6 +97,13 @@ class PendingCharge:
     reference: str
     description: str
     idempotency_key: str
+
+
+def attempt_event_id(terminal_id: str, kind: str, reference: str) -> str:
+    """The id of the ``kind`` event (captured, declined, paid, cancelled) of the payment
+    attempt ``reference`` at ``terminal_id``: whoever emits it — the payment flow or a restart's
+    reconciliation — the outbox and the back end keep it once."""
+    return derived_event_id(terminal_id, "kiosk-payment", kind, reference)
 
 
 def outcome_unknown(exc: Exception) -> bool:
@@ -515,6 +522,11 @@ class SmileToPay:
 
     def _emit_event(self, kind: str, subject_id: str | None, attributes: dict[str, Any]) -> None:
         extra: dict[str, Any] = {} if self._wall is None else {"clock": self._wall}
+        if kind in ("payment.captured", "payment.declined"):
+            # One per payment attempt, whoever emits it (this flow or a restart's
+            # reconciliation): the derived id keeps it once.
+            extra["event_id"] = attempt_event_id(self._terminal_id, kind,
+                                                 str(attributes["order_id"]))
         self._emit(make_event(kind, terminal_id=self._terminal_id, subject_id=subject_id,
                               attributes=attributes, **extra))
 
