@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="--dev: leave out the emulator-only /v1/dev routes")
     serve.set_defaults(handler=_serve)
     _register_keys(inner)
+    _register_console_link(inner)
 
 
 def _register_keys(inner: argparse._SubParsersAction) -> None:
@@ -74,6 +75,69 @@ def _register_keys(inner: argparse._SubParsersAction) -> None:
     dev = actions.add_parser("dev-key", help="the public development key of a terminal (--dev)")
     dev.add_argument("--terminal", required=True, metavar="ID")
     dev.set_defaults(handler=_keys_dev)
+
+
+def _register_console_link(inner: argparse._SubParsersAction) -> None:
+    link = inner.add_parser(
+        "console-link", help="print a one-time sign-in link to the operator console",
+        description="Print a one-time, short-lived link that signs an operator in to the "
+                    "operator console (/console) of a running back end. It is MACed with the "
+                    "operator's API key secret from the keyring; it works once, until it "
+                    "expires.")
+    link.add_argument("--operator", required=True, metavar="ID",
+                      help="the operator's id (a terminal id with an operator-role key)")
+    link.add_argument("--keyring", default="", metavar="FILE",
+                      help="the back end's secrets file (or SCANPAY_BACKEND_KEYRING)")
+    link.add_argument("--dev", action="store_true",
+                      help="for 'scanpay backend serve --dev': the operator's development key "
+                           "(the id must contain 'operator')")
+    link.add_argument("--url", default="http://127.0.0.1:8750", metavar="URL",
+                      help="the back end's address as the browser reaches it "
+                           "(http://127.0.0.1:8750)")
+    link.add_argument("--minutes", type=float, default=5.0,
+                      help="how long the link works, 1..15 minutes (5)")
+    link.set_defaults(handler=_console_link)
+
+
+def _console_link(args: argparse.Namespace) -> int:
+    from backend.console.links import mint_link_token
+    from backend.console.operators import dev_operator_key, find_operator_key
+    from backend.errors import BackendError
+    from backend.keyring import keyring_from_env, load_keyring
+    from backend.settings import DEV_SIGNING_SEED_HEX
+
+    if not 1 <= args.minutes <= 15:
+        raise ConfigError(f"--minutes must be 1..15, got {args.minutes:g}")
+    url = args.url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"--url must start with http:// or https://, got {args.url!r}")
+    now = time.time()
+    if args.dev:
+        if args.keyring:
+            raise ConfigError("--dev uses the development keys; leave out --keyring")
+        key = dev_operator_key(DEV_SIGNING_SEED_HEX, args.operator)
+        if key is None:
+            raise ConfigError(f"{args.operator!r} is not a development operator id "
+                              "(it must contain 'operator', e.g. emu-operator-0001)")
+    else:
+        keyring = load_keyring(args.keyring) if args.keyring else keyring_from_env()
+        if keyring is None:
+            raise ConfigError(_SECRETS_HELP)
+        key = find_operator_key(keyring.api_keys, args.operator, now)
+        if key is None:
+            raise ConfigError(f"the keyring has no usable operator key for {args.operator!r}; "
+                              "create one: scanpay backend keys create --keyring FILE "
+                              f"--terminal {args.operator} --role operator")
+    try:
+        token = mint_link_token(operator_id=args.operator, key_id=key.key_id,
+                                sign_secret=key.sign_secret, now=now,
+                                ttl_s=int(args.minutes * 60))
+    except BackendError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"one-time sign-in link for {args.operator} (works once, for {args.minutes:g} "
+          "minutes):", file=sys.stderr)
+    print(f"{url}/console/link?token={token}")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

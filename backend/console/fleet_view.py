@@ -1,0 +1,113 @@
+"""The fleet as the console shows it: calls :mod:`backend.fleet.service` and shapes its answers
+into plain rows for the templates (missing values stay None, never invented)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from backend.context import Backend
+from backend.errors import ApiError, BackendError
+
+MDS_STATES: tuple[str, ...] = ("available", "reserved", "on_trip", "non_operational", "removed",
+                               "unknown")
+COMMANDS: tuple[tuple[str, str], ...] = (("unlock", "Unlock (service)"), ("lock", "Lock"),
+                                         ("find", "Find (beep and flash)"))
+# How long a unit has to act on a console command before it must not (the command's deadline).
+DEADLINE_S = 60
+# Telemetry fields shown per entry, in this order (the rest of an entry is left out).
+_TELEMETRY_FIELDS = ("lock", "unit_state", "battery_pct", "battery_mv", "signal_dbm",
+                     "interval_s", "lat", "lon", "accuracy_m", "online", "reason", "code",
+                     "message", "seq")
+
+
+class FleetProblem(BackendError):
+    """The fleet service refused or is unavailable; ``status`` is the HTTP status to show."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _service() -> Any:
+    try:
+        return importlib.import_module("backend.fleet.service")
+    except ImportError:
+        raise FleetProblem(503, "the fleet service is not part of this back end") from None
+
+
+def vehicles(backend: Backend, state: str | None) -> list[dict[str, Any]]:
+    """The fleet list (optionally only vehicles in MDS ``state``), one row per unit."""
+    try:
+        body = _service().list_vehicles(backend, state)
+    except ApiError as exc:
+        raise FleetProblem(exc.status, exc.message) from None
+    return [_row(v) for v in body["vehicles"]]
+
+
+def vehicle(backend: Backend, device_id: str) -> dict[str, Any] | None:
+    """One unit with its alarms, recent events, telemetry and commands; None when unknown."""
+    try:
+        body = _service().vehicle_detail(backend, device_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise FleetProblem(exc.status, exc.message) from None
+    view = _row(body)
+    view.update({
+        "lock": body.get("lock"), "signal_dbm": body.get("signal_dbm"),
+        "lat": body.get("lat"), "lon": body.get("lon"),
+        "alarms": [{"time": a.get("raised_at"), "code": a.get("code", ""),
+                    "message": a.get("message", ""), "open": True}
+                   for a in body.get("alarms", [])],
+        "events": [{"time": e.get("time"), "type": e.get("type", ""),
+                    "detail": " ".join(x for x in (e.get("id", ""),
+                                                   e.get("subject_id") or "") if x)}
+                   for e in body.get("events", [])],
+        "telemetry": [{"time": t.get("at"), "kind": t.get("kind", ""), "detail": _fields(t)}
+                      for t in body.get("recent", [])[:20]],
+        "commands": [_command(c) for c in body.get("commands", [])],
+    })
+    return view
+
+
+def send(backend: Backend, device_id: str, command: str, operator_id: str) -> dict[str, Any]:
+    """Send ``command`` (unlock, lock or find) to a unit on behalf of an operator."""
+    if command not in dict(COMMANDS):
+        raise FleetProblem(400, f"the console sends {', '.join(dict(COMMANDS))} only")
+    try:
+        body = _service().send_command(backend, device_id, command, {}, DEADLINE_S,
+                                       issued_by=f"console:{operator_id}")
+    except ApiError as exc:
+        raise FleetProblem(exc.status, exc.message) from None
+    return _command(body)
+
+
+def command(backend: Backend, command_id: str) -> dict[str, Any] | None:
+    """A command's status (sent, done, failed, expired, refused, timed_out); None if unknown."""
+    try:
+        body = _service().command_status(backend, command_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise FleetProblem(exc.status, exc.message) from None
+    return _command(body)
+
+
+def _row(v: dict[str, Any]) -> dict[str, Any]:
+    return {"device_id": v["device_id"], "state": v.get("state", "unknown"),
+            "battery_pct": v.get("battery_pct"), "last_seen": v.get("last_seen"),
+            "online": v.get("online"),
+            "open_alarms": [a.get("code", "") for a in v.get("alarms", [])]}
+
+
+def _command(c: dict[str, Any]) -> dict[str, Any]:
+    return {"command_id": c["command_id"], "device_id": c.get("device_id"),
+            "command": c.get("command", ""), "status": c.get("status", "sent"),
+            "detail": c.get("detail") or "", "issued_at": c.get("issued_at"),
+            "lock": c.get("lock")}
+
+
+def _fields(entry: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {entry[name]}" for name in _TELEMETRY_FIELDS
+                     if entry.get(name) is not None)

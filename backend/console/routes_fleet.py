@@ -1,0 +1,121 @@
+"""The console's fleet pages: the list (refreshing itself), a unit's detail, remote commands."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from backend.console import fleet_view
+from backend.console.render import SECURITY_HEADERS, format_time, render_fragment, render_page
+from backend.console.web import (
+    PREFIX,
+    Refused,
+    backend_of,
+    check_csrf,
+    guarded,
+    read_form,
+    redirect,
+    signed_in,
+)
+
+router = APIRouter(include_in_schema=False)
+REFRESH_S = 5
+_DEVICE_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+_COMMAND_RE = re.compile(r"cmd_[0-9a-f]{32}")
+
+
+@router.get(f"{PREFIX}/fleet")
+@guarded
+async def fleet_page(request: Request, state: str = "") -> Response:
+    """Every unit with its state, battery, last seen, online and open alarms."""
+    session = await signed_in(request)
+    backend = backend_of(request)
+    state = state if state in fleet_view.MDS_STATES else ""
+    rows, problem = await run_in_threadpool(_rows, backend, state)
+    return render_page("fleet.html", {
+        "title": "Fleet", "section": "fleet", "session": session, "states": fleet_view.MDS_STATES,
+        "state": state, "rows": rows, "now": backend.now(), "refresh_s": REFRESH_S,
+        "fleet_ready": problem is None, "fleet_problem": problem or ""})
+
+
+@router.get(f"{PREFIX}/fleet/rows")
+@guarded
+async def fleet_rows(request: Request, state: str = "") -> Response:
+    """The fleet table's rows as HTML rendered by the server (the page polls this)."""
+    await signed_in(request)
+    backend = backend_of(request)
+    state = state if state in fleet_view.MDS_STATES else ""
+    rows, _ = await run_in_threadpool(_rows, backend, state)
+    now = backend.now()
+    html = render_fragment("fleet_rows.html", {"rows": rows, "now": now, "state": state})
+    caption = f"{len(rows)} vehicle(s)" + (f" in state {state}" if state else "")
+    return JSONResponse({"rows_html": html, "caption": caption, "count": len(rows),
+                         "updated": f"Updated {format_time(now)}; refreshes every "
+                                    f"{REFRESH_S} s."}, headers=dict(SECURITY_HEADERS))
+
+
+@router.get(PREFIX + "/fleet/{device_id}")
+@guarded
+async def vehicle_page(request: Request, device_id: str, command: str = "") -> Response:
+    """One unit: its facts, alarms, recent events and telemetry, commands and their acks."""
+    session = await signed_in(request)
+    backend = backend_of(request)
+    if not _DEVICE_RE.fullmatch(device_id):
+        raise Refused(404, "no such unit")
+    detail = await run_in_threadpool(fleet_view.vehicle, backend, device_id)
+    if detail is None:
+        raise Refused(404, f"no unit {device_id} has reported to this back end")
+    shown = None
+    if _COMMAND_RE.fullmatch(command):
+        shown = await run_in_threadpool(fleet_view.command, backend, command)
+        if shown is not None and shown.get("device_id") not in (None, device_id):
+            shown = None
+    return render_page("vehicle.html", {
+        "title": f"Unit {device_id}", "section": "fleet", "session": session, "v": detail,
+        "now": backend.now(), "commands": fleet_view.COMMANDS, "command": shown,
+        "deadline_s": fleet_view.DEADLINE_S})
+
+
+@router.post(PREFIX + "/fleet/{device_id}/commands")
+@guarded
+async def send_command(request: Request, device_id: str) -> Response:
+    """Send unlock / lock / find to a unit; the unit page then follows its acknowledgement."""
+    session = await signed_in(request)
+    form = await read_form(request)
+    check_csrf(session, form)
+    backend = backend_of(request)
+    name = form.get("command", "")
+    if name not in dict(fleet_view.COMMANDS) or not _DEVICE_RE.fullmatch(device_id):
+        raise Refused(400, "unknown command or unit; nothing was sent")
+    try:
+        sent = await run_in_threadpool(fleet_view.send, backend, device_id, name,
+                                       session.operator_id)
+    except fleet_view.FleetProblem as exc:
+        raise Refused(exc.status, str(exc)) from None
+    return redirect(f"{PREFIX}/fleet/{device_id}", command=sent["command_id"])
+
+
+@router.get(PREFIX + "/commands/{command_id}")
+@guarded
+async def command_status(request: Request, command_id: str) -> Response:
+    """A command's status as JSON: sent, done, failed, expired, refused or timed_out."""
+    await signed_in(request)
+    if not _COMMAND_RE.fullmatch(command_id):
+        return JSONResponse({"error": "not a command id"}, status_code=404,
+                            headers=dict(SECURITY_HEADERS))
+    found = await run_in_threadpool(fleet_view.command, backend_of(request), command_id)
+    if found is None:
+        return JSONResponse({"error": "no such command"}, status_code=404,
+                            headers=dict(SECURITY_HEADERS))
+    return JSONResponse(found, headers=dict(SECURITY_HEADERS))
+
+
+def _rows(backend: Any, state: str) -> tuple[list[dict[str, Any]], str | None]:
+    try:
+        return fleet_view.vehicles(backend, state or None), None
+    except fleet_view.FleetProblem as exc:
+        return [], str(exc)

@@ -1,0 +1,180 @@
+"""What every console page shares: the session cookie, form bodies, CSRF checks, redirects.
+
+Pages call :func:`signed_in` first: it answers the live :class:`~.sessions.ConsoleSession` or
+raises :class:`SignInNeeded`, which the router turns into a redirect to the sign-in page with
+a plain reason. POSTs call :func:`read_form` and :func:`check_csrf`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from backend.console.operators import operator_key
+from backend.console.render import SECURITY_HEADERS
+from backend.console.sessions import (
+    ABSOLUTE_TIMEOUT_S,
+    ConsoleSession,
+    csrf_ok,
+    end_session,
+    touch_session,
+)
+from backend.context import Backend, get_backend
+from backend.errors import BackendError
+
+COOKIE = "scanpay_console"
+PRE_COOKIE = "scanpay_console_pre"
+PREFIX = "/console"
+MAX_FORM_BYTES = 16 * 1024
+
+# Plain words for every reason a person lands on the sign-in page.
+MESSAGES: dict[str, str] = {
+    "signin": "Sign in with your operator sign-in link or your operator API key.",
+    "expired": "Your session has ended (signed out after 30 minutes without activity, after "
+               "8 hours, or because your key changed). Please sign in again.",
+    "signed_out": "You are signed out.",
+    "unknown_key": "That API key is unknown, expired or mistyped.",
+    "not_operator": "That key does not belong to an operator; only operator keys open the "
+                    "console.",
+    "cookies": "The sign-in form expired or your browser refused its cookie; please try again.",
+    "malformed": "This sign-in link is damaged or incomplete; ask for a new one.",
+    "forged": "This sign-in link was not issued for this back end's operator key; ask for a "
+              "new one.",
+    "link_expired": "This sign-in link has expired; ask for a new one "
+                    "(scanpay backend console-link).",
+    "used": "This sign-in link was already used; each link signs in once. Ask for a new one.",
+    "no_operator": "This sign-in link names an operator key this back end does not have (or "
+                   "no longer has).",
+}
+
+
+class SignInNeeded(BackendError):
+    """The request has no live console session; ``reason`` is a key of :data:`MESSAGES`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(MESSAGES[reason])
+        self.reason = reason
+
+
+class Refused(BackendError):
+    """A POST failed its CSRF or origin check, or its form is unreadable."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def backend_of(request: Request) -> Backend:
+    """The app's back end."""
+    return get_backend(request)
+
+
+async def signed_in(request: Request) -> ConsoleSession:
+    """The live session of this request (idle timer restarted) or SignInNeeded."""
+    backend = backend_of(request)
+    token = request.cookies.get(COOKIE, "")
+    if not token:
+        raise SignInNeeded("signin")
+    session = await run_in_threadpool(_touch, backend, token)
+    if session is None:
+        raise SignInNeeded("expired")
+    return session
+
+
+def _touch(backend: Backend, token: str) -> ConsoleSession | None:
+    now = backend.now()
+    with backend.store.transaction() as conn:
+        session = touch_session(conn, token, now)
+        if session is not None and operator_key(backend, session.operator_id,
+                                                session.key_id) is None:
+            end_session(conn, token, now)
+            return None
+    return session
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The URL-encoded form of a POST (first value of each field); Refused when unreadable.
+    The request's Origin, when sent, must be this console's own."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != own_origin(request):
+        raise Refused(403, "this form was sent from another site; nothing was done")
+    body = await request.body()
+    if not body:
+        return {}
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise Refused(415, "the console accepts forms only (application/x-www-form-urlencoded)")
+    if len(body) > MAX_FORM_BYTES:
+        raise Refused(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        raise Refused(400, "the form could not be read (not UTF-8 or too many fields)") from None
+    return {name: values[0] for name, values in fields.items()}
+
+
+def check_csrf(session: ConsoleSession, form: dict[str, Any]) -> None:
+    """Refused (403) unless the form carries this session's CSRF token."""
+    if not csrf_ok(session.token, str(form.get("csrf", ""))):
+        raise Refused(403, "this form is out of date or did not come from the console (CSRF "
+                           "token missing or wrong); nothing was done. Reload the page and "
+                           "try again")
+
+
+def own_origin(request: Request) -> str:
+    """``scheme://host[:port]`` of this request as the browser addressed it."""
+    return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+
+
+def redirect(path: str, **query: str) -> RedirectResponse:
+    """A 303 "see other" to a console path (after a POST, or to the sign-in page)."""
+    target = path + (f"?{urlencode(query)}" if query else "")
+    return RedirectResponse(target, status_code=303, headers=dict(SECURITY_HEADERS))
+
+
+def set_session_cookie(response: Any, request: Request, token: str) -> None:
+    """Put the session token in an HttpOnly, SameSite=Strict cookie limited to the console."""
+    response.set_cookie(COOKIE, token, max_age=ABSOLUTE_TIMEOUT_S, path=PREFIX, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+
+
+def clear_session_cookie(response: Any, request: Request) -> None:
+    """Remove the session cookie."""
+    response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict",
+                           secure=request.url.scheme == "https")
+
+
+def guarded(handler: Any) -> Any:
+    """Wrap an async page handler: SignInNeeded becomes a redirect to the sign-in page with the
+    reason (a 401 for scripts asking for JSON or fragments), Refused becomes a plain error
+    page."""
+    import functools
+
+    from backend.console.render import render_page
+
+    @functools.wraps(handler)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await handler(*args, **kwargs)
+        except SignInNeeded as exc:
+            request = kwargs.get("request")
+            if request is not None and request.headers.get("x-console-poll") == "1":
+                from fastapi.responses import JSONResponse
+
+                return JSONResponse({"signed_in": False, "message": MESSAGES[exc.reason]},
+                                    status_code=401, headers=dict(SECURITY_HEADERS))
+            response = redirect(f"{PREFIX}/login", msg=exc.reason)
+            if exc.reason == "expired" and request is not None:
+                clear_session_cookie(response, request)
+            return response
+        except Refused as exc:
+            return render_page("message.html", {"title": "Not done", "session": None,
+                                                "message": exc.message}, status=exc.status)
+
+    return wrapper
