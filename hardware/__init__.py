@@ -3,7 +3,7 @@
 Importing ``hardware`` loads no vendor library: OpenCV, gpiozero and picamera2 are imported
 by the backend that needs them, when it is constructed.
 
-- ports: ``hardware.ports`` (Frame, Camera, Lock, Indicator, IndicatorState, Beep)
+- ports: ``hardware.ports`` (Frame, Camera, Lock, Indicator, IndicatorState, Beep, Position)
 - what the light and buzzer do in each state: ``hardware.patterns`` (LIGHTS, BEEPS)
 - a fuel gauge for the lock's battery reading: ``hardware.battery`` (SysfsBattery)
 - emulated: ``hardware.emulated`` (FileCamera, SyntheticCamera, HeldPhotoCamera,
@@ -20,7 +20,7 @@ from hardware.errors import (
     LockError,
     LockJammedError,
 )
-from hardware.ports import Beep, Camera, Frame, Indicator, IndicatorState, Lock
+from hardware.ports import Beep, Camera, Frame, Indicator, IndicatorState, Lock, Position
 
 __all__ = [
     "Beep",
@@ -34,4 +34,5 @@ __all__ = [
     "Lock",
     "LockError",
     "LockJammedError",
+    "Position",
 ]

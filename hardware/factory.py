@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from hardware.errors import HardwareError
-from hardware.ports import Camera, Clock, Indicator, Lock
+from hardware.ports import Camera, Clock, Indicator, Lock, Position
 
 CAMERA_KINDS = ("synthetic", "file", "opencv", "picamera")
 LOCK_KINDS = ("emulated", "gpio")
@@ -64,14 +64,20 @@ def open_lock(
     pin_factory: Any = None,
     clock: Clock = time.monotonic,
     battery_path: str = "",
+    battery_pct: float | None = None,
+    drain: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    position: Position | None = None,
 ) -> Lock:
     """A lock of ``kind``: "emulated" (starts closed) or "gpio" (pins in BCM numbering).
 
-    ``battery_path`` (gpio) names a fuel gauge's sysfs ``capacity`` file; empty: no gauge."""
+    ``battery_path`` (gpio) names a fuel gauge's sysfs ``capacity`` file; empty: no gauge.
+    The emulated lock starts at ``battery_pct`` (None: no gauge), drains ``drain`` points per
+    (unlock, ride, hour), and sits at ``position`` (None: none), drifting during rides."""
     if kind == "emulated":
-        from hardware.emulated.lock import EmulatedLock
+        from hardware.emulated.lock import BatteryDrain, EmulatedLock
 
-        return EmulatedLock(clock)
+        return EmulatedLock(clock, battery=battery_pct, drain=BatteryDrain(*drain),
+                            position=position)
     if kind == "gpio":
         from hardware.battery import SysfsBattery
         from hardware.gpio.lock import GpioLock

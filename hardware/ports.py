@@ -7,6 +7,7 @@ Backends (emulated ones in ``hardware.emulated``, real ones in ``hardware.camera
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -113,6 +114,34 @@ class Lock(Protocol):
 
     def close(self) -> None:
         """Release the hardware (relay de-energised); calling it again does nothing."""
+        ...
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a unit is: WGS84 degrees and the radius of its uncertainty in metres."""
+
+    lat: float
+    lon: float
+    accuracy_m: float
+
+    def __post_init__(self) -> None:
+        for name, value, low, high in (("lat", self.lat, -90.0, 90.0),
+                                       ("lon", self.lon, -180.0, 180.0),
+                                       ("accuracy_m", self.accuracy_m, 0.0, 1e7)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                    math.isfinite(value) and low <= value <= high):
+                raise ValueError(f"position {name} must be a number {low:g}..{high:g}, "
+                                 f"got {value!r}")
+
+
+@runtime_checkable
+class PositionSource(Protocol):
+    """A lock that knows where it is (a GNSS receiver, or the emulator's configured point)."""
+
+    @property
+    def position(self) -> Position | None:
+        """The latest fix, or None when there is none."""
         ...
 
 

@@ -8,10 +8,12 @@ from hardware.emulated.clock import ManualClock, SteppingClock
 from hardware.emulated.file_camera import FileCamera
 from hardware.emulated.held_photo import HeldPhotoCamera
 from hardware.emulated.indicator import EmulatedIndicator
-from hardware.emulated.lock import EmulatedLock
+from hardware.emulated.lock import BatteryDrain, Drift, EmulatedLock
 from hardware.emulated.synthetic_camera import SyntheticCamera
 
 __all__ = [
+    "BatteryDrain",
+    "Drift",
     "EmulatedIndicator",
     "EmulatedLock",
     "FileCamera",

@@ -44,6 +44,8 @@ def run_service(stack: BikeLockStack, stop: threading.Event, *, poll_s: float = 
     last_payload, last_at = b"", float("-inf")
     unit = stack.unit
     stats.resumed = len(unit.resume())
+    if stack.fleet is not None:
+        stack.fleet.start()  # heartbeats, alarms and remote commands (and events, over MQTT)
     stack.uploader.start()
     scan = stack.config.scan
     with QrDecoder(budget_ms=scan.budget_ms) as decoder, QrScanner(

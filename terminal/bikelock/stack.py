@@ -1,4 +1,5 @@
-"""Build a whole bike-lock unit from configuration: devices, clients, outbox, journal."""
+"""Build a whole bike-lock unit from configuration: devices, clients, outbox, journal, and
+its fleet link when ``[fleet]`` names a broker."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from terminal.bikelock.unit import BikeLockUnit, Notice, UnitSettings
 from terminal.config.schema import Config
 from terminal.devices import open_camera, open_indicator, open_lock
 from terminal.endpoints import Endpoints
+from terminal.fleet.agent import FleetAgent
+from terminal.fleet.control import BikeControl
+from terminal.fleet.drain import EventDrain
+from terminal.fleet.settings import FleetSettings
 
 
 class BikeLockStack:
@@ -33,8 +38,15 @@ class BikeLockStack:
         lock: Lock | None = None,
         indicator: Indicator | None = None,
         on_notice: Callable[[Notice], None] | None = None,
+        fleet: FleetSettings | None = None,
+        fleet_clock: Callable[[], float] = time.monotonic,
+        fleet_tick_s: float = 1.0,
     ) -> None:
+        """``fleet``: the unit's MQTT link (heartbeats, alarms, remote commands; with
+        ``events_over_mqtt`` the outbox drains over it instead of the HTTP uploader). It starts
+        with :func:`terminal.bikelock.service.run_service` (or ``stack.fleet.start()``)."""
         self.config = config
+        self.fleet: FleetAgent | None = None
         self._stack = ExitStack()
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
@@ -49,12 +61,14 @@ class BikeLockStack:
             self.outbox = self._stack.enter_context(Outbox(state_dir / "outbox.sqlite3"))
             self.journal = self._stack.enter_context(RentalJournal(state_dir / "rentals.sqlite3"))
             out = config.outbox
-            # The uploader runs in its own thread: it gets its own client (and session).
-            uploads = self._stack.enter_context(ScoreClient(endpoints.score))
-            self.uploader = Uploader(self.outbox, uploads, batch_size=out.batch_size,
-                                     backoff_base_s=out.backoff_base_s,
-                                     backoff_max_s=out.backoff_max_s)
-            self._stack.callback(self.uploader.stop)
+            self.uploader: Uploader | EventDrain
+            if fleet is None or not fleet.events_over_mqtt:
+                # The uploader runs in its own thread: it gets its own client (and session).
+                uploads = self._stack.enter_context(ScoreClient(endpoints.score))
+                self.uploader = Uploader(self.outbox, uploads, batch_size=out.batch_size,
+                                         backoff_base_s=out.backoff_base_s,
+                                         backoff_max_s=out.backoff_max_s)
+                self._stack.callback(self.uploader.stop)
             settings = UnitSettings(config.terminal.id, config.deposit, config.fare,
                                     config.ride.unlock_window_s,
                                     config.ride.on_time_limit_h * 3600,
@@ -63,6 +77,16 @@ class BikeLockStack:
                                      score=self.score, outbox=self.outbox, journal=self.journal,
                                      clock=clock, indicator=self.indicator, on_notice=on_notice)
             self._stack.callback(self.unit.close)
+            if fleet is not None:
+                control = BikeControl(self.unit, ride_limit_s=settings.on_time_limit_s,
+                                      clock=clock)
+                self.fleet = FleetAgent(fleet, control, state_dir=state_dir,
+                                        outbox=self.outbox, clock=fleet_clock, wall=time.time,
+                                        tick_s=fleet_tick_s,
+                                        low_battery_pct=config.lock.low_battery_pct)
+                self._stack.callback(self.fleet.close)
+                if self.fleet.drain is not None:
+                    self.uploader = self.fleet.drain
         except BaseException:
             self._stack.close()
             raise

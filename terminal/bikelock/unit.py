@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware.errors import LockError, LockJammedError
-from hardware.ports import Beep, Indicator, Lock
+from hardware.ports import Beep, Indicator, IndicatorState, Lock
 from payments.clients.errors import (
     ApiError,
     CodeRejected,
@@ -118,6 +118,12 @@ class BikeLockUnit:
                                   notice=self._notice)
         # When tick() next reconciles ended rentals that may hold money (now: at the first tick).
         self._reconcile_at = float("-inf")
+        # A service action (an operator's remote unlock): no rides until the latch closes or
+        # a remote lock; ``lock_fault`` is the last unlock that failed ("jammed" or "fault"),
+        # until the latch is next seen open.
+        self._in_service = False
+        self.lock_fault: str | None = None
+        self._find_until = float("-inf")
         self._lights = UnitLights(indicator)
         self._unsubscribe = [lock.on_opened(self.latch_opened), lock.on_closed(self.latch_closed)]
         self._lights.state(RideState.IDLE, battery_low=self.battery_low)
@@ -140,6 +146,16 @@ class BikeLockUnit:
         level = self._lock.battery
         return level is not None and level < self._settings.low_battery_pct
 
+    @property
+    def in_service(self) -> bool:
+        """True after an operator's remote unlock, until the latch closes or a remote lock."""
+        return self._in_service
+
+    @property
+    def lock(self) -> Lock:
+        """The lock this unit drives."""
+        return self._lock
+
     def close(self) -> None:
         """Stop listening to the lock; safe to call twice."""
         for unsubscribe in self._unsubscribe:
@@ -161,6 +177,11 @@ class BikeLockUnit:
             rental.keys["resolve"] = new_idempotency_key()
             self._rental = rental
             self._fire(RideEvent.CODE_SCANNED, "payment code seen")
+            if self._in_service:
+                self._reject(rental, "in_service",
+                             "This bike is being serviced and cannot start a ride now. Your "
+                             "code was not used: please take another bike.")
+                return self._finish()
             level = self._lock.battery
             if level is not None and level < self._settings.low_battery_pct:
                 # Before the code is checked: it is not used up and works at another bike.
@@ -182,12 +203,17 @@ class BikeLockUnit:
     def latch_opened(self) -> None:
         """The latch opened (the rider took the bike)."""
         with self._mutex:
+            self.lock_fault = None
             if self._machine.state is RideState.UNLOCKED:
                 self._fire(RideEvent.BIKE_TAKEN, "bike taken; ride timing")
 
     def latch_closed(self) -> None:
         """The latch closed (the rider returned the bike): end the ride and settle."""
         with self._mutex:
+            if self._in_service and self._rental is None:
+                self._in_service = False
+                self._notice("latch closed: service over, the bike is available again",
+                             service=False)
             if self._machine.state is not RideState.RIDING or self._rental is None:
                 return
             rental = self._rental
@@ -218,8 +244,8 @@ class BikeLockUnit:
                 self._finish()
             if self._rental is None and self._clock() >= self._reconcile_at:
                 self.reconcile()
-            if self._machine.state is RideState.IDLE:  # the battery may have run low
-                self._lights.state(RideState.IDLE, battery_low=self.battery_low)
+            if self._machine.state is RideState.IDLE and self._clock() >= self._find_until:
+                self._lights.state(RideState.IDLE, battery_low=self.battery_low)  # may run low
 
     def reconcile(self) -> int:
         """Find and release what ended rentals may still hold; returns how many were closed.
@@ -241,6 +267,57 @@ class BikeLockUnit:
                 closed += 1
             self._reconcile_at = float("inf")  # until a rental ends holding money
         return closed
+
+    # -- service actions (an operator's remote commands) ------------------------------------
+
+    def service_unlock(self) -> tuple[str, str]:
+        """Open the latch for the operator: no fare, no deposit, no ride; ``(status, detail)``
+        with status ``done``, ``refused`` (a rental is under way) or ``failed`` (the lock)."""
+        with self._mutex:
+            if self._rental is not None:
+                return "refused", (f"a rental is under way ({self._machine.state.value}); "
+                                   "the bike is not unlocked remotely during a ride")
+            if not self._lock.is_closed:
+                self._in_service = True
+                return "done", "the latch is already open; the bike stays in service"
+            try:
+                self._lock.unlock()
+            except LockError as exc:
+                self.lock_fault = "jammed" if isinstance(exc, LockJammedError) else "fault"
+                log.error("ALARM service unlock at %s: the lock did not open (%s)",
+                          self._settings.terminal_id, exc)
+                self._notice(f"remote unlock: the lock did not open ({exc})",
+                             reason=f"lock_{self.lock_fault}")
+                return "failed", f"the lock did not open: {exc}"
+            self._in_service = True
+            self._notice("unlocked remotely by the operator: in service, no ride",
+                         service=True)
+            return "done", "unlocked for service; no fare, no deposit"
+
+    def service_lock(self) -> tuple[str, str]:
+        """End a service unlock: ``done`` when the latch is closed (the bike is available
+        again), ``failed`` while it is open (a latch locks when pushed shut) or in a ride."""
+        with self._mutex:
+            if self._rental is not None:
+                return "refused", (f"a rental is under way ({self._machine.state.value}); "
+                                   "it ends when the rider closes the lock")
+            if not self._lock.is_closed:
+                return "failed", ("the latch is open; it locks when pushed shut, and the bike "
+                                  "is available again then")
+            was = self._in_service
+            self._in_service = False
+            if was:
+                self._notice("locked remotely: service over, the bike is available again",
+                             service=False)
+            return "done", "locked" + ("; service over" if was else "")
+
+    def find(self, seconds: float = 30.0) -> None:
+        """Help someone find the bike: beep and flash the light for ``seconds``."""
+        with self._mutex:
+            self._lights.beep(Beep.DECLINED)
+            if self._machine.state is RideState.IDLE:
+                self._find_until = self._clock() + seconds
+                self._lights.show(IndicatorState.ATTENTION)
 
     # -- settlement -------------------------------------------------------------------------------
 
@@ -362,16 +439,19 @@ class BikeLockUnit:
                        restrictions=sorted(report.restriction_codes()))
         decision = decide_deposit(self._settings.deposit, report, offline=rental.score_offline)
         rental.outcome = decision.outcome
-        rental.reasons = [{"code": r.code, "text": r.text} for r in decision.reasons]
+        # The decision in a sentence, then its reasons: the scored factors that cost (or
+        # helped) the most with their events, a restriction with its origin, or "offline".
+        rental.summary = decision.headline.to_json()
+        rental.reasons = [r.to_json() for r in decision.reasons]
         if decision.deposit is not None:
             rental.deposit_minor = decision.deposit.amount_minor
             rental.currency = decision.deposit.currency
-        reasons = {"reasons": rental.reasons}
+        reasons = {"summary": rental.summary, "reasons": rental.reasons}
         if decision.outcome == "declined":
             self._fire(RideEvent.RIDE_DECLINED, "ride declined", **reasons)
             return False
         if decision.outcome == "waived":
-            self._log("deposit.waived", rental)
+            self._log("deposit.waived", rental, reason_codes=_codes(rental))
             self._fire(RideEvent.DEPOSIT_WAIVED, "no deposit needed", **reasons)
         else:
             self._fire(RideEvent.DEPOSIT_REQUIRED,
@@ -404,7 +484,8 @@ class BikeLockUnit:
             self._reconcile_at = self._clock() + self._settings.reconcile_retry_s
             return False
         self._log("deposit.held", rental, amount_minor=amount.amount_minor,
-                  currency=amount.currency, hold_id=rental.hold_id)
+                  currency=amount.currency, hold_id=rental.hold_id,
+                  reason_codes=_codes(rental))
         self._fire(RideEvent.HOLD_PLACED, f"deposit {amount} held", hold_id=rental.hold_id)
         return True
 
@@ -417,6 +498,7 @@ class BikeLockUnit:
             # The rental is voided and the deposit released; the alarm tells the operator a
             # paid rider met a lock that would not open (a jam or a wiring fault).
             reason = "lock_jammed" if isinstance(exc, LockJammedError) else "lock_fault"
+            self.lock_fault = "jammed" if isinstance(exc, LockJammedError) else "fault"
             log.error("ALARM ride %s at %s: the lock did not open (%s); rental voided, deposit "
                       "released; check the lock", rental.ride_id, self._settings.terminal_id,
                       exc)
@@ -498,3 +580,8 @@ class BikeLockUnit:
 
 
 __all__ = ["BUSY_STATES", "BikeLockUnit", "Notice", "UnitSettings"]
+
+
+def _codes(rental: Rental) -> str:
+    """The decision's reason codes for its event (codes only: never words or numbers)."""
+    return ",".join(str(r["code"]) for r in rental.reasons)

@@ -81,10 +81,32 @@ class LockSection:
     # Below this charge (percent) the unit shows low battery and starts no new ride; rides
     # under way still end and settle.
     low_battery_pct: float = 15.0
+    # emulated: the battery's charge at start (percent; unset = no gauge) and how many points
+    # it loses per unlock, per ride and per hour.
+    battery_pct: float | None = None
+    drain_per_unlock_pct: float = 0.05
+    drain_per_ride_pct: float = 0.5
+    drain_per_hour_pct: float = 0.1
+    # emulated: where the bike stands (WGS84 degrees; unset = no position), drifting a little
+    # during rides. A real lock reports no position (no GNSS port yet).
+    lat: float | None = None
+    lon: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.low_battery_pct <= 100:
             raise ValueError("lock.low_battery_pct must be between 0 and 100 (percent)")
+        if self.battery_pct is not None and not 0 <= self.battery_pct <= 100:
+            raise ValueError("lock.battery_pct must be between 0 and 100 (percent)")
+        if min(self.drain_per_unlock_pct, self.drain_per_ride_pct,
+               self.drain_per_hour_pct) < 0 or max(self.drain_per_unlock_pct,
+                                                   self.drain_per_ride_pct,
+                                                   self.drain_per_hour_pct) > 100:
+            raise ValueError("lock.drain_per_*_pct must be between 0 and 100 (points)")
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lock.lat and lock.lon: give both or neither")
+        if self.lat is not None and self.lon is not None and not (
+                -90 <= self.lat <= 90 and -180 <= self.lon <= 180):
+            raise ValueError("lock.lat must be -90..90 and lock.lon -180..180 (degrees)")
 
 
 @dataclass(frozen=True)
@@ -206,6 +228,37 @@ class MetricsSection:
 
 
 @dataclass(frozen=True)
+class FleetSection:
+    """The unit's link to the operator's MQTT broker (heartbeats, events, remote commands)."""
+
+    # "mqtts://host:8883" (TLS) or "mqtt://host:1883"; "" = no fleet link. The user name and
+    # client id are terminal.id.
+    mqtt_url: str = ""
+    # A file holding this device's MQTT password (mode 0600); "" reads SCANPAY_MQTT_PASSWORD.
+    device_password_file: str = ""
+    # mqtts: CA bundle to trust ("" = the system's).
+    ca_file: str = ""
+    # Heartbeat (and position) every this many seconds; the operator may change it remotely.
+    heartbeat_s: int = 60
+    keepalive_s: int = 60
+    # Reconnect backoff: doubles from the first to the second value.
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 120.0
+    # Send the outbox's events over MQTT ("mqtt") or keep the HTTPS uploader ("https").
+    events: Literal["mqtt", "https"] = "mqtt"
+
+    def __post_init__(self) -> None:
+        if self.mqtt_url and not self.mqtt_url.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("fleet.mqtt_url: expected mqtt://host[:port] or mqtts://host[:port]")
+        if not 10 <= self.heartbeat_s <= 3600:
+            raise ValueError("fleet.heartbeat_s: expected 10..3600 seconds")
+        if not 5 <= self.keepalive_s <= 3600:
+            raise ValueError("fleet.keepalive_s: expected 5..3600 seconds")
+        if not 0 < self.reconnect_min_s <= self.reconnect_max_s <= 3600:
+            raise ValueError("fleet: expected 0 < reconnect_min_s <= reconnect_max_s <= 3600")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole terminal configuration file."""
 
@@ -225,6 +278,7 @@ class Config:
     smile: SmileSection | None = None
     kiosk: KioskSection | None = None
     metrics: MetricsSection = field(default_factory=MetricsSection)
+    fleet: FleetSection = field(default_factory=FleetSection)
 
     def __post_init__(self) -> None:
         if self.emulator is None or not self.emulator.enabled:
