@@ -397,7 +397,7 @@ def _acked_at(body: dict[str, Any]) -> float | None:
     """The back end's time of the ack, when its command view gives one."""
     from payments.fleet_messages import FleetMessageError, parse_time
 
-    for key in ("acked_at", "updated_at", "completed_at"):
+    for key in ("answered_at", "acked_at"):
         value = body.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)

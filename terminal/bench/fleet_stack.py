@@ -172,6 +172,7 @@ def start_stack(device_ids: Sequence[str], operator_id: str, *, store: str, brok
                 workers: int, directory: Path) -> Stack:
     """Start (or point at) the broker, the database and the back end with its MQTT bridge."""
     from backend.asgi import DB_ENV, TERMINALS_ENV
+    from payments.fleet_messages import BACKEND_USER
 
     stops: list[Callable[[], None]] = []
     pids: dict[str, int] = {}
@@ -198,19 +199,27 @@ def start_stack(device_ids: Sequence[str], operator_id: str, *, store: str, brok
         else:
             raise StackError(f"--store must be sqlite, postgresql or a postgresql:// URL, "
                              f"got {store!r}")
+        from terminal.bench.fleet_app import MQTT_ENV, PASSWORD_ENV
+
         http_port = free_port()
-        terminals_file = directory / "terminals.txt"
-        terminals_file.write_text("\n".join([*device_ids, operator_id]) + "\n")
-        env = {**os.environ, DB_ENV: url, TERMINALS_ENV: ",".join([*device_ids, operator_id]),
-               "SCANPAY_BACKEND_MQTT_URL": f"mqtt://{host}:{port}",
-               "SCANPAY_BACKEND_MQTT_PASSWORD": password_of("scanpay-backend")}
-        cmd = [sys.executable, "-m", "uvicorn", "backend.asgi:dev_app_from_env", "--factory",
-               "--host", "127.0.0.1", "--port", str(http_port), "--workers", str(workers),
-               "--log-level", "warning", "--no-access-log"]
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+        env = {**os.environ, DB_ENV: url, TERMINALS_ENV: ",".join([*device_ids, operator_id])}
+        bridge_env = {MQTT_ENV: f"mqtt://{host}:{port}",
+                      PASSWORD_ENV: password_of(BACKEND_USER)}
+        # One worker runs the bridge itself (woken at once by a command); several share one
+        # bridge process of its own (a fixed client id: two bridges would evict each other).
+        cmd = [sys.executable, "-m", "uvicorn", "terminal.bench.fleet_app:app_with_bridge",
+               "--factory", "--host", "127.0.0.1", "--port", str(http_port),
+               "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                env={**env, **bridge_env} if workers == 1 else env)
         stops.append(lambda: _stop_process(proc))
         _wait_health(proc, http_port, START_TIMEOUT_S)
         pids["backend"], limits["backend"] = proc.pid, float(workers)
+        if workers > 1:
+            bridge = subprocess.Popen([sys.executable, "-m", "terminal.bench.fleet_app"],
+                                      stdin=subprocess.DEVNULL, env={**env, **bridge_env})
+            stops.append(lambda: _stop_process(bridge))
+            pids["bridge"], limits["bridge"] = bridge.pid, 1.0
     except BaseException:
         for stop in reversed(stops):
             with contextlib.suppress(Exception):
