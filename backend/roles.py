@@ -39,6 +39,11 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/dev/subjects"): _ALL,
     ("POST", "/v1/dev/payment-codes"): _ALL,
     ("POST", "/v1/dev/orders/{reference}/pay"): _ALL,
+    # The fleet (docs/api.md, "Fleet"): operators see vehicles and send remote commands.
+    ("GET", "/v1/fleet/vehicles"): frozenset({"operator"}),
+    ("GET", "/v1/fleet/vehicles/{device_id}"): frozenset({"operator"}),
+    ("POST", "/v1/fleet/vehicles/{device_id}/commands"): frozenset({"operator"}),
+    ("GET", "/v1/fleet/commands/{command_id}"): frozenset({"operator"}),
 }
 
 # Roles that act on any terminal's holds and charges (staff), not only their own.

@@ -25,7 +25,7 @@ def need_mosquitto() -> None:
 
 
 @dataclass
-class TestClient:
+class LinkClient:
     """A connected paho client and the messages it received."""
 
     client: mqtt.Client
@@ -64,7 +64,7 @@ class TestClient:
 
 def connect(url: str, user: str, password: str | None, *, client_id: str | None = None,
             clean: bool = False, will: tuple[str, bytes] | None = None,
-            expect_ok: bool = True, keepalive: int = 60) -> TestClient:
+            expect_ok: bool = True, keepalive: int = 60) -> LinkClient:
     """A paho client (MQTT 3.1.1) connected to ``url`` as ``user``."""
     parts = urlsplit(url)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or user,
@@ -73,7 +73,7 @@ def connect(url: str, user: str, password: str | None, *, client_id: str | None 
         client.username_pw_set(user, password)
     if will is not None:
         client.will_set(will[0], will[1], qos=1, retain=True)
-    tc = TestClient(client)
+    tc = LinkClient(client)
 
     def on_connect(_c: mqtt.Client, _u: object, _f: object, rc: mqtt.ReasonCode,
                    _p: object) -> None:

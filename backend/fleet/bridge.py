@@ -1,0 +1,391 @@
+"""The back end's MQTT client: ingests what units publish, publishes the commands issued.
+
+One bridge runs per back end (inside ``scanpay backend serve --mqtt URL`` or as ``scanpay
+backend bridge``). It connects as :data:`~payments.fleet_messages.BACKEND_USER` with the client
+id :data:`~payments.fleet_messages.BRIDGE_CLIENT_ID` and a persistent session (clean session
+off), subscribes to ``scanpay/v1/devices/+/up/#`` at QoS 1 and acknowledges a message (PUBACK)
+only after what it carried is committed to the database, so a crash or a lost connection makes
+the broker deliver it again rather than lose it; events are idempotent by id, so a redelivery
+is counted as duplicates, never stored twice.
+
+Messages are handled on a worker thread in batches, one transaction per batch:
+
+- ``status`` / ``heartbeat`` / ``position`` / ``alarm``: the vehicle's fleet state;
+- ``events``: through the same ingestion code as ``POST /v1/events:batch``
+  (:func:`backend.routes_scores.ingest_checked`) with the device as the caller (its role from
+  its API key; in dev mode from its id);
+- ``ack``: the command's status.
+
+The worker also publishes issued commands (woken at once by :func:`backend.fleet.service.
+send_command` in this process, otherwise it polls), records each as published on the broker's
+PUBACK, and times out unanswered ones. A malformed message is logged, counted and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+
+from backend.context import Backend, Caller
+from backend.errors import ApiError, BackendError
+from backend.fleet import commands, service, state
+from backend.roles import dev_role
+from payments.fleet_messages import (
+    BACKEND_USER,
+    BRIDGE_CLIENT_ID,
+    Ack,
+    Alarm,
+    Events,
+    FleetMessageError,
+    Heartbeat,
+    Message,
+    Position,
+    Status,
+    decode_up,
+    down_topic,
+    encode,
+    up_filter,
+)
+
+log = logging.getLogger(__name__)
+
+# Errors of one message's content: the message is dropped (it would fail again).
+_POISON = (FleetMessageError, ApiError, KeyError, ValueError, TypeError)
+
+
+class BridgeError(BackendError):
+    """The bridge could not connect to the broker, or its URL is malformed."""
+
+
+@dataclass
+class BridgeStats:
+    """Counters of a running bridge."""
+
+    received: int = 0
+    handled: int = 0
+    malformed: int = 0
+    dropped: int = 0
+    events_accepted: int = 0
+    events_duplicates: int = 0
+    events_rejected: int = 0
+    commands_published: int = 0
+    acks: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters as JSON data."""
+        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.__dict__.items()}
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int]:
+    """``(host, port)`` of ``mqtt://host[:port]`` (port 1883 by default)."""
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname or parts.path not in ("", "/"):
+        raise BridgeError(f"an MQTT URL looks like mqtt://host:port, not {url!r}")
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        raise BridgeError(f"bad port in {url!r}") from None
+    return parts.hostname, port
+
+
+class Bridge:
+    """The back end's MQTT client (see the module docstring)."""
+
+    def __init__(self, backend: Backend, url: str, password: str, *,
+                 username: str = BACKEND_USER, client_id: str = BRIDGE_CLIENT_ID,
+                 batch_size: int = 500, poll_s: float = 0.2, sweep_s: float = 1.0,
+                 keepalive_s: int = 30) -> None:
+        self.backend = backend
+        self.host, self.port = parse_mqtt_url(url)
+        self.stats = BridgeStats()
+        self._batch_size = batch_size
+        self._poll_s = poll_s
+        self._sweep_s = sweep_s
+        self._keepalive_s = keepalive_s
+        self._incoming: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._published: queue.Queue[int] = queue.Queue()
+        self._inflight: dict[int, str] = {}  # mid -> command id, awaiting PUBACK
+        self._inflight_ids: set[str] = set()
+        self._inflight_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._connected = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._progress = threading.Condition()
+        self._refused: str | None = None
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                             clean_session=False, protocol=mqtt.MQTTv311)
+        client.username_pw_set(username, password)
+        client.manual_ack_set(True)
+        client.max_inflight_messages_set(200)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_publish = self._on_publish
+        self._client = client
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 10.0) -> Bridge:
+        """Connect, subscribe and start the worker; waits until subscribed."""
+        if self._worker is not None:
+            return self
+        self._stop.clear()
+        self._client.connect_async(self.host, self.port, keepalive=self._keepalive_s)
+        self._client.loop_start()
+        self._worker = threading.Thread(target=self._run, name="scanpay-fleet-bridge",
+                                        daemon=True)
+        self._worker.start()
+        service.register_waker(self.backend, self.wake)
+        if not self._ready.wait(timeout_s):
+            reason = self._refused or "no answer"
+            self.stop()
+            raise BridgeError(f"the fleet bridge could not subscribe at "
+                              f"mqtt://{self.host}:{self.port}: {reason}")
+        log.info("fleet bridge subscribed at mqtt://%s:%s", self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        """Disconnect cleanly and stop the worker (messages not yet handled stay unacknowledged
+        at the broker, which delivers them again to the next bridge)."""
+        service.register_waker(self.backend, None)
+        self._stop.set()
+        self._wake.set()
+        if self._worker is not None:
+            self._worker.join(timeout=10)
+            self._worker = None
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._ready.clear()
+        self._connected.clear()
+
+    def __enter__(self) -> Bridge:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the bridge is connected to the broker."""
+        return self._connected.is_set()
+
+    def wake(self) -> None:
+        """Publish issued commands now rather than at the next poll."""
+        self._wake.set()
+
+    def wait_handled(self, count: int, timeout_s: float = 10.0) -> bool:
+        """Wait until at least ``count`` messages were handled since start."""
+        deadline = time.monotonic() + timeout_s
+        with self._progress:
+            while self.stats.handled < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._progress.wait(left)
+        return True
+
+    # -- paho callbacks (network thread) ---------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: object, flags: mqtt.ConnectFlags,
+                    rc: mqtt.ReasonCode, _p: object) -> None:
+        if rc.is_failure:
+            self._refused = str(rc)
+            log.warning("fleet bridge: broker refused the connection: %s", rc)
+            return
+        self._connected.set()
+        if flags.session_present and self._ready.is_set():
+            return  # the subscription lives on in the session
+        client.subscribe(up_filter(), qos=1)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, _mid: int,
+                      codes: list[mqtt.ReasonCode], _p: object) -> None:
+        if all(not c.is_failure for c in codes):
+            self._ready.set()
+        else:
+            self._refused = "subscription refused (check the broker's ACL)"
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: mqtt.ReasonCode,
+                       _p: object) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("fleet bridge: disconnected (%s); reconnecting", rc)
+        with self._inflight_lock:  # not acknowledged: publish again after reconnecting
+            self._inflight.clear()
+            self._inflight_ids.clear()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self._incoming.put(msg)
+
+    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _rc: mqtt.ReasonCode,
+                    _p: object) -> None:
+        self._published.put(mid)
+        self._wake.set()
+
+    # -- worker ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_sweep = 0.0
+        while not self._stop.is_set():
+            batch = self._take_batch()
+            try:
+                if batch:
+                    self._handle(batch)
+                self._mark_published()
+                if self._connected.is_set():
+                    self._publish_commands()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self._sweep_s
+                    with self.backend.store.transaction() as conn:
+                        commands.time_out(conn, self.backend.now())
+            except Exception:  # the database failed: keep the batch, try again shortly
+                if self._stop.is_set():
+                    return
+                log.exception("fleet bridge: handling failed; retrying")
+                for msg in batch:
+                    self._incoming.put(msg)
+                self._stop.wait(0.5)
+
+    def _take_batch(self) -> list[mqtt.MQTTMessage]:
+        batch: list[mqtt.MQTTMessage] = []
+        try:
+            batch.append(self._incoming.get(timeout=self._poll_s if not self._wake.is_set()
+                                            else 0.0))
+        except queue.Empty:
+            self._wake.clear()
+            return batch
+        while len(batch) < self._batch_size:
+            try:
+                batch.append(self._incoming.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _handle(self, batch: list[mqtt.MQTTMessage]) -> None:
+        now = self.backend.now()
+        parsed: list[tuple[mqtt.MQTTMessage, Message | None]] = []
+        for raw in batch:
+            try:
+                parsed.append((raw, decode_up(raw.topic, raw.payload)))
+            except FleetMessageError as exc:
+                log.warning("fleet bridge: dropped a malformed message on %s: %s", raw.topic,
+                            exc)
+                self.stats.malformed += 1
+                parsed.append((raw, None))
+        with self.backend.store.transaction() as conn:
+            for _raw, msg in parsed:
+                if msg is None:
+                    continue
+                conn.execute("SAVEPOINT fleet_msg")
+                try:
+                    self._apply(conn, msg, now)
+                except _POISON as exc:
+                    conn.execute("ROLLBACK TO SAVEPOINT fleet_msg")
+                    log.warning("fleet bridge: dropped a %s message of %s: %s", msg.kind,
+                                msg.device_id, exc)
+                    self.stats.dropped += 1
+                conn.execute("RELEASE SAVEPOINT fleet_msg")
+        for raw, msg in parsed:  # committed: now the broker may forget them
+            if msg is not None:
+                self.stats.by_kind[msg.kind] = self.stats.by_kind.get(msg.kind, 0) + 1
+            self._client.ack(raw.mid, raw.qos)
+        with self._progress:
+            self.stats.received += len(batch)
+            self.stats.handled += len(batch)
+            self._progress.notify_all()
+
+    def _apply(self, conn: sqlite3.Connection, msg: Message, now: float) -> None:
+        if isinstance(msg, Heartbeat):
+            state.apply_heartbeat(conn, msg, now)
+        elif isinstance(msg, Position):
+            state.apply_position(conn, msg, now)
+        elif isinstance(msg, Status):
+            state.apply_status(conn, msg, now)
+        elif isinstance(msg, Alarm):
+            state.apply_alarm(conn, msg, now)
+        elif isinstance(msg, Ack):
+            if commands.apply_ack(conn, msg, now):
+                self.stats.acks += 1
+        elif isinstance(msg, Events):
+            self._ingest_events(conn, msg, now)
+
+    def _ingest_events(self, conn: sqlite3.Connection, msg: Events, now: float) -> None:
+        from backend.routes_scores import check_events, ingest_checked
+
+        caller = self.device_caller(msg.device_id)
+        if caller is None:
+            log.warning("fleet bridge: %s has no API key, so no role; its %d events are "
+                        "refused", msg.device_id, len(msg.events))
+            self.stats.events_rejected += len(msg.events)
+            return
+        state.ensure_vehicle(conn, msg.device_id, now)
+        conn.execute("UPDATE fleet_vehicles SET online = 1, last_seen = ? WHERE device_id = ?",
+                     (now, msg.device_id))
+        result = ingest_checked(conn, check_events(list(msg.events), msg.device_id), caller,
+                                now)
+        self.stats.events_accepted += int(result["accepted"])
+        self.stats.events_duplicates += int(result["duplicates"])
+        self.stats.events_rejected += len(result["rejected"])
+        for rejected in result["rejected"][:3]:
+            log.info("fleet bridge: %s event %s refused: %s", msg.device_id, rejected["id"],
+                     rejected["error"])
+
+    def device_caller(self, device_id: str) -> Caller | None:
+        """The device as a caller: the role of its API key (dev mode: the role its id
+        suggests); None when a production back end knows no key of it."""
+        for entry in self.backend.keyring.api_keys:
+            if entry.terminal_id == device_id and entry.usable(self.backend.now()):
+                return Caller(device_id, entry.role, f"mqtt:{entry.key_id}")
+        if self.backend.settings.dev:
+            return Caller(device_id, dev_role(device_id), "mqtt:dev")
+        return None
+
+    def _mark_published(self) -> None:
+        done: list[str] = []
+        while True:
+            try:
+                mid = self._published.get_nowait()
+            except queue.Empty:
+                break
+            with self._inflight_lock:
+                command_id = self._inflight.pop(mid, None)
+                if command_id is not None:
+                    self._inflight_ids.discard(command_id)
+            if command_id is not None:
+                done.append(command_id)
+        if done:
+            now = self.backend.now()
+            with self.backend.store.transaction() as conn:
+                for command_id in done:
+                    commands.mark_published(conn, command_id, now)
+            self.stats.commands_published += len(done)
+
+    def _publish_commands(self) -> None:
+        with self.backend.store.transaction() as conn:
+            pending = commands.to_publish(conn, self.backend.now())
+        for cmd in pending:
+            with self._inflight_lock:
+                if cmd.command_id in self._inflight_ids:
+                    continue
+                info = self._client.publish(down_topic(cmd.device_id), encode(cmd), qos=1)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    log.warning("fleet bridge: could not publish %s: %s", cmd.command_id,
+                                mqtt.error_string(info.rc))
+                    break
+                self._inflight[info.mid] = cmd.command_id
+                self._inflight_ids.add(cmd.command_id)

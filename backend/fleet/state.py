@@ -1,0 +1,273 @@
+"""Fleet state: each vehicle's last telemetry and its MDS 2.0 vehicle state.
+
+Stored per vehicle: lock state, unit state, battery, signal, position, online, last seen, the
+reporting interval, whether it is on a trip or in service (an operator's remote unlock), its
+GBFS id (rotated after every trip), open alarms, and a bounded list of recent telemetry.
+
+MDS state (:func:`mds_state`), first rule that applies:
+
+- ``unknown``: nothing heard for more than 3 reporting intervals (e.g. after the last will);
+- ``on_trip``: a ``ride.started`` event without its ``ride.ended``;
+- ``non_operational``: in service after a remote unlock (until a ``lock`` command or the
+  latch closing), a jammed lock, or an open ``jammed`` / ``unlock_failed`` alarm;
+- ``available`` otherwise. (``reserved`` and ``removed`` are not reported by units.)
+
+All SQL here runs on SQLite and PostgreSQL (``?`` placeholders, ON CONFLICT, ids from Python).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from payments.fleet_messages import Alarm, Heartbeat, Position, Status, parse_time
+
+MDS_STATES: tuple[str, ...] = ("available", "reserved", "on_trip", "non_operational",
+                               "removed", "unknown")
+# Alarms that take a vehicle out of operation while open.
+DISABLING_ALARMS: frozenset[str] = frozenset({"jammed", "unlock_failed"})
+# Missed intervals after which a silent vehicle is `unknown`.
+STALE_INTERVALS = 3
+DEFAULT_INTERVAL_S = 60
+# Recent telemetry entries kept per vehicle.
+RECENT_KEPT = 20
+# A low_battery alarm clears at this charge.
+BATTERY_CLEAR_PCT = 30
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS fleet_vehicles (
+    device_id TEXT PRIMARY KEY,
+    lock_state TEXT NOT NULL DEFAULT 'unknown',
+    unit_state TEXT,
+    battery_pct INTEGER,
+    battery_mv INTEGER,
+    signal_dbm INTEGER,
+    interval_s INTEGER NOT NULL DEFAULT 60,
+    lat REAL,
+    lon REAL,
+    accuracy_m REAL,
+    online INTEGER NOT NULL DEFAULT 0,
+    last_seen REAL,
+    status_at REAL,
+    heartbeat_at REAL,
+    position_at REAL,
+    on_trip INTEGER NOT NULL DEFAULT 0,
+    in_service INTEGER NOT NULL DEFAULT 0,
+    last_event_key TEXT NOT NULL DEFAULT '',
+    gbfs_id TEXT NOT NULL,
+    recent_n BIGINT NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fleet_alarms (
+    alarm_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    raised_at REAL NOT NULL,
+    cleared_at REAL
+);
+CREATE INDEX IF NOT EXISTS fleet_alarms_open ON fleet_alarms(device_id, cleared_at);
+CREATE TABLE IF NOT EXISTS fleet_recent (
+    device_id TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (device_id, n)
+);
+"""
+
+
+def new_gbfs_id() -> str:
+    """A fresh public vehicle id for the GBFS feed (unlinkable to the device id)."""
+    return "v_" + secrets.token_hex(12)
+
+
+def ensure_vehicle(conn: sqlite3.Connection, device_id: str, now: float) -> None:
+    """Create the vehicle row on first contact."""
+    conn.execute(
+        "INSERT INTO fleet_vehicles(device_id, gbfs_id, created_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (device_id) DO NOTHING", (device_id, new_gbfs_id(), now))
+
+
+def record_recent(conn: sqlite3.Connection, device_id: str, kind: str, body: Mapping[str, Any],
+                  now: float) -> None:
+    """Keep ``body`` among the vehicle's last :data:`RECENT_KEPT` telemetry entries."""
+    row = conn.execute("SELECT recent_n FROM fleet_vehicles WHERE device_id = ?",
+                       (device_id,)).fetchone()
+    if row is None:
+        return
+    n = int(row["recent_n"]) + 1
+    conn.execute("UPDATE fleet_vehicles SET recent_n = ? WHERE device_id = ?", (n, device_id))
+    conn.execute("INSERT INTO fleet_recent(device_id, n, kind, at, body) VALUES (?, ?, ?, ?, ?)"
+                 " ON CONFLICT (device_id, n) DO NOTHING",
+                 (device_id, n, kind, now, json.dumps(dict(body), sort_keys=True)))
+    conn.execute("DELETE FROM fleet_recent WHERE device_id = ? AND n <= ?",
+                 (device_id, n - RECENT_KEPT))
+
+
+def apply_status(conn: sqlite3.Connection, msg: Status, now: float) -> None:
+    """Online on connect; offline from the last will (or a clean goodbye)."""
+    ensure_vehicle(conn, msg.device_id, now)
+    at = parse_time(msg.sent_at) if msg.sent_at is not None else now
+    row = conn.execute("SELECT status_at FROM fleet_vehicles WHERE device_id = ?",
+                       (msg.device_id,)).fetchone()
+    if row["status_at"] is not None and at < float(row["status_at"]):
+        return  # an older status delivered late
+    if msg.online:
+        conn.execute("UPDATE fleet_vehicles SET online = 1, status_at = ?, last_seen = ?"
+                     " WHERE device_id = ?", (at, now, msg.device_id))
+    else:
+        conn.execute("UPDATE fleet_vehicles SET online = 0, status_at = ? WHERE device_id = ?",
+                     (at, msg.device_id))
+    record_recent(conn, msg.device_id, "status",
+                  {"online": msg.online, "reason": msg.reason}, now)
+
+
+def apply_heartbeat(conn: sqlite3.Connection, msg: Heartbeat, now: float) -> None:
+    """Last lock state, battery, signal and interval; the latch closing ends service mode."""
+    ensure_vehicle(conn, msg.device_id, now)
+    at = parse_time(msg.sent_at)
+    row = conn.execute("SELECT heartbeat_at FROM fleet_vehicles WHERE device_id = ?",
+                       (msg.device_id,)).fetchone()
+    conn.execute("UPDATE fleet_vehicles SET online = 1, last_seen = ? WHERE device_id = ?",
+                 (now, msg.device_id))
+    if row["heartbeat_at"] is not None and at < float(row["heartbeat_at"]):
+        return  # older than the one we have
+    conn.execute(
+        "UPDATE fleet_vehicles SET lock_state = ?, unit_state = ?, battery_pct = ?,"
+        " battery_mv = ?, signal_dbm = ?, interval_s = ?, heartbeat_at = ?,"
+        " in_service = CASE WHEN ? = 'locked' THEN 0 ELSE in_service END"
+        " WHERE device_id = ?",
+        (msg.lock, msg.unit_state, msg.battery_pct, msg.battery_mv, msg.signal_dbm,
+         msg.interval_s, at, msg.lock, msg.device_id))
+    if msg.lock == "locked":
+        clear_alarms(conn, msg.device_id, ("jammed", "unlock_failed", "lock_timeout"), now)
+    if msg.battery_pct >= BATTERY_CLEAR_PCT:
+        clear_alarms(conn, msg.device_id, ("low_battery",), now)
+
+
+def apply_position(conn: sqlite3.Connection, msg: Position, now: float) -> None:
+    """The vehicle's last position."""
+    ensure_vehicle(conn, msg.device_id, now)
+    at = parse_time(msg.sent_at)
+    conn.execute(
+        "UPDATE fleet_vehicles SET lat = ?, lon = ?, accuracy_m = ?, position_at = ?,"
+        " online = 1, last_seen = ? WHERE device_id = ? AND (position_at IS NULL"
+        " OR position_at <= ?)",
+        (msg.lat, msg.lon, msg.accuracy_m, at, now, msg.device_id, at))
+
+
+def apply_alarm(conn: sqlite3.Connection, msg: Alarm, now: float) -> None:
+    """Open an alarm (once per device, seq and code, however often it is delivered)."""
+    ensure_vehicle(conn, msg.device_id, now)
+    conn.execute(
+        "INSERT INTO fleet_alarms(alarm_id, device_id, code, message, raised_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (alarm_id) DO NOTHING",
+        (f"{msg.device_id}:{msg.seq}:{msg.code}", msg.device_id, msg.code, msg.message,
+         parse_time(msg.sent_at)))
+    if msg.code == "jammed":
+        conn.execute("UPDATE fleet_vehicles SET lock_state = 'jammed' WHERE device_id = ?",
+                     (msg.device_id,))
+    conn.execute("UPDATE fleet_vehicles SET online = 1, last_seen = ? WHERE device_id = ?",
+                 (now, msg.device_id))
+    record_recent(conn, msg.device_id, "alarm", {"code": msg.code, "message": msg.message}, now)
+
+
+def clear_alarms(conn: sqlite3.Connection, device_id: str, codes: Iterable[str],
+                 now: float) -> None:
+    """Close the open alarms of ``codes``."""
+    for code in codes:
+        conn.execute("UPDATE fleet_alarms SET cleared_at = ? WHERE device_id = ? AND code = ?"
+                     " AND cleared_at IS NULL", (now, device_id, code))
+
+
+def apply_events(conn: sqlite3.Connection, device_id: str, events: Iterable[Mapping[str, Any]],
+                 now: float) -> None:
+    """Ride and lock facts from a unit's well-formed events, in time order, each once.
+
+    Only vehicles already known (by a status or heartbeat) are tracked; events older than the
+    last one applied (a redelivery, a late batch) change nothing.
+    """
+    row = conn.execute("SELECT last_event_key FROM fleet_vehicles WHERE device_id = ?",
+                       (device_id,)).fetchone()
+    if row is None:
+        return
+    last = str(row["last_event_key"])
+    for event in sorted(events, key=_event_key):
+        key = _event_key(event)
+        if key <= last:
+            continue
+        last = key
+        kind = event.get("type")
+        if kind == "ride.started":
+            conn.execute("UPDATE fleet_vehicles SET on_trip = 1, in_service = 0"
+                         " WHERE device_id = ?", (device_id,))
+        elif kind == "ride.ended":
+            conn.execute("UPDATE fleet_vehicles SET on_trip = 0, gbfs_id = ?"
+                         " WHERE device_id = ?", (new_gbfs_id(), device_id))
+        elif kind == "unlock.failed":
+            conn.execute(
+                "INSERT INTO fleet_alarms(alarm_id, device_id, code, message, raised_at)"
+                " VALUES (?, ?, 'unlock_failed', ?, ?) ON CONFLICT (alarm_id) DO NOTHING",
+                (f"{device_id}:{event.get('id')}", device_id,
+                 "The lock did not open after payment.", now))
+        else:
+            continue
+        record_recent(conn, device_id, "event", {"type": kind, "id": event.get("id"),
+                                                 "time": event.get("time")}, now)
+    conn.execute("UPDATE fleet_vehicles SET last_event_key = ? WHERE device_id = ?",
+                 (last, device_id))
+
+
+def _event_key(event: Mapping[str, Any]) -> str:
+    return f"{event.get('time', '')}|{event.get('id', '')}"
+
+
+def open_alarms(conn: sqlite3.Connection, device_id: str) -> list[dict[str, Any]]:
+    """The vehicle's open alarms, oldest first."""
+    rows = conn.execute("SELECT code, message, raised_at FROM fleet_alarms WHERE device_id = ?"
+                        " AND cleared_at IS NULL ORDER BY raised_at, alarm_id",
+                        (device_id,)).fetchall()
+    return [{"code": r["code"], "message": r["message"], "raised_at": float(r["raised_at"])}
+            for r in rows]
+
+
+def mds_state(row: Mapping[str, Any], alarm_codes: Iterable[str], now: float) -> str:
+    """The MDS 2.0 vehicle state of a ``fleet_vehicles`` row at ``now``."""
+    interval = int(row["interval_s"] or DEFAULT_INTERVAL_S)
+    last_seen = row["last_seen"]
+    if last_seen is None or now - float(last_seen) > STALE_INTERVALS * interval:
+        return "unknown"
+    if row["on_trip"]:
+        return "on_trip"
+    if row["in_service"] or row["lock_state"] == "jammed" \
+            or DISABLING_ALARMS.intersection(alarm_codes):
+        return "non_operational"
+    return "available"
+
+
+def vehicle_rows(conn: sqlite3.Connection, device_id: str | None = None
+                 ) -> list[tuple[sqlite3.Row, list[dict[str, Any]]]]:
+    """Vehicle rows (one, or all ordered by id) with their open alarms."""
+    if device_id is None:
+        rows = conn.execute("SELECT * FROM fleet_vehicles ORDER BY device_id").fetchall()
+        alarms: dict[str, list[dict[str, Any]]] = {}
+        for a in conn.execute("SELECT device_id, code, message, raised_at FROM fleet_alarms"
+                              " WHERE cleared_at IS NULL ORDER BY raised_at, alarm_id"):
+            alarms.setdefault(a["device_id"], []).append(
+                {"code": a["code"], "message": a["message"], "raised_at": float(a["raised_at"])})
+        return [(r, alarms.get(r["device_id"], [])) for r in rows]
+    row = conn.execute("SELECT * FROM fleet_vehicles WHERE device_id = ?",
+                       (device_id,)).fetchone()
+    return [] if row is None else [(row, open_alarms(conn, device_id))]
+
+
+def recent(conn: sqlite3.Connection, device_id: str) -> list[dict[str, Any]]:
+    """The vehicle's recent telemetry entries, newest first."""
+    rows = conn.execute("SELECT kind, at, body FROM fleet_recent WHERE device_id = ?"
+                        " ORDER BY n DESC", (device_id,)).fetchall()
+    return [{"kind": r["kind"], "at": float(r["at"]), **json.loads(r["body"])} for r in rows]

@@ -1,0 +1,370 @@
+"""The fleet end to end: real mosquitto, the bridge, the back end over HTTP, and a fake unit
+(real paho client) that follows the fleet contract."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from backend import BackendServer, BackendSettings
+from backend.fleet import commands
+from backend.fleet.bridge import Bridge, BridgeError, parse_mqtt_url
+from backend.fleet.broker import Broker
+from backend.fleet.credentials import dev_mqtt_password
+from backend.settings import DEV_SIGNING_SEED_HEX
+from hardware.emulated.clock import ManualClock
+from payments import fleet_messages as fm
+from payments.events import make_event
+from tests.fleet_support import LinkClient, connect, need_mosquitto
+
+START = 1_796_000_000.0
+WAIT_S = 10.0
+
+
+class FakeUnit:
+    """A lock unit on MQTT as the contract says: status, heartbeats, events, and commands with
+    idempotent ids and deadlines (its clock is the test's)."""
+
+    def __init__(self, broker: Broker, device_id: str, clock: ManualClock) -> None:
+        self.broker = broker
+        self.device_id = device_id
+        self.clock = clock
+        self.seq = 0
+        self.lock = "locked"
+        self.executed: list[str] = []
+        self.acks: dict[str, fm.Ack] = {}
+        self.answered = threading.Event()
+        self.link: LinkClient | None = None
+
+    def connect(self) -> FakeUnit:
+        will = fm.encode(fm.Status(self.device_id, False, reason="connection_lost"))
+        self.link = connect(self.broker.url, self.device_id,
+                            self.broker.password_of(self.device_id),
+                            will=(fm.up_topic(self.device_id, "status"), will))
+        self.link.client.on_message = self._on_command
+        self.link.client.subscribe(fm.down_topic(self.device_id), 1)
+        self.publish(fm.Status(self.device_id, True, self.now()), retain=True)
+        return self
+
+    def now(self) -> str:
+        return fm.format_time(self.clock())
+
+    def publish(self, msg: fm.Message, *, retain: bool = False) -> None:
+        assert self.link is not None
+        self.link.publish(fm.up_topic(self.device_id, msg.kind), fm.encode(msg), retain=retain)
+
+    def heartbeat(self, battery: int = 80, interval: int = 60) -> None:
+        self.seq += 1
+        self.publish(fm.Heartbeat(self.device_id, self.now(), self.lock, "idle", battery, 3900,
+                                  -70, interval, self.seq))
+
+    def position(self, lat: float = 31.23, lon: float = 121.47) -> None:
+        self.seq += 1
+        self.publish(fm.Position(self.device_id, self.now(), lat, lon, 4.0, self.seq))
+
+    def _on_command(self, client: Any, _u: object, raw: Any) -> None:
+        cmd = fm.decode("command", raw.payload)
+        assert isinstance(cmd, fm.Command) and cmd.device_id == self.device_id
+        if cmd.command_id in self.acks:  # seen before: never again, re-send the first answer
+            ack = self.acks[cmd.command_id]
+        else:
+            if cmd.expired(self.clock()):
+                status, detail = "expired", "The command arrived after its deadline."
+            else:
+                self.executed.append(cmd.command_id)
+                status, detail = "done", f"{cmd.command} done"
+                if cmd.command == "unlock":
+                    self.lock = "unlocked"
+                elif cmd.command == "lock":
+                    self.lock = "locked"
+            ack = fm.Ack(self.device_id, self.now(), cmd.command_id, status, detail, self.lock)
+            self.acks[cmd.command_id] = ack
+        client.publish(fm.up_topic(self.device_id, "ack"), fm.encode(ack), qos=1)
+        self.answered.set()
+
+    def close(self) -> None:
+        if self.link is not None:
+            self.link.close()
+
+
+@pytest.fixture()
+def fleet() -> Iterator[dict[str, Any]]:
+    need_mosquitto()
+    clock = ManualClock(START)
+    with Broker.for_dev(["bike-0001", "bike-0002", "kiosk-0001"]) as broker, \
+            BackendServer(BackendSettings(clock=clock)) as server:
+        bridge = Bridge(server.backend, broker.url,
+                        dev_mqtt_password(DEV_SIGNING_SEED_HEX, fm.BACKEND_USER), poll_s=0.05)
+        bridge.start()
+        units: list[FakeUnit] = []
+
+        def unit(device_id: str = "bike-0001") -> FakeUnit:
+            u = FakeUnit(broker, device_id, clock).connect()
+            units.append(u)
+            return u
+
+        try:
+            yield {"clock": clock, "broker": broker, "server": server, "bridge": bridge,
+                   "unit": unit,
+                   "auth": {"Authorization":
+                            f"Bearer {server.api_key_for('operator-0001')}"}}
+        finally:
+            for u in units:
+                u.close()
+            bridge.stop()
+
+
+def eventually(check: Callable[[], Any], what: str) -> Any:
+    """Poll ``check`` until it returns something truthy (a bounded wait, no fixed sleeps)."""
+    done = threading.Event()
+    deadline = WAIT_S
+    while deadline > 0:
+        result = check()
+        if result:
+            return result
+        done.wait(0.02)
+        deadline -= 0.02
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def get(fleet: dict[str, Any], path: str) -> requests.Response:
+    return requests.get(f"{fleet['server'].url}{path}", headers=fleet["auth"], timeout=5)
+
+
+def vehicle(fleet: dict[str, Any], device_id: str = "bike-0001") -> dict[str, Any]:
+    r = get(fleet, f"/v1/fleet/vehicles/{device_id}")
+    return r.json() if r.status_code == 200 else {}
+
+
+def send(fleet: dict[str, Any], command: str, *, device_id: str = "bike-0001",
+         args: dict[str, Any] | None = None, deadline_s: float = 30,
+         key: str | None = None) -> requests.Response:
+    return requests.post(
+        f"{fleet['server'].url}/v1/fleet/vehicles/{device_id}/commands",
+        json={"command": command, "args": args or {}, "deadline_s": deadline_s}, timeout=5,
+        headers={**fleet["auth"], "Idempotency-Key": key or uuid.uuid4().hex})
+
+
+def test_heartbeat_shows_in_the_vehicle_list(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.heartbeat(battery=64)
+    unit.position()
+    v = eventually(lambda: vehicle(fleet).get("battery_pct") == 64
+                   and vehicle(fleet).get("lat") is not None and vehicle(fleet), "heartbeat")
+    assert v["state"] == "available" and v["online"] is True and v["lock"] == "locked"
+    assert v["signal_dbm"] == -70 and v["last_seen"] == fm.format_time(START)
+    listing = get(fleet, "/v1/fleet/vehicles").json()["vehicles"]
+    assert [x["device_id"] for x in listing] == ["bike-0001"]
+    assert get(fleet, "/v1/fleet/vehicles?state=on_trip").json()["vehicles"] == []
+    assert get(fleet, "/v1/fleet/vehicles?state=bogus").status_code == 400
+    assert get(fleet, "/v1/fleet/vehicles/bike-9999").status_code == 404
+    # Operators only.
+    bike_key = fleet["server"].api_key_for("bike-0001")
+    r = requests.get(f"{fleet['server'].url}/v1/fleet/vehicles", timeout=5,
+                     headers={"Authorization": f"Bearer {bike_key}"})
+    assert r.status_code == 403
+
+
+def _events_payload(device_id: str, n: int, clock: ManualClock) -> bytes:
+    events = tuple(make_event("terminal.started", terminal_id=device_id, subject_id=None,
+                              clock=clock).to_dict() for _ in range(n))
+    return fm.encode(fm.Events(device_id, fm.format_time(clock()), events))
+
+
+def _stored(fleet: dict[str, Any], device_id: str) -> list[str]:
+    with fleet["server"].backend.store.read() as conn:
+        return [r["event_id"] for r in conn.execute(
+            "SELECT event_id FROM events WHERE terminal_id = ?", (device_id,)).fetchall()]
+
+
+def test_events_stored_exactly_once_after_redelivery(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    bridge: Bridge = fleet["bridge"]
+    payload = _events_payload("bike-0001", 3, fleet["clock"])
+    assert unit.link is not None
+    unit.link.publish(fm.up_topic("bike-0001", "events"), payload)
+    eventually(lambda: len(_stored(fleet, "bike-0001")) == 3, "3 events stored")
+    # The unit missed the PUBACK and sends the same message again; the bridge restarts too,
+    # and the broker redelivers to its persistent session what arrived meanwhile.
+    bridge.stop()
+    unit.link.publish(fm.up_topic("bike-0001", "events"), payload)
+    unit.link.publish(fm.up_topic("bike-0001", "events"), payload)
+    bridge.start()
+    eventually(lambda: bridge.stats.events_duplicates == 6, "duplicates counted")
+    assert sorted(_stored(fleet, "bike-0001")) == sorted(
+        e["id"] for e in json.loads(payload)["events"])
+    assert bridge.stats.events_accepted == 3 and bridge.stats.events_rejected == 0
+
+
+def test_malformed_and_forbidden_events(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    bridge: Bridge = fleet["bridge"]
+    assert unit.link is not None
+    unit.link.publish(fm.up_topic("bike-0001", "heartbeat"), b'{"v": 1}')
+    # A bike lock may not send a kiosk's event: refused as over HTTP.
+    event = make_event("order.paid", terminal_id="bike-0001", subject_id=None,
+                       clock=fleet["clock"]).to_dict()
+    unit.link.publish(fm.up_topic("bike-0001", "events"),
+                      fm.encode(fm.Events("bike-0001", unit.now(), (event,))))
+    eventually(lambda: bridge.stats.events_rejected == 1 and bridge.stats.malformed == 1,
+               "refusals counted")
+    assert _stored(fleet, "bike-0001") == []
+
+
+def test_last_will_marks_offline_then_unknown(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.heartbeat(interval=60)
+    eventually(lambda: vehicle(fleet).get("state") == "available", "available")
+    assert unit.link is not None
+    unit.link.drop()  # no DISCONNECT: the broker sends the last will
+    eventually(lambda: vehicle(fleet).get("online") is False, "offline from the last will")
+    assert vehicle(fleet)["state"] == "available"  # not yet 3 intervals
+    fleet["clock"].advance(181)
+    assert vehicle(fleet)["state"] == "unknown"
+    assert get(fleet, "/v1/fleet/vehicles?state=unknown").json()["vehicles"][0][
+        "device_id"] == "bike-0001"
+
+
+def test_command_acknowledged_and_done(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.heartbeat()
+    eventually(lambda: vehicle(fleet).get("online"), "vehicle known")
+    r = send(fleet, "unlock")
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["status"] == "sent" and fm.valid_command_id(body["command_id"])
+    status = eventually(lambda: (s := get(fleet, f"/v1/fleet/commands/{body['command_id']}")
+                                 .json())["status"] != "sent" and s, "the ack")
+    assert status["status"] == "done" and status["lock"] == "unlocked"
+    assert unit.executed == [body["command_id"]]
+    # A service unlock: no fare, out of operation until locked.
+    assert vehicle(fleet)["state"] == "non_operational"
+    r2 = send(fleet, "lock")
+    eventually(lambda: get(fleet, f"/v1/fleet/commands/{r2.json()['command_id']}")
+               .json()["status"] == "done", "lock done")
+    assert vehicle(fleet)["state"] == "available"
+    detail = vehicle(fleet)
+    assert [c["command"] for c in detail["commands"]] == ["lock", "unlock"]
+    assert any(x["kind"] == "ack" for x in detail["recent"])
+
+
+def test_command_validation_and_idempotency_key(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.heartbeat()
+    eventually(lambda: vehicle(fleet).get("online"), "vehicle known")
+    assert send(fleet, "explode").status_code == 400
+    assert send(fleet, "set_interval", args={"heartbeat_s": 5}).json()["error"][
+        "code"] == "invalid_command"
+    assert send(fleet, "find", deadline_s=0).status_code == 400
+    assert send(fleet, "find", device_id="bike-9999").status_code == 404
+    assert get(fleet, "/v1/fleet/commands/cmd_" + "0" * 32).status_code == 404
+    first = send(fleet, "set_interval", args={"heartbeat_s": 30}, key="k-1")
+    again = send(fleet, "set_interval", args={"heartbeat_s": 30}, key="k-1")
+    assert first.json()["command_id"] == again.json()["command_id"]
+    eventually(lambda: vehicle(fleet).get("interval_s") == 30, "interval applied")
+    assert len(unit.executed) == 1
+
+
+def test_expired_deadline_is_reported_expired(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.heartbeat()
+    eventually(lambda: vehicle(fleet).get("online"), "vehicle known")
+    assert unit.link is not None
+    unit.link.close()  # away, but its persistent session keeps the command
+    r = send(fleet, "find", deadline_s=5)
+    command_id = r.json()["command_id"]
+    bridge: Bridge = fleet["bridge"]
+    eventually(lambda: bridge.stats.commands_published == 1, "published to the broker")
+    fleet["clock"].advance(8)
+    unit.connect()
+    status = eventually(lambda: (s := get(fleet, f"/v1/fleet/commands/{command_id}").json())
+                        ["status"] not in ("sent",) and s["answered_at"] and s, "an answer")
+    assert status["status"] == "expired" and unit.executed == []
+
+
+def test_unanswered_command_times_out(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.heartbeat()
+    eventually(lambda: vehicle(fleet).get("online"), "vehicle known")
+    assert unit.link is not None
+    unit.link.close()
+    command_id = send(fleet, "find", deadline_s=5).json()["command_id"]
+    fleet["clock"].advance(5 + commands.ACK_GRACE_S + 1)
+    assert get(fleet, f"/v1/fleet/commands/{command_id}").json()["status"] == "timed_out"
+
+
+def test_duplicate_command_id_not_executed_twice(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.heartbeat()
+    eventually(lambda: vehicle(fleet).get("online"), "vehicle known")
+    command_id = send(fleet, "unlock").json()["command_id"]
+    eventually(lambda: get(fleet, f"/v1/fleet/commands/{command_id}").json()["status"]
+               == "done", "done")
+    # The same command delivered again (a redelivery): the unit answers, does not act again.
+    broker: Broker = fleet["broker"]
+    sender = connect(broker.url, fm.BACKEND_USER, broker.password_of(fm.BACKEND_USER),
+                     client_id="second-sender", clean=True)
+    try:
+        unit.answered.clear()
+        cmd = fm.make_command("bike-0001", "unlock", {}, now=fleet["clock"](), deadline_s=30,
+                              command_id=command_id)
+        sender.publish(fm.down_topic("bike-0001"), fm.encode(cmd))
+        assert unit.answered.wait(WAIT_S)
+    finally:
+        sender.close()
+    assert unit.executed == [command_id]
+    assert get(fleet, f"/v1/fleet/commands/{command_id}").json()["status"] == "done"
+
+
+def test_gbfs_hides_trips_and_rotates_ids(fleet: dict[str, Any]) -> None:
+    a, b = fleet["unit"]("bike-0001"), fleet["unit"]("bike-0002")
+    for u in (a, b):
+        u.heartbeat()
+        u.position()
+    url = f"{fleet['server'].url}/gbfs/vehicle_status.json"
+    feed = eventually(lambda: len((f := requests.get(url, timeout=5).json())["data"]
+                                  ["vehicles"]) == 2 and f, "two parked vehicles")
+    assert feed["version"] == "3.0" and feed["ttl"] > 0
+    ids_before = {v["vehicle_id"] for v in feed["data"]["vehicles"]}
+    assert not ids_before & {"bike-0001", "bike-0002"}
+    v0 = feed["data"]["vehicles"][0]
+    assert v0["current_fuel_percent"] == 0.8 and v0["is_disabled"] is False
+    assert v0["is_reserved"] is False and v0["lat"] == 31.23
+
+    def ride(kind: str) -> None:
+        fleet["clock"].advance(1)
+        event = make_event(kind, terminal_id="bike-0001", subject_id="rider-good",
+                           clock=fleet["clock"]).to_dict()
+        assert a.link is not None
+        a.link.publish(fm.up_topic("bike-0001", "events"),
+                       fm.encode(fm.Events("bike-0001", a.now(), (event,))))
+
+    ride("ride.started")
+    eventually(lambda: vehicle(fleet).get("state") == "on_trip", "on trip")
+    on_trip = requests.get(url, timeout=5).json()["data"]["vehicles"]
+    assert len(on_trip) == 1 and on_trip[0]["vehicle_id"] in ids_before
+    ride("ride.ended")
+    eventually(lambda: vehicle(fleet).get("state") == "available", "trip over")
+    after = {v["vehicle_id"] for v in requests.get(url, timeout=5).json()["data"]["vehicles"]}
+    assert len(after) == 2 and len(after & ids_before) == 1  # bike-0001 has a new id
+
+
+def test_bridge_refused_with_a_wrong_password(fleet: dict[str, Any]) -> None:
+    bad = Bridge(fleet["server"].backend, fleet["broker"].url, "wrong", client_id="other")
+    with pytest.raises(BridgeError, match="could not subscribe"):
+        bad.start(timeout_s=2)
+
+
+def test_mqtt_urls() -> None:
+    assert parse_mqtt_url("mqtt://127.0.0.1:1884") == ("127.0.0.1", 1884)
+    assert parse_mqtt_url("mqtt://broker") == ("broker", 1883)
+    for bad in ("http://x:1", "mqtt://", "mqtt://x:99999", "mqtt://x/path"):
+        with pytest.raises(BridgeError):
+            parse_mqtt_url(bad)
+
