@@ -25,12 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.context import Backend
 from backend.idempotency import error_body
-from backend.roles import PERSON_PATHS
 from backend.signatures import SignatureChecker
 
 # Routes anyone may call without a key (no body is ever accepted on them).
 PUBLIC_PATHS = frozenset({"/v1/health", "/docs", "/docs/oauth2-redirect", "/openapi.json",
-                          "/redoc"})
+                          "/redoc", "/gbfs/vehicle_status.json"})
 PUBLIC_PREFIXES = ("/static/",)
 INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -107,17 +106,13 @@ class RequestGuard:
         if is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
-        # A person's routes carry the person's report token (checked by the route), not a key.
-        person = scope["path"] in PERSON_PATHS
-        caller = None if person else self.backend.authenticate(
-            headers.get(b"authorization", b"").decode("latin-1"))
-        if caller is None and not person:
+        caller = self.backend.authenticate(headers.get(b"authorization", b"").decode("latin-1"))
+        if caller is None:
             await self._refuse(scope, send, 401, "unauthenticated",
                                "missing or unknown API key; send 'Authorization: Bearer <key>'",
                                close=self._body_expected(scope, length))
             return
-        if caller is not None:
-            scope.setdefault("state", {})["caller"] = caller
+        scope.setdefault("state", {})["caller"] = caller
         body = b""
         if scope["method"] in _BODY_METHODS:
             read = await self._read(receive)
@@ -127,7 +122,7 @@ class RequestGuard:
                 return
             body = read
         query = scope.get("query_string", b"").decode("latin-1")
-        refusal = None if caller is None else self.signatures.check(
+        refusal = self.signatures.check(
             key_hash=caller.key_hash, secret=caller.sign_secret, method=scope["method"],
             target=scope.get("raw_path", scope["path"].encode()).decode("latin-1")
             + (f"?{query}" if query else ""), headers=headers, body=body)

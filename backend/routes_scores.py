@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from backend import chain_check, score_reads, score_state
+from backend import chain_check, score_state
 from backend.chain_check import ChainLinker, open_gaps
 from backend.context import (
     Backend,
@@ -21,12 +21,11 @@ from backend.context import (
     TerminalId,
     rfc3339,
 )
-from backend.disputes import restrictions_in_force
 from backend.errors import ApiError
 from backend.event_check import check_event
+from backend.fleet import state as fleet_state
 from backend.provenance import refusal
-from backend.score_state import add_event, ensure_current, scorecard
-from backend.scoring import BASE_SCORE, SCORE_RANGE
+from backend.score_state import add_event, ensure_current, read_score
 
 log = logging.getLogger(__name__)
 
@@ -60,56 +59,37 @@ class EventBatch(BaseModel):
     events: list[Any] = Field(description=f"At most {MAX_BATCH} events (schema 1)")
 
 
-def compute_score(conn: sqlite3.Connection, subject_id: str, now: float, *,
-                  suspend: bool = True) -> dict[str, Any]:
-    """The score body of ``subject_id``: the points scorecard from its kept counts (each
-    factor with the events that counted) and the restrictions in force with their origin
-    (``suspend``: leave out restrictions under dispute, see :mod:`backend.disputes`)."""
-    score, factors, clamp_points = scorecard(conn, subject_id)
+def compute_score(conn: sqlite3.Connection, subject_id: str, now: float) -> dict[str, Any]:
+    """The score body of ``subject_id`` from its kept counts and restrictions."""
+    score, factors = read_score(conn, subject_id)
+    restrictions = conn.execute(
+        "SELECT code, description FROM restrictions WHERE subject_id = ? ORDER BY code",
+        (subject_id,)).fetchall()
     return {
         "subject_id": subject_id,
         "score": score,
-        "baseline": BASE_SCORE,
-        "range": list(SCORE_RANGE),
-        "clamp_points": clamp_points,
         "as_of": rfc3339(now),
         "factors": [f.to_json() for f in factors],
-        "restrictions": [r.to_json() for r in
-                         restrictions_in_force(conn, subject_id, suspend=suspend)],
+        "restrictions": [{"code": r["code"], "description": r["description"]}
+                         for r in restrictions],
     }
 
 
 @router.get("/v1/subjects/{subject_id}/score", summary="Credit score 350..950 with its reasons")
 async def get_score(subject_id: Annotated[str, Path(max_length=128)], backend: BackendDep,
-                    caller: CallerDep,
-                    purpose: Annotated[str | None, Query(
-                        pattern=score_reads.PURPOSE_PATTERN,
-                        description="What the terminal decides with the score, e.g. "
-                                    "deposit_decision or smile_to_pay (shown in the "
-                                    "person's report)")] = None) -> JSONResponse:
-    """Score, the factors that moved it (with their events), and restrictions with their
-    origin (separate facts, not points). A terminal's read is recorded for the person's
-    report."""
-    recorder = caller if caller.role in score_reads.RECORDED_ROLES else None
-    if backend.store.concurrent_reads and recorder is None:  # a WAL snapshot: never waits
+                    _terminal: TerminalId) -> JSONResponse:
+    """Score, the factors that moved it, and restrictions (separate facts, not points)."""
+    if backend.store.concurrent_reads:  # a few indexed rows of a WAL snapshot: never waits
         return JSONResponse(_read_score(backend, subject_id))
-    return JSONResponse(await run_in_threadpool(_read_score, backend, subject_id, recorder,
-                                                purpose))
+    return JSONResponse(await run_in_threadpool(_read_score, backend, subject_id))
 
 
-def _read_score(backend: Backend, subject_id: str, recorder: Caller | None = None,
-                purpose: str | None = None) -> dict[str, Any]:
+def _read_score(backend: Backend, subject_id: str) -> dict[str, Any]:
     with backend.store.read() as conn:
         if conn.execute("SELECT 1 FROM subjects WHERE subject_id = ?",
                         (subject_id,)).fetchone() is None:
             raise ApiError(404, "unknown_subject", "no such subject")
-        body = compute_score(conn, subject_id, backend.now(),
-                             suspend=backend.settings.suspend_disputed_items)
-    if recorder is not None:
-        with backend.store.transaction() as conn:
-            score_reads.record(conn, subject_id=subject_id, terminal_id=recorder.terminal_id,
-                               purpose=purpose, score=body["score"], now=backend.now())
-    return body
+        return compute_score(conn, subject_id, backend.now())
 
 
 def store_events(conn: sqlite3.Connection, events: list[Any], caller: Caller,
@@ -168,7 +148,18 @@ def post_events(batch: EventBatch, backend: BackendDep, caller: CallerDep) -> di
         raise ApiError(413, "batch_too_large", f"send at most {MAX_BATCH} events per batch")
     checked = check_events(batch.events, caller.terminal_id)
     with backend.store.transaction() as conn:
-        return store_checked(conn, checked, caller, backend.now())
+        return ingest_checked(conn, checked, caller, backend.now())
+
+
+def ingest_checked(conn: sqlite3.Connection, checked: list[tuple[Any, str | None]],
+                   caller: Caller, now: float) -> dict[str, Any]:
+    """The one ingestion path of events (HTTP batch and MQTT bridge, the device as
+    ``caller``): :func:`store_checked`, then the vehicle's fleet state from its well-formed
+    events (idempotent too)."""
+    result = store_checked(conn, checked, caller, now)
+    fleet_state.apply_events(conn, caller.terminal_id,
+                             [e for e, reason in checked if reason is None], now)
+    return result
 
 
 @router.get("/v1/chain-gaps", summary="Open gaps and forks in terminals' event chains")
