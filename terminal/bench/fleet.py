@@ -267,7 +267,9 @@ class _Run:
             name = self.rng.choice(COMMANDS)
             if unit.state == "in_service":
                 name = "lock"  # an operator closes what they opened
-            args = {"heartbeat_s": int(self.plan.heartbeat_s)} if name == "set_interval" else {}
+            # The interval the unit already has, within what a command may set (10..3600 s).
+            every = min(3600, max(10, int(self.plan.heartbeat_s)))
+            args = {"heartbeat_s": every} if name == "set_interval" else {}
             self.in_flight.append(loop.create_task(
                 self._command(http, key, unit.device_id, name, args)))
 
@@ -286,7 +288,9 @@ class _Run:
                              http_status=status)
         self.commands.append(trace)
         if status != 202 or not trace.command_id:
-            trace.status = f"http_{status}"
+            error = body.get("error")
+            code = error.get("code") if isinstance(error, dict) else None
+            trace.status = f"http_{status}" + (f"_{code}" if code else "")
             return
         await self._watch(http, key, trace)
 

@@ -18,6 +18,8 @@ from pathlib import Path
 PROC = Path("/proc")
 # A process tree at or above this share of the cores it can use counts as saturated.
 SATURATED_SHARE = 0.85
+# The report's entry for the whole machine (every process, ours or not).
+MACHINE = "machine"
 
 
 def _ticks_per_s() -> int:
@@ -64,6 +66,17 @@ def tree_ticks(root: int, table: Mapping[int, tuple[int, int]] | None = None) ->
     return sum(table[pid][1] for pid in members if pid in table)
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat."""
+    try:
+        first = (PROC / "stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return 0, 0
+    values = [int(v) for v in first]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def self_ticks() -> int:
     """CPU ticks this process used so far (all its threads)."""
     stat = _stat(os.getpid())
@@ -85,6 +98,7 @@ class CpuMeter:
         table = process_table()
         reading = {name: (self_ticks() if pid == os.getpid() else tree_ticks(pid, table))
                    for name, pid in self.roots.items()}
+        reading[MACHINE], reading[MACHINE + "_total"] = machine_ticks()
         self.samples.append((now, reading))
 
     def report(self) -> dict[str, dict[str, float]]:
@@ -103,20 +117,30 @@ class CpuMeter:
             mean = (last[name] - first[name]) / hz / (t1 - t0) if t1 > t0 else 0.0
             out[name] = {"mean_cores": round(mean, 3), "peak_cores": round(peak, 3),
                          "limit_cores": float(self.limits.get(name, 1.0))}
+        busy = last[MACHINE] - first[MACHINE]
+        total = last[MACHINE + "_total"] - first[MACHINE + "_total"]
+        cores = os.cpu_count() or 1
+        if total > 0:  # every process on the machine, other users' included
+            out[MACHINE] = {"mean_cores": round(cores * busy / total, 3), "peak_cores": 0.0,
+                            "limit_cores": float(cores)}
         return out
 
 
 def saturated(report: Mapping[str, Mapping[str, float]], cpus: int | None = None) -> str:
     """What saturates first: the process tree closest to its core limit when at or above
-    :data:`SATURATED_SHARE` of it, else the machine's CPU when the trees together use nearly
-    every core, else ``"none"``."""
-    if not report:
+    :data:`SATURATED_SHARE` of it, else the machine's CPU when our trees, or every process on
+    the machine, use nearly every core, else ``"none"``."""
+    procs = {name: r for name, r in report.items() if name != MACHINE}
+    if not procs:
         return "unknown"
-    share = {name: r["mean_cores"] / max(r["limit_cores"], 1e-9) for name, r in report.items()}
+    share = {name: r["mean_cores"] / max(r["limit_cores"], 1e-9) for name, r in procs.items()}
     name = max(share, key=lambda n: share[n])
     if share[name] >= SATURATED_SHARE:
         return f"{name} CPU"
     cores = cpus or os.cpu_count() or 1
-    if sum(r["mean_cores"] for r in report.values()) >= SATURATED_SHARE * cores:
-        return "machine CPU (all cores busy)"
+    ours = sum(r["mean_cores"] for r in procs.values())
+    machine = report.get(MACHINE, {}).get("mean_cores", ours)
+    if max(ours, machine) >= SATURATED_SHARE * cores:
+        return "machine CPU (all cores busy" + ("" if ours >= SATURATED_SHARE * cores
+                                                else ", other processes included") + ")"
     return "none"
