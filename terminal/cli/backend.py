@@ -8,6 +8,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from terminal.cli.backend_fleet import (
+    add_mqtt_options,
+    check_mqtt_args,
+    register_fleet,
+    start_bridge,
+)
 from terminal.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -44,8 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "always checked)")
     serve.add_argument("--no-dev-routes", action="store_true",
                        help="--dev: leave out the emulator-only /v1/dev routes")
+    add_mqtt_options(serve)
     serve.set_defaults(handler=_serve)
     _register_keys(inner)
+    register_fleet(inner)
     _register_console_link(inner)
 
 
@@ -155,6 +163,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--dev binds loopback only (its keys are public), not {args.host}")
     if not args.dev and (args.terminal or args.no_dev_routes):
         raise ConfigError("--terminal and --no-dev-routes apply to --dev only")
+    check_mqtt_args(args)
     settings = _settings(args, DEFAULT_TERMINALS)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     try:
@@ -181,10 +190,13 @@ def _serve(args: argparse.Namespace) -> int:
               f"signing key {backend.keyring.active_signing.key_id}, "
               f"face key {backend.keyring.active_face.key_id}")
     sys.stdout.flush()
+    bridge = start_bridge(args, backend)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     try:
         server.run(sockets=[sock])
     finally:
+        if bridge is not None:
+            bridge.stop()
         backend.close()
         sock.close()
     return 0
