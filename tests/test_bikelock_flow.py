@@ -85,7 +85,8 @@ def test_score_above_threshold_rides_without_deposit(rig: Rig) -> None:
     rental = rig.ride("rider-good", minutes=47)
     assert rental.state is RideState.SETTLED
     assert rental.outcome == "waived" and rental.hold_id is None
-    assert rental.reasons[0]["code"] == "score_above_threshold"
+    assert rental.summary is not None and rental.summary["code"] == "score_above_threshold"
+    assert [r["code"] for r in rental.reasons] == ["on_time_returns"]
     assert rental.fare_minor == 300 and rental.fare_paid_by == "charge"
     assert rig.event_types() == ["deposit.waived", "ride.started", "ride.ended",
                                  "payment.captured"]
@@ -95,7 +96,7 @@ def test_score_above_threshold_rides_without_deposit(rig: Rig) -> None:
 def test_score_below_threshold_holds_the_deposit_then_releases_it(rig: Rig) -> None:
     rental = rig.ride("rider-low", minutes=10)
     assert rental.outcome == "required" and rental.deposit_minor == 19900
-    assert rental.reasons[0]["code"] == "score_below_threshold"
+    assert rental.summary is not None and rental.summary["code"] == "score_below_threshold"
     assert rental.state is RideState.SETTLED and rental.fare_minor == 150
     assert rig.event_types() == ["deposit.held", "ride.started", "ride.ended",
                                  "payment.captured", "deposit.released"]

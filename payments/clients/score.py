@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from payments.clients.parse import Fields
 if TYPE_CHECKING:
     from payments.events import Event
 
+_PURPOSE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 # The service accepts at most this many events per batch.
 MAX_BATCH_EVENTS = 500
 
@@ -42,10 +44,19 @@ class ScoreClient(ServiceClient):
 
     SERVICE = "score service"
 
-    def get_score(self, subject_id: str) -> ScoreReport:
-        """The subject's current score; :class:`NotFoundError` for an unknown subject."""
+    def get_score(self, subject_id: str, *, purpose: str | None = None) -> ScoreReport:
+        """The subject's current score; :class:`NotFoundError` for an unknown subject.
+
+        ``purpose`` (e.g. ``deposit_decision``) says what the read decides: the back end
+        records it for the person's report ("which decisions used my score").
+        """
         check_identifier(subject_id, "subject_id")
-        response = self._http.request("GET", f"/v1/subjects/{quote(subject_id, safe='')}/score")
+        path = f"/v1/subjects/{quote(subject_id, safe='')}/score"
+        if purpose is not None:
+            if not _PURPOSE_RE.fullmatch(purpose):
+                raise BadArgument("purpose must be a snake_case word, e.g. deposit_decision")
+            path += f"?purpose={purpose}"
+        response = self._http.request("GET", path)
         return parse_score(response.body, subject_id, response.request_id)
 
     def upload_events(self, events: Sequence[Event]) -> BatchResult:

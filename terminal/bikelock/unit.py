@@ -423,7 +423,7 @@ class BikeLockUnit:
         assert rental.subject_id is not None
         report: ScoreReport | None = None
         try:
-            report = self._score.get_score(rental.subject_id)
+            report = self._score.get_score(rental.subject_id, purpose="deposit_decision")
         except ServiceUnavailable as exc:
             rental.score_offline = True
             self._fire(RideEvent.SCORE_UNAVAILABLE, f"score service unreachable ({exc.code}); "

@@ -18,6 +18,7 @@ from hardware.emulated.indicator import EmulatedIndicator
 from hardware.emulated.lock import EmulatedLock
 from hardware.emulated.switchable_camera import SwitchableCamera
 from hardware.ports import Beep, IndicatorState
+from payments.clients.person import PersonClient
 from payments.events import Event
 from payments.money import Money
 from payments.outbox import Outbox
@@ -27,6 +28,7 @@ from terminal.bikelock.states import RideState
 from terminal.bikelock.unit import Notice
 from terminal.config.schema import Config
 from terminal.endpoints import Endpoints
+from terminal.web.report_links import ReportLinks
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class BikeDevice:
                  on_change: Callable[[], None] = lambda: None) -> None:
         self.config = config
         self.camera = camera
+        self.endpoints = endpoints
         self._on_event = on_event
         self._on_notice = on_notice
         self._on_change = on_change
@@ -93,6 +96,8 @@ class BikeDevice:
         self.lock.on_closed(self._changed)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The QR to the rider's report on the decision screen (base URL: the unit's page).
+        self.report_links = ReportLinks(PersonClient(endpoints.score), on_ready=self._changed)
 
     def start(self) -> BikeDevice:
         """Run the unit's service loop on its own thread."""
@@ -133,8 +138,8 @@ class BikeDevice:
             "notice": None if notice is None else {
                 "state": notice.state.value, "text": notice.text,
                 "reasons": [dict(r) for r in notice.data.get("reasons", ())]},
-            "ride": _ride(unit.rental, self.config),
-            "last_ride": _ride(unit.last, self.config),
+            "ride": self._with_link(_ride(unit.rental, self.config)),
+            "last_ride": self._with_link(_ride(unit.last, self.config)),
             "events_logged": unit.events_logged,
         }
 
@@ -146,6 +151,7 @@ class BikeDevice:
             if self._thread.is_alive():
                 log.warning("the bike unit's service loop did not stop within 15 s")
             self._thread = None
+        self.report_links.close()
         self.stack.close()
 
     def __enter__(self) -> BikeDevice:
@@ -154,7 +160,17 @@ class BikeDevice:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _with_link(self, ride: dict[str, Any] | None) -> dict[str, Any] | None:
+        if ride is not None:
+            link = self.report_links.get(ride["ride_id"])
+            ride["report_url"] = link.url if link else None
+            ride["report_qr"] = link.qr_svg if link else None
+        return ride
+
     def _noticed(self, notice: Notice) -> None:
+        rental = self.stack.unit.rental
+        if "summary" in notice.data and rental is not None and rental.subject_id:
+            self.report_links.request(rental.ride_id, rental.subject_id)  # a decision
         with self._mutex:
             self._notice = notice
         self._on_notice(notice)
@@ -181,6 +197,7 @@ def _ride(rental: Rental | None, config: Config) -> dict[str, Any] | None:
         "score_offline": rental.score_offline,
         "decision": rental.outcome,
         "deposit": None if deposit is None else str(deposit),
+        "summary": rental.summary,
         "reasons": [dict(r) for r in rental.reasons],
         "fare": None if fare is None else str(fare),
         "fare_paid_by": rental.fare_paid_by,

@@ -144,6 +144,7 @@ class EmulatorSite:
         self._stack.callback(server.close)
         self._stack.callback(page.close)  # open event streams end before the server stops
         pages.append(page)
+        device.report_links.base_url = server.url  # the report page is on the unit's page
         page.publish()
         self.device, self.device_url = device, server.url
         device.start()

@@ -205,9 +205,16 @@ class KioskApp:
             on_change=self._publish,
             on_payment=None if self._metrics is None else
             lambda _method, seconds, outcome: self._metrics.payment(seconds, outcome))
-        self.renderer = ScreenRenderer(load_texts(), art=_art(catalogue),
+        texts = load_texts()
+        self.renderer = ScreenRenderer(texts, art=_art(catalogue),
                                        enroll_offered=self.flow.enroll_desk is not None,
                                        wall_clock=self._wall)
+        from payments.clients.person import PersonClient
+        from terminal.kiosk.web.person import PersonPages
+
+        # The person's report page (/me/<token>): calls carry the person's token, not ours.
+        self.person_pages = PersonPages(stack.enter_context(PersonClient(self._endpoints.score)),
+                                        texts, default_lang=self.settings.language)
         self._publish()
         server = WebServer(create_kiosk_app(self), host=self._host, port=self._port,
                            name="scanpay-kiosk")

@@ -14,7 +14,14 @@ class BikePage:
     """Renders :meth:`BikeDevice.status`; :meth:`publish` pushes it to every open tab."""
 
     def __init__(self, device: BikeDevice) -> None:
+        from payments.clients.person import PersonClient
+        from terminal.kiosk.web.person import PersonPages
+        from terminal.kiosk.web.texts import load_texts
+
         self.device = device
+        # The rider's report page (/me/<token>), reached from the QR on the decision screen.
+        self.person = PersonPages(PersonClient(device.endpoints.score), load_texts(),
+                                  default_lang="en")
         self.broadcaster = Broadcaster()
         self._publishing = threading.Lock()  # an older status never lands after a newer one
 
@@ -28,6 +35,8 @@ class BikePage:
         from starlette.applications import Starlette
         from starlette.responses import JSONResponse, PlainTextResponse
         from starlette.routing import Mount, Route
+
+        from terminal.kiosk.web.person import person_routes
 
         async def page(request: Any) -> Any:
             return html_response(render("bike.html", unit=self.device.status(),
@@ -47,6 +56,7 @@ class BikePage:
             Route("/api/status", status),
             Route("/healthz", healthz),
             Route("/events", events),
+            *person_routes(self.person),
             Mount("/static", app=static_files(), name="static"),
         ])
 

@@ -56,9 +56,12 @@ class EventLog:
         """Log a terminal event (the kind is its type; the reason attribute is its reason)."""
         attrs = dict(event.attributes)
         reason = attrs.get("reason")
+        codes = attrs.get("reason_codes")  # a decision's reasons, comma-separated
+        reasons = tuple(c for c in codes.split(",") if c) if isinstance(codes, str) else ()
+        if isinstance(reason, str):
+            reasons = (reason, *reasons)
         return self._add("event", event.type, format_time(event.time),
-                         _event_text(event.type, attrs),
-                         (str(reason),) if isinstance(reason, str) else ())
+                         _event_text(event.type, attrs), reasons)
 
     def add_screen(self, kind: str, text: str, data: Mapping[str, Any]) -> LogEntry:
         """Log what the device told its user (a state and a line of text, maybe reasons)."""

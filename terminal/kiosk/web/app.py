@@ -38,6 +38,7 @@ def create_kiosk_app(kiosk: KioskApp) -> Any:
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
+    from terminal.kiosk.web.person import person_routes
     from terminal.kiosk.web.preview import BOUNDARY
     from terminal.kiosk.web.staff import staff_routes
 
@@ -90,6 +91,7 @@ def create_kiosk_app(kiosk: KioskApp) -> Any:
         Route("/action", action, methods=["POST"]),
         Route("/camera.mjpg", camera),
         *staff_routes(kiosk),
+        *person_routes(kiosk.person_pages),
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
     ]
     return Starlette(routes=routes)
