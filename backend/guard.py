@@ -30,7 +30,10 @@ from backend.signatures import SignatureChecker
 # Routes anyone may call without a key (no body is ever accepted on them).
 PUBLIC_PATHS = frozenset({"/v1/health", "/docs", "/docs/oauth2-redirect", "/openapi.json",
                           "/redoc", "/gbfs/vehicle_status.json"})
-PUBLIC_PREFIXES = ("/static/",)
+# The operator console (/console) authenticates people by its own session cookie and CSRF
+# tokens (backend/console), not by API keys; the size limit still applies to it.
+PUBLIC_PREFIXES = ("/static/", "/console/")
+CONSOLE_ROOT = "/console"
 INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -41,7 +44,7 @@ class InvalidValue(ValueError):
 
 def is_public(path: str) -> bool:
     """Whether ``path`` is served without an API key."""
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+    return path in PUBLIC_PATHS or path == CONSOLE_ROOT or path.startswith(PUBLIC_PREFIXES)
 
 
 def screen_json(body: bytes) -> tuple[int, str, str] | None:
