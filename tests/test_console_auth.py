@@ -180,7 +180,7 @@ def test_pages_carry_strict_security_headers_and_stay_out_of_the_api(server) -> 
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     paths = requests.get(server.url + "/openapi.json", timeout=5).json()["paths"]
     assert not [p for p in paths if p.startswith("/console")]
     # The console's cookie is no API key: the API still wants one.

@@ -16,9 +16,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (("unlock", "Unlock (service)"), ("lock"
 # How long a unit has to act on a console command before it must not (the command's deadline).
 DEADLINE_S = 60
 # Telemetry fields shown per entry, in this order (the rest of an entry is left out).
-_TELEMETRY_FIELDS = ("lock", "unit_state", "battery_pct", "battery_mv", "signal_dbm",
-                     "interval_s", "lat", "lon", "accuracy_m", "online", "reason", "code",
-                     "message", "seq")
+_TELEMETRY_FIELDS = ("type", "id", "command", "status", "detail", "lock", "unit_state",
+                     "battery_pct", "battery_mv", "signal_dbm", "interval_s", "lat", "lon",
+                     "accuracy_m", "online", "reason", "code", "message", "seq")
 
 
 class FleetProblem(BackendError):

@@ -1,7 +1,7 @@
 """Render the console's pages from Jinja2 templates (autoescaped) with strict security headers.
 
-Every page is ``no-store``, may not be framed, sends no referrer and may load only its own
-scripts, styles and images (no inline script, nothing from another origin).
+Every page is ``no-store``, may not be framed, sends no referrer to other sites, and may load
+only its own scripts, styles and images (no inline script, nothing from another origin).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ SECURITY_HEADERS: dict[str, str] = {
                                "base-uri 'none'; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
 }
 
 

@@ -1,0 +1,119 @@
+"""The operator console in the real headless Chromium: sign in with a one-time link, a unit seen
+through a real MQTT heartbeat, "find" acknowledged by a unit following the fleet contract, a
+dispute corrected with the person's new score, sign out; axe-core on every page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from backend import disputes
+from backend.console import routes_fleet
+from backend.seed import WRONG_PARKING_EVENT_ID
+from tests.browser import check_axe, screenshot
+from tests.console_support import FleetStack, link_for, wait_for
+
+START = 1_796_300_000.0
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FleetStack]:
+    monkeypatch.setattr(routes_fleet, "REFRESH_S", 1)  # the list refreshes every second here
+    with FleetStack(["bike-0007", "bike-0008"], START) as running:
+        yield running
+
+
+def _heard(stack: FleetStack, device_id: str, battery: int) -> None:
+    from backend.fleet import service
+
+    def seen() -> bool:
+        found = [v for v in service.list_vehicles(stack.server.backend)["vehicles"]
+                 if v["device_id"] == device_id]
+        return bool(found) and found[0]["battery_pct"] == battery
+    wait_for(seen, f"{device_id}'s heartbeat")
+
+
+def test_an_operator_signs_in_finds_a_bike_and_corrects_a_dispute(stack, page_factory) -> None:
+    from playwright.sync_api import expect
+
+    first = stack.unit("bike-0007")
+    first.heartbeat(battery_pct=58)
+    _heard(stack, "bike-0007", 58)
+    dispute_id = disputes.open_dispute(stack.server.backend, "rider-low",
+                                       {"kind": "event", "id": WRONG_PARKING_EVENT_ID},
+                                       "I left the bike in the marked bay by the station.")[
+        "dispute_id"]
+    page = page_factory("landscape")
+    page.goto(stack.server.url + link_for(stack.server))
+    check_axe(page, "console-link")
+    page.get_by_role("button", name="Sign in to the operator console").click()
+    expect(page.get_by_role("heading", name="Fleet", level=1)).to_be_visible()
+    row = page.locator('tr[data-device="bike-0007"]')
+    expect(row).to_contain_text("58 %")
+    expect(row).to_contain_text("available")
+    expect(row).to_contain_text("online")
+    check_axe(page, "console-fleet")
+    screenshot(page, "console-fleet", "landscape")
+
+    # A unit that reports after the page loaded appears without a reload.
+    stack.unit("bike-0008").heartbeat(battery_pct=91)
+    expect(page.locator('tr[data-device="bike-0008"]')).to_contain_text("91 %")
+    expect(page.locator("#fleet-table caption")).to_have_text("2 vehicle(s)")
+
+    page.get_by_role("link", name="bike-0007").click()
+    expect(page.get_by_role("heading", name="Unit bike-0007")).to_be_visible()
+    check_axe(page, "console-vehicle")
+    page.get_by_role("button", name="Find (beep and flash)").click()
+    status = page.locator("#command-status")
+    expect(status).to_have_attribute("data-status", "done")
+    expect(status).to_contain_text("beeped and flashed")
+    assert len(first.executed) == 1
+    screenshot(page, "console-vehicle-find-done", "landscape")
+
+    page.get_by_role("link", name="Disputes").click()
+    expect(page.get_by_role("heading", name="Disputes", level=1)).to_be_visible()
+    check_axe(page, "console-disputes")
+    page.get_by_role("link", name=dispute_id).click()
+    expect(page.locator("#dispute-reason")).to_contain_text("marked bay by the station")
+    expect(page.locator("#audit-verdict")).to_contain_text("verifies")
+    check_axe(page, "console-dispute")
+    page.get_by_label("Note to the person").fill("The report was made at a legal bike bay.")
+    page.get_by_role("button", name="Correct the record").click()
+    result = page.locator("#decision-result")
+    expect(result).to_contain_text("Decided: corrected")
+    expect(result).to_contain_text("Score of rider-low now 650 (was 640)")
+    expect(page.locator("#dispute-steps li")).to_have_count(2)
+    check_axe(page, "console-dispute-decided")
+    screenshot(page, "console-dispute-decided", "landscape")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#login-message")).to_have_text("You are signed out.")
+    check_axe(page, "console-login")
+    page.goto(stack.server.url + "/console/fleet")
+    expect(page.locator("#login-message")).to_contain_text("Sign in with your operator")
+
+
+def test_the_console_works_from_the_keyboard(stack, page_factory) -> None:
+    from playwright.sync_api import expect
+
+    page = page_factory("landscape")
+    page.goto(stack.server.url + "/console/login")
+    page.keyboard.press("Tab")
+    expect(page.locator("a.skip")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Operator API key", exact=True)).to_be_focused()
+    page.keyboard.type(stack.server.api_key_for("emu-operator-0001"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Fleet", level=1)).to_be_visible()
+    # A wrong key in a second browser: a clear message, read out as an alert.
+    # The refusal is a 403, which Chromium logs; it must be the page's only console error.
+    other = page_factory("landscape", allow_console_errors=True)
+    other.goto(stack.server.url + "/console/login")
+    bike_key = stack.server.api_key_for("emu-bike-0001")
+    other.get_by_label("Operator API key", exact=True).fill(bike_key)
+    other.get_by_role("button", name="Sign in").click()
+    expect(other.get_by_role("alert")).to_contain_text("does not belong to an operator")
+    check_axe(other, "console-login-refused")
+    errors = page_factory.console_errors(other)
+    assert len(errors) == 1 and "status of 403" in errors[0], errors

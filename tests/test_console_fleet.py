@@ -1,0 +1,99 @@
+"""The console's fleet pages over real HTTP, with a real mosquitto, the back end's bridge and a
+unit that follows the fleet contract (heartbeats, commands acknowledged)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.console_support import FleetStack, csrf_of, hidden_fields, sign_in, wait_for
+
+START = 1_796_100_000.0
+
+
+@pytest.fixture
+def stack() -> Iterator[FleetStack]:
+    with FleetStack(["bike-0007", "bike-0008"], START) as running:
+        yield running
+
+
+def _rows(http: requests.Session, stack: FleetStack, query: str = "") -> dict:
+    answer = http.get(f"{stack.server.url}/console/fleet/rows{query}",
+                      headers={"X-Console-Poll": "1"}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_heartbeat_shows_the_unit_in_the_list_with_its_state_and_battery(stack) -> None:
+    unit = stack.unit("bike-0007")
+    unit.heartbeat(battery_pct=64)
+    http = sign_in(stack.server)
+    rows = wait_for(lambda: (r := _rows(http, stack)) and "64 %" in r["rows_html"] and r,
+                    "the unit's heartbeat")
+    assert rows["count"] == 1
+    assert 'data-device="bike-0007"' in rows["rows_html"]
+    assert "64 %" in rows["rows_html"] and "online" in rows["rows_html"]
+    assert 'data-state="available"' in rows["rows_html"]
+    page = http.get(f"{stack.server.url}/console/fleet", timeout=5)
+    assert "bike-0007" in page.text and "1 vehicle(s)" in page.text
+    assert _rows(http, stack, "?state=on_trip")["count"] == 0
+    assert _rows(http, stack, "?state=available")["count"] == 1
+    detail = http.get(f"{stack.server.url}/console/fleet/bike-0007", timeout=5)
+    assert detail.status_code == 200
+    assert "<dd>64 %</dd>" in detail.text and "<dd>-71 dBm</dd>" in detail.text
+    assert "<td>status</td><td>online True</td>" in detail.text  # the unit's retained status
+    unknown = http.get(f"{stack.server.url}/console/fleet/bike-9999", timeout=5)
+    assert unknown.status_code == 404 and "no unit bike-9999" in unknown.text
+
+
+def test_find_is_sent_and_its_acknowledgement_shown(stack) -> None:
+    unit = stack.unit("bike-0007")
+    unit.heartbeat()
+    http = sign_in(stack.server)
+    wait_for(lambda: "76 %" in _rows(http, stack)["rows_html"], "the unit's heartbeat")
+    csrf = csrf_of(http, stack.server, "/console/fleet/bike-0007")
+    answer = http.post(f"{stack.server.url}/console/fleet/bike-0007/commands",
+                       data={"csrf": csrf, "command": "find"}, allow_redirects=False, timeout=5)
+    assert answer.status_code == 303
+    command_id = answer.headers["location"].split("command=")[1]
+    status = wait_for(lambda: (s := http.get(f"{stack.server.url}/console/commands/{command_id}",
+                                             headers={"X-Console-Poll": "1"}, timeout=5).json())
+                      and s["status"] != "sent" and s, "the acknowledgement")
+    assert status["status"] == "done" and status["detail"] == "beeped and flashed"
+    assert unit.executed == [command_id]
+    page = http.get(f"{stack.server.url}{answer.headers['location']}", timeout=5)
+    assert f'data-command-id="{command_id}"' in page.text and 'data-status="done"' in page.text
+
+
+def test_a_command_needs_csrf_and_a_known_command(stack) -> None:
+    unit = stack.unit("bike-0008")
+    unit.heartbeat()
+    http = sign_in(stack.server)
+    wait_for(lambda: "76 %" in _rows(http, stack)["rows_html"], "the unit's heartbeat")
+    url = f"{stack.server.url}/console/fleet/bike-0008/commands"
+    refused = http.post(url, data={"command": "unlock"}, allow_redirects=False, timeout=5)
+    assert refused.status_code == 403
+    csrf = hidden_fields(http.get(f"{stack.server.url}/console/fleet/bike-0008",
+                                  timeout=5).text)["csrf"]
+    odd = http.post(url, data={"csrf": csrf, "command": "set_interval"}, allow_redirects=False,
+                    timeout=5)
+    assert odd.status_code == 400 and "nothing was sent" in odd.text
+    detail = http.get(f"{stack.server.url}/console/fleet/bike-0008", timeout=5).text
+    assert "No commands sent yet." in detail and unit.executed == []
+
+
+def test_a_unit_that_never_answers_shows_timed_out(stack) -> None:
+    unit = stack.unit("bike-0008", answer=False)
+    unit.heartbeat()
+    http = sign_in(stack.server)
+    wait_for(lambda: "76 %" in _rows(http, stack)["rows_html"], "the unit's heartbeat")
+    csrf = csrf_of(http, stack.server, "/console/fleet/bike-0008")
+    answer = http.post(f"{stack.server.url}/console/fleet/bike-0008/commands",
+                       data={"csrf": csrf, "command": "lock"}, allow_redirects=False, timeout=5)
+    command_id = answer.headers["location"].split("command=")[1]
+    wait_for(lambda: stack.bridge.stats.commands_published >= 1, "the command published")
+    stack.clock.now += 600  # long past the deadline and its grace (the session is still live)
+    status = http.get(f"{stack.server.url}/console/commands/{command_id}", timeout=5).json()
+    assert status["status"] == "timed_out"
