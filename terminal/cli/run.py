@@ -19,8 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "SIGTERM. A bike-lock unit (camera, lock, indicator, back-end clients, outbox, rental "
         "journal) finishes rentals a power loss interrupted, then scans for payment codes. A "
         "kiosk serves its touch screen as a local web page ([kiosk] host and port; open it in "
-        "Chromium in kiosk mode) and drives the camera and the payments. With an [emulator] "
-        "section the reference back end runs on loopback.")
+        "Chromium in kiosk mode) and drives the camera and the payments. With [fleet] "
+        "mqtt_url the unit also connects to the operator's MQTT broker (heartbeats, alarms, "
+        "events, remote commands; the password from fleet.device_password_file or "
+        "SCANPAY_MQTT_PASSWORD). With an [emulator] section the reference back end runs on "
+        "loopback.")
     parser.add_argument("--config", metavar="FILE", required=True, help="configuration file")
     parser.set_defaults(handler=_run)
 
@@ -31,6 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     from terminal.config import load_config
     from terminal.endpoints import Endpoints
     from terminal.errors import ConfigError
+    from terminal.fleet.settings import fleet_settings
     from terminal.housekeeping import OutboxPurger
     from terminal.metrics import BikeNoticeMeter, serve_unit_metrics
     from terminal.sdnotify import SystemdNotifier, WatchdogPinger
@@ -38,6 +42,10 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if config.terminal.role not in ("bike-lock", "kiosk"):
         raise ConfigError(f"{args.config}: terminal.role: expected bike-lock or kiosk")
+    fleet = fleet_settings(config)  # None without [fleet] mqtt_url; bad settings stop here
+    if fleet is not None:
+        print(f"fleet link: {config.fleet.mqtt_url} as {fleet.device_id}; events over "
+              f"{'MQTT' if fleet.events_over_mqtt else 'HTTPS'}", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -46,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
         from terminal.kiosk.service import run_kiosk
 
         paid = run_kiosk(config, stop, say=lambda line: print(line, flush=True),
-                         heartbeat=WatchdogPinger(notifier), ready=notifier.ready)
+                         heartbeat=WatchdogPinger(notifier), ready=notifier.ready, fleet=fleet)
         notifier.stopping()
         print(f"stopped: {paid} order(s) paid today", flush=True)
         return 0
@@ -59,6 +67,9 @@ def _run(args: argparse.Namespace) -> int:
             emulator = stack.enter_context(Emulator(config, state_dir=state_dir))
             endpoints = emulator.endpoints()
             print(f"emulated back end at {emulator.server.url}", flush=True)
+            if fleet is None and emulator.fleet is not None:  # [emulator] mqtt
+                fleet = emulator.fleet_settings()
+                print(f"emulated fleet broker at {emulator.fleet.url}", flush=True)
         else:
             endpoints = Endpoints.from_config(config)
         metrics = stack.enter_context(serve_unit_metrics(
@@ -71,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
                 meter(notice)
 
         unit = stack.enter_context(BikeLockStack(config, endpoints, state_dir=state_dir,
-                                                 on_notice=on_notice))
+                                                 on_notice=on_notice, fleet=fleet))
         print(f"terminal {config.terminal.id} ready; waiting for payment codes", flush=True)
         notifier.ready("waiting for payment codes")
         ping, purge = WatchdogPinger(notifier), OutboxPurger(unit.outbox)

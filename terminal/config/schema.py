@@ -163,6 +163,9 @@ class EmulatorSection:
     database: str = ""
     # Secret the back end signs payment codes with (development only).
     signing_seed_hex: str = "5ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9"
+    # Start a mosquitto and the back end's fleet bridge (when mosquitto is installed) and
+    # connect the unit's fleet link to it: heartbeats, alarms, events and remote commands.
+    mqtt: bool = False
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,13 @@ def _run(config: Config, subject: str, ride_minutes: float, say: Callable[[str],
                 tail = f"; events {', '.join(events)}" if events else ""
                 say(f"{'':<15}   · {reason['text']}  [{reason['code']}{tail}]")
 
+        fleet = emulator.fleet_settings()
         with BikeLockStack(config, emulator.endpoints(), state_dir=root / "unit", clock=clock,
-                           on_notice=notice) as stack:
+                           on_notice=notice, fleet=fleet) as stack:
+            if stack.fleet is not None and emulator.fleet is not None:
+                stack.fleet.start()
+                say(f"fleet        unit {config.terminal.id} on MQTT at {emulator.fleet.url} "
+                    f"(heartbeats, alarms, events; the back end's bridge ingests them)")
             code = emulator.wallet_code(subject)
             say(f"rider        {subject} shows a payment code on their phone ({len(code)} chars)")
             stack.camera.show(code)  # type: ignore[attr-defined]
@@ -97,8 +102,10 @@ def _run(config: Config, subject: str, ride_minutes: float, say: Callable[[str],
             assert rental is not None
             report = stack.uploader.flush(deadline_s=10.0)
             logged = stack.unit.events_logged
+            over = " over MQTT" if stack.fleet is not None and stack.fleet.drain else ""
             say(f"events       {logged} logged durably, {report.delivered} uploaded to the "
-                f"score service" + (f" ({report.pending} pending)" if report.pending else ""))
+                f"score service{over}" + (f" ({report.pending} pending)" if report.pending
+                                          else ""))
             return _summary(config, rental, logged, report.delivered)
 
 

@@ -14,6 +14,7 @@ from payments.clients.http import ServiceSettings
 from terminal.config.schema import Config
 from terminal.endpoints import Endpoints
 from terminal.errors import TerminalError
+from terminal.fleet.settings import FleetSettings
 
 
 class EmulatorError(TerminalError):
@@ -34,12 +35,27 @@ class Emulator:
         settings = BackendSettings(database=database, signing_seed_hex=section.signing_seed_hex,
                                    terminals=(config.terminal.id,), dev=True)
         self._role = parse_role(config.terminal.role)
+        self._state_dir = state_dir
         self.server = BackendServer(settings, host=section.host, port=section.port)
+        self.fleet: Any = None  # terminal.emulator.fleet.EmulatedFleet when [emulator] mqtt
 
     def start(self) -> Emulator:
-        """Start serving; returns self."""
+        """Start serving (and, with ``[emulator] mqtt``, the broker and bridge); returns self."""
+        from terminal.emulator.fleet import start_fleet
+
         self.server.start()
+        try:
+            self.fleet = start_fleet(self.server, self._config, state_dir=self._state_dir,
+                                     seed_hex=self._config.emulator.signing_seed_hex
+                                     if self._config.emulator else "")
+        except BaseException:
+            self.server.close()
+            raise
         return self
+
+    def fleet_settings(self) -> FleetSettings | None:
+        """The unit's fleet link to the emulated broker, or None when there is none."""
+        return None if self.fleet is None else self.fleet.settings_for(self._config)
 
     @property
     def api_key(self) -> str:
@@ -74,7 +90,10 @@ class Emulator:
         return dict(response.json())
 
     def close(self) -> None:
-        """Stop the back end; safe to call twice."""
+        """Stop the bridge, the broker and the back end; safe to call twice."""
+        fleet, self.fleet = self.fleet, None
+        if fleet is not None:
+            fleet.close()
         self.server.close()
 
     def __enter__(self) -> Emulator:

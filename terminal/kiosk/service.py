@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from terminal.config.schema import Config
+from terminal.fleet.settings import FleetSettings
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +19,13 @@ def run_kiosk(config: Config, stop: threading.Event, *,
               say: Callable[[str], None] = lambda line: None,
               heartbeat: Callable[[], None] | None = None,
               ready: Callable[[str], object] | None = None,
-              heartbeat_s: float = 1.0) -> int:
+              heartbeat_s: float = 1.0, fleet: FleetSettings | None = None) -> int:
     """Run the kiosk ``config`` describes until ``stop`` is set; returns orders paid.
 
     ``ready(status)`` is called once the screen is served (systemd READY=1); ``heartbeat()``
-    every ``heartbeat_s`` while it runs (the systemd watchdog)."""
+    every ``heartbeat_s`` while it runs (the systemd watchdog). ``fleet``: the kiosk's MQTT
+    link (heartbeats, and its events instead of the HTTPS uploader when events go over MQTT;
+    a kiosk has no lock, so lock commands are refused)."""
     from terminal.endpoints import Endpoints
     from terminal.housekeeping import OutboxPurger
     from terminal.kiosk.app import KioskApp
@@ -38,11 +41,24 @@ def run_kiosk(config: Config, stop: threading.Event, *,
             emulator = stack.enter_context(Emulator(config, state_dir=state_dir))
             endpoints = emulator.endpoints()
             say(f"emulated back end at {emulator.server.url}")
+            if fleet is None and emulator.fleet is not None:  # [emulator] mqtt
+                fleet = emulator.fleet_settings()
+                say(f"emulated fleet broker at {emulator.fleet.url}")
         else:
             endpoints = Endpoints.from_config(config)
         metrics = stack.enter_context(serve_unit_metrics(config, state_dir, say=say))
         kiosk = stack.enter_context(KioskApp(config, endpoints, state_dir=state_dir,
                                              metrics=metrics))
+        if fleet is not None:
+            from terminal.fleet.agent import FleetAgent
+            from terminal.fleet.control import KioskControl
+
+            agent = stack.enter_context(FleetAgent(
+                fleet, KioskControl(lambda: str(getattr(kiosk.flow.state, "value", "serving"))),
+                state_dir=state_dir, outbox=kiosk.outbox))
+            if agent.drain is not None:  # the outbox drains over MQTT from now on
+                kiosk.uploader.stop()
+                kiosk.uploader = agent.drain  # type: ignore[assignment]
         say(f"kiosk {config.terminal.id} ready: open {kiosk.url}/ in the kiosk browser")
         if kiosk.settings.staff_pin:
             say(f"staff screen: {kiosk.url}/staff")
