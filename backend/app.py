@@ -72,6 +72,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "backend.routes_face",
     "backend.routes_orders",
     "backend.routes_orders_dev",
+    "backend.routes_person",
     "backend.routes_fleet",
     "backend.console.routes",  # the operator console's pages (/console; sessions, not API keys)
 )

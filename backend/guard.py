@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.context import Backend
 from backend.idempotency import error_body
+from backend.roles import PERSON_PATHS
 from backend.signatures import SignatureChecker
 
 # Routes anyone may call without a key (no body is ever accepted on them).
@@ -109,13 +110,17 @@ class RequestGuard:
         if is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
-        caller = self.backend.authenticate(headers.get(b"authorization", b"").decode("latin-1"))
-        if caller is None:
+        # A person's routes carry the person's report token (checked by the route), not a key.
+        person = scope["path"] in PERSON_PATHS
+        caller = None if person else self.backend.authenticate(
+            headers.get(b"authorization", b"").decode("latin-1"))
+        if caller is None and not person:
             await self._refuse(scope, send, 401, "unauthenticated",
                                "missing or unknown API key; send 'Authorization: Bearer <key>'",
                                close=self._body_expected(scope, length))
             return
-        scope.setdefault("state", {})["caller"] = caller
+        if caller is not None:
+            scope.setdefault("state", {})["caller"] = caller
         body = b""
         if scope["method"] in _BODY_METHODS:
             read = await self._read(receive)
@@ -125,7 +130,7 @@ class RequestGuard:
                 return
             body = read
         query = scope.get("query_string", b"").decode("latin-1")
-        refusal = self.signatures.check(
+        refusal = None if caller is None else self.signatures.check(
             key_hash=caller.key_hash, secret=caller.sign_secret, method=scope["method"],
             target=scope.get("raw_path", scope["path"].encode()).decode("latin-1")
             + (f"?{query}" if query else ""), headers=headers, body=body)

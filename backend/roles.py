@@ -39,12 +39,28 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/dev/subjects"): _ALL,
     ("POST", "/v1/dev/payment-codes"): _ALL,
     ("POST", "/v1/dev/orders/{reference}/pay"): _ALL,
+    # The person's side: a terminal links its decision screen to the person's report; operators
+    # review disputes.
+    ("POST", "/v1/person/report-links"): _TERMINALS,
+    ("GET", "/v1/disputes"): frozenset({"operator"}),
+    ("GET", "/v1/disputes/{dispute_id}"): frozenset({"operator"}),
+    ("POST", "/v1/disputes/{dispute_id}/decision"): frozenset({"operator"}),
+    ("GET", "/v1/disputes/{dispute_id}/audit"): frozenset({"operator"}),
     # The fleet (docs/api.md, "Fleet"): operators see vehicles and send remote commands.
     ("GET", "/v1/fleet/vehicles"): frozenset({"operator"}),
     ("GET", "/v1/fleet/vehicles/{device_id}"): frozenset({"operator"}),
     ("POST", "/v1/fleet/vehicles/{device_id}/commands"): frozenset({"operator"}),
     ("GET", "/v1/fleet/commands/{command_id}"): frozenset({"operator"}),
 }
+
+# Routes a person calls with their own report token (or, to get one, their payment code),
+# never with an API key: the request guard leaves them to the route (backend/routes_person.py).
+PERSON_PATHS: frozenset[str] = frozenset({"/v1/person/sessions", "/v1/person/report",
+                                          "/v1/person/disputes"})
+PERSON_ROUTES: frozenset[tuple[str, str]] = frozenset({
+    ("POST", "/v1/person/sessions"), ("GET", "/v1/person/report"),
+    ("POST", "/v1/person/disputes"), ("GET", "/v1/person/disputes"),
+})
 
 # Roles that act on any terminal's holds and charges (staff), not only their own.
 ACTS_FOR_ALL: frozenset[Role] = frozenset({"operator"})

@@ -21,6 +21,7 @@ from backend.idempotency import IdempotencyKey, run_idempotent
 from backend.proofs import record_proof
 from backend.provenance import record_served
 from payments.paycode import (
+    PaymentCode,
     PaymentCodeError,
     check_locally,
     parse_code,
@@ -59,6 +60,21 @@ def resolve_code(backend: Backend, conn: sqlite3.Connection, text: str,
                  terminal_id: str, role: str | None = None) -> dict[str, Any]:
     """Check signature, expiry (gateway clock, no skew) and single use; mark the code used."""
     now = backend.now()
+    code = use_code(backend, conn, text, terminal_id)
+    record_served(conn, terminal_id=terminal_id, subject_id=code.subject_id, now=now)
+    if role is not None:  # the terminal may now hold or charge this payer (proofs.py)
+        record_proof(conn, terminal_id=terminal_id, role=role, subject_id=code.subject_id,
+                     source="code", now=now)
+    return {"subject_id": code.subject_id, "code_id": code.code_id,
+            "expires_at": rfc3339(code.expires_at)}
+
+
+def use_code(backend: Backend, conn: sqlite3.Connection, text: str,
+             used_by: str) -> PaymentCode:
+    """The payment code ``text`` once its signature, expiry and single use are checked, marked
+    used by ``used_by``; the payment-code errors of docs/api.md otherwise. Records no service
+    (a person proving their own account, e.g. for their report, serves nobody)."""
+    now = backend.now()
     try:
         code = parse_code(text)
         verify_signature(code, backend.public_keys)
@@ -70,16 +86,11 @@ def resolve_code(backend: Backend, conn: sqlite3.Connection, text: str,
         raise ApiError(404, "unknown_subject", "the code's payer is not known to this gateway")
     cur = conn.execute("INSERT INTO used_codes(code_id, subject_id, terminal_id, used_at)"
                        " VALUES (?, ?, ?, ?) ON CONFLICT (code_id) DO NOTHING",
-                       (code.code_id, code.subject_id, terminal_id, now))
+                       (code.code_id, code.subject_id, used_by, now))
     if cur.rowcount != 1:
         raise ApiError(409, "code_already_used",
                        "this payment code was already used; ask the rider to refresh it")
-    record_served(conn, terminal_id=terminal_id, subject_id=code.subject_id, now=now)
-    if role is not None:  # the terminal may now hold or charge this payer (proofs.py)
-        record_proof(conn, terminal_id=terminal_id, role=role, subject_id=code.subject_id,
-                     source="code", now=now)
-    return {"subject_id": code.subject_id, "code_id": code.code_id,
-            "expires_at": rfc3339(code.expires_at)}
+    return code
 
 
 @router.post("/v1/payment-codes/resolve", summary="Resolve a scanned app payment code (once)")

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from backend import retention
 from backend.context import (
     Backend,
     BackendDep,
@@ -118,7 +119,11 @@ CREATE TABLE IF NOT EXISTS face_failures (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS face_failures_terminal ON face_failures(terminal_id, at);
-"""
+CREATE TABLE IF NOT EXISTS face_consent_texts (
+    enrollment_id TEXT PRIMARY KEY,
+    text_version TEXT NOT NULL
+);
+""" + retention.SCHEMA_SQL
 
 Verdict = Literal["matched", "no_match", "ask_for_digits", "too_many_attempts"]
 
@@ -188,6 +193,9 @@ class EnrollRequest(BaseModel):
     phone: str = Field(min_length=1, max_length=40)
     embeddings: list[Any] = Field(max_length=RULES.max_enroll_frames)
     consent: ConsentBody
+    # Version of the notice the person read and signed (e.g. "smile-to-pay-notice/2"),
+    # recorded with the release.
+    consent_text_version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:/\-]{1,64}$")
 
 
 class VerifyRequest(BaseModel):
@@ -305,6 +313,9 @@ def _enroll(conn: sqlite3.Connection, backend: Backend, body: EnrollRequest,
         (enrollment_id, subject_id, consent.given_by.strip(), given_at,
          consent.purpose.strip(), consent.retention_days, int(consent.digit_free), terminal_id,
          now))
+    if body.consent_text_version is not None:
+        conn.execute("INSERT INTO face_consent_texts(enrollment_id, text_version) VALUES (?, ?)",
+                     (enrollment_id, body.consent_text_version))
     return {
         "enrollment_id": enrollment_id,
         "subject_id": subject_id,
@@ -316,6 +327,7 @@ def _enroll(conn: sqlite3.Connection, backend: Backend, body: EnrollRequest,
             "purpose": consent.purpose.strip(), "retention_days": consent.retention_days,
             "digit_free": consent.digit_free, "terminal_id": terminal_id,
             "recorded_at": rfc3339(now), "expires_at": rfc3339(expires_at),
+            "text_version": body.consent_text_version,
         },
     }
 
@@ -392,27 +404,29 @@ def _delete(conn: sqlite3.Connection, backend: Backend, payment_code: str,
     if row is None:  # rolls the code's use back with it
         raise ApiError(404, "not_enrolled", "no face is enrolled for this account")
     removed = _remove(conn, row["enrollment_id"], row["subject_id"], now,
-                      f"deleted on request at {terminal_id}")
+                      f"deleted on request at {terminal_id}", tombstone=True)
+    day = rfc3339(now)[:10]
     return {"deleted": True, "subject_id": row["subject_id"],
             "enrollment_id": row["enrollment_id"], "templates_deleted": removed,
-            "deleted_at": rfc3339(now)}
+            "deleted_at": rfc3339(now),
+            "confirmation": f"Your face template was deleted on {day}. Only a record of the "
+                            "deletion and its date is kept.",
+            "tombstone": retention.last_tombstone(conn, row["subject_id"])}
 
 
 def _remove(conn: sqlite3.Connection, enrollment_id: str, subject_id: str, now: float,
-            reason: str) -> int:
-    """Delete a template and its visit history; end its consent record (kept as proof)."""
-    n = conn.execute("DELETE FROM face_enrollments WHERE enrollment_id = ?",
-                     (enrollment_id,)).rowcount
-    conn.execute("DELETE FROM face_attempts WHERE subject_id = ?", (subject_id,))
-    conn.execute("UPDATE face_consents SET ended_at = ?, end_reason = ? WHERE enrollment_id = ?",
-                 (now, reason, enrollment_id))
-    return int(n)
+            reason: str, *, tombstone: bool = False) -> int:
+    """Delete a template and its visit history; end its consent record (kept as proof);
+    leave a tombstone when it is gone for good (not replaced)."""
+    return retention.remove_template(conn, enrollment_id, subject_id, now, reason,
+                                     tombstone=tombstone)
 
 
 def _purge_expired(conn: sqlite3.Connection, now: float) -> None:
     for row in conn.execute("SELECT enrollment_id, subject_id FROM face_enrollments"
                             " WHERE expires_at <= ?", (now,)).fetchall():
-        _remove(conn, row["enrollment_id"], row["subject_id"], now, "retention period ended")
+        _remove(conn, row["enrollment_id"], row["subject_id"], now, "retention period ended",
+                tombstone=True)
 
 
 def _candidates(conn: sqlite3.Connection, backend: Backend, digits: str,

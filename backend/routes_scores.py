@@ -10,8 +10,9 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
-from backend import chain_check, score_state
+from backend import chain_check, score_reads, score_state
 from backend.chain_check import ChainLinker, open_gaps
 from backend.context import (
     Backend,
@@ -21,11 +22,13 @@ from backend.context import (
     TerminalId,
     rfc3339,
 )
-from backend.errors import ApiError
+from backend.disputes import restrictions_in_force
+from backend.errors import ApiError, BackendError
 from backend.event_check import check_event
 from backend.fleet import state as fleet_state
 from backend.provenance import refusal
-from backend.score_state import add_event, ensure_current, read_score
+from backend.score_state import add_event, ensure_current, scorecard
+from backend.scoring import BASE_SCORE, SCORE_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -59,29 +62,44 @@ class EventBatch(BaseModel):
     events: list[Any] = Field(description=f"At most {MAX_BATCH} events (schema 1)")
 
 
-def compute_score(conn: sqlite3.Connection, subject_id: str, now: float) -> dict[str, Any]:
-    """The score body of ``subject_id`` from its kept counts and restrictions."""
-    score, factors = read_score(conn, subject_id)
-    restrictions = conn.execute(
-        "SELECT code, description FROM restrictions WHERE subject_id = ? ORDER BY code",
-        (subject_id,)).fetchall()
+def compute_score(conn: sqlite3.Connection, subject_id: str, now: float, *,
+                  suspend: bool = True) -> dict[str, Any]:
+    """The score body of ``subject_id``: the points scorecard from its kept counts (each
+    factor with the events that counted) and the restrictions in force with their origin
+    (``suspend``: leave out restrictions under dispute, see :mod:`backend.disputes`)."""
+    score, factors, clamp_points = scorecard(conn, subject_id)
     return {
         "subject_id": subject_id,
         "score": score,
+        "baseline": BASE_SCORE,
+        "range": list(SCORE_RANGE),
+        "clamp_points": clamp_points,
         "as_of": rfc3339(now),
         "factors": [f.to_json() for f in factors],
-        "restrictions": [{"code": r["code"], "description": r["description"]}
-                         for r in restrictions],
+        "restrictions": [r.to_json() for r in
+                         restrictions_in_force(conn, subject_id, suspend=suspend)],
     }
 
 
 @router.get("/v1/subjects/{subject_id}/score", summary="Credit score 350..950 with its reasons")
 async def get_score(subject_id: Annotated[str, Path(max_length=128)], backend: BackendDep,
-                    _terminal: TerminalId) -> JSONResponse:
-    """Score, the factors that moved it, and restrictions (separate facts, not points)."""
+                    caller: CallerDep,
+                    purpose: Annotated[str | None, Query(
+                        pattern=score_reads.PURPOSE_PATTERN,
+                        description="What the terminal decides with the score, e.g. "
+                                    "deposit_decision or smile_to_pay (shown in the "
+                                    "person's report)")] = None) -> JSONResponse:
+    """Score, the factors that moved it (with their events), and restrictions with their
+    origin (separate facts, not points). A terminal's read is recorded for the person's
+    report."""
     if backend.store.concurrent_reads:  # a few indexed rows of a WAL snapshot: never waits
-        return JSONResponse(_read_score(backend, subject_id))
-    return JSONResponse(await run_in_threadpool(_read_score, backend, subject_id))
+        body = _read_score(backend, subject_id)
+    else:
+        body = await run_in_threadpool(_read_score, backend, subject_id)
+    # The read is recorded after the answer has gone, so a score read never waits for writes.
+    record = None if caller.role not in score_reads.RECORDED_ROLES else BackgroundTask(
+        _record_read, backend, subject_id, caller.terminal_id, purpose, body["score"])
+    return JSONResponse(body, background=record)
 
 
 def _read_score(backend: Backend, subject_id: str) -> dict[str, Any]:
@@ -89,7 +107,18 @@ def _read_score(backend: Backend, subject_id: str) -> dict[str, Any]:
         if conn.execute("SELECT 1 FROM subjects WHERE subject_id = ?",
                         (subject_id,)).fetchone() is None:
             raise ApiError(404, "unknown_subject", "no such subject")
-        return compute_score(conn, subject_id, backend.now())
+        return compute_score(conn, subject_id, backend.now(),
+                             suspend=backend.settings.suspend_disputed_items)
+
+
+def _record_read(backend: Backend, subject_id: str, terminal_id: str, purpose: str | None,
+                 score: int) -> None:
+    try:
+        with backend.store.transaction() as conn:
+            score_reads.record(conn, subject_id=subject_id, terminal_id=terminal_id,
+                               purpose=purpose, score=score, now=backend.now())
+    except BackendError as exc:  # closing down: the read was answered, its record is lost
+        log.warning("score read of %s by %s not recorded: %s", subject_id, terminal_id, exc)
 
 
 def store_events(conn: sqlite3.Connection, events: list[Any], caller: Caller,

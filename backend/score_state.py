@@ -15,12 +15,24 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from backend.scoring import Factor, factors_of, score_from_counts
+from backend.scoring import (
+    BASE_SCORE,
+    RULES,
+    RULES_BY_FACTOR,
+    Factor,
+    counted_limit,
+    event_points,
+    factor_text,
+    factors_of,
+    score_from_counts,
+)
 
 log = logging.getLogger(__name__)
 
 # Bump when the scoring rule changes: the counts are then rebuilt from the stored events.
-STATE_VERSION = 1
+# Version 2 keeps, besides the counts, each counting event (``score_items``) so a score
+# names the events behind each factor, and leaves disputed or corrected events out.
+STATE_VERSION = 2
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS score_counts (
@@ -33,7 +45,26 @@ CREATE TABLE IF NOT EXISTS score_state (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS score_items (
+    event_id TEXT NOT NULL,
+    factor TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    PRIMARY KEY (event_id, factor)
+);
+CREATE INDEX IF NOT EXISTS score_items_by_subject
+    ON score_items(subject_id, factor, active, time, event_id);
+CREATE TABLE IF NOT EXISTS score_exclusions (
+    event_id TEXT PRIMARY KEY,
+    subject_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    since REAL NOT NULL
+);
 """
+
+# Status of an excluded event: under review (suspended) or corrected (removed for good).
+EXCLUDED_STATUSES = ("disputed", "corrected")
 
 
 def add_event(conn: sqlite3.Connection, event: Mapping[str, Any], *, now: float) -> bool:
@@ -50,15 +81,67 @@ def add_event(conn: sqlite3.Connection, event: Mapping[str, Any], *, now: float)
         return False
     subject = event.get("subject_id")
     if subject is not None:
-        _count(conn, subject, factors_of(event["type"], attributes))
+        _count(conn, subject, factors_of(event["type"], attributes), event["id"],
+               event["time"])
     return True
 
 
-def _count(conn: sqlite3.Connection, subject_id: str, factors: tuple[str, ...]) -> None:
+def _count(conn: sqlite3.Connection, subject_id: str, factors: tuple[str, ...],
+           event_id: str, time: str, *, active: bool = True) -> None:
     for factor in factors:
-        conn.execute("INSERT INTO score_counts(subject_id, factor, n) VALUES (?, ?, 1)"
-                     " ON CONFLICT(subject_id, factor) DO UPDATE SET n = n + 1",
-                     (subject_id, factor))
+        conn.execute("INSERT INTO score_items(event_id, factor, subject_id, time, active)"
+                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id, factor) DO NOTHING",
+                     (event_id, factor, subject_id, time, int(active)))
+        if active:
+            _add_to_count(conn, subject_id, factor, 1)
+
+
+def _add_to_count(conn: sqlite3.Connection, subject_id: str, factor: str, delta: int) -> None:
+    conn.execute("INSERT INTO score_counts(subject_id, factor, n) VALUES (?, ?, ?)"
+                 " ON CONFLICT(subject_id, factor) DO UPDATE SET n = score_counts.n + ?",
+                 (subject_id, factor, max(delta, 0), delta))
+
+
+def exclude_event(conn: sqlite3.Connection, event_id: str, status: str, *, now: float) -> bool:
+    """Stop ``event_id`` counting towards its subject's score (``status``: ``disputed`` while
+    under review, ``corrected`` for good); False when it never counted for any factor."""
+    if status not in EXCLUDED_STATUSES:
+        raise ValueError(f"status must be one of {EXCLUDED_STATUSES}")
+    items = conn.execute("SELECT factor, subject_id, active FROM score_items"
+                         " WHERE event_id = ?", (event_id,)).fetchall()
+    if not items:
+        return False
+    conn.execute("INSERT INTO score_exclusions(event_id, subject_id, status, since)"
+                 " VALUES (?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE"
+                 " SET status = excluded.status, since = excluded.since",
+                 (event_id, items[0]["subject_id"], status, now))
+    for item in items:
+        if int(item["active"]):
+            conn.execute("UPDATE score_items SET active = 0 WHERE event_id = ? AND factor = ?",
+                         (event_id, item["factor"]))
+            _add_to_count(conn, item["subject_id"], item["factor"], -1)
+    return True
+
+
+def restore_event(conn: sqlite3.Connection, event_id: str) -> bool:
+    """Count an excluded event again (a dispute upheld); False when it was not excluded."""
+    if conn.execute("DELETE FROM score_exclusions WHERE event_id = ?",
+                    (event_id,)).rowcount != 1:
+        return False
+    for item in conn.execute("SELECT factor, subject_id, active FROM score_items"
+                             " WHERE event_id = ?", (event_id,)).fetchall():
+        if not int(item["active"]):
+            conn.execute("UPDATE score_items SET active = 1 WHERE event_id = ? AND factor = ?",
+                         (event_id, item["factor"]))
+            _add_to_count(conn, item["subject_id"], item["factor"], 1)
+    return True
+
+
+def exclusion_of(conn: sqlite3.Connection, event_id: str) -> str | None:
+    """``disputed`` or ``corrected`` when ``event_id`` is left out of its score, else None."""
+    row = conn.execute("SELECT status FROM score_exclusions WHERE event_id = ?",
+                       (event_id,)).fetchone()
+    return None if row is None else str(row["status"])
 
 
 def counts_of(conn: sqlite3.Connection, subject_id: str) -> dict[str, int]:
@@ -72,15 +155,78 @@ def read_score(conn: sqlite3.Connection, subject_id: str) -> tuple[int, list[Fac
     return score_from_counts(counts_of(conn, subject_id))
 
 
+def scorecard(conn: sqlite3.Connection, subject_id: str) -> tuple[int, list[Factor], int]:
+    """The score, its factors with the events that counted (in time order), and the points
+    the 350..950 clamp added (usually 0): ``score == 600 + sum(points) + clamp_points``.
+
+    Reads at most one row per factor and the few events each cap lets count, whatever the
+    length of the history.
+    """
+    counts = counts_of(conn, subject_id)
+    factors: list[Factor] = []
+    for rule in RULES:
+        n = counts.get(rule.factor, 0)
+        if n <= 0:
+            continue
+        rows = conn.execute(
+            "SELECT event_id FROM score_items WHERE subject_id = ? AND factor = ? AND active = 1"
+            " ORDER BY time, event_id LIMIT ?",
+            (subject_id, rule.factor, counted_limit(rule))).fetchall()
+        points = event_points(rule, len(rows))
+        ids = tuple(str(r["event_id"]) for r, p in zip(rows, points, strict=True) if p != 0)
+        factors.append(Factor(rule.factor, rule.description.format(n=n), sum(points),
+                              factor_text(rule, n), ids))
+    factors.sort(key=lambda f: -abs(f.points))
+    score, _ = score_from_counts(counts)
+    return score, factors, score - BASE_SCORE - sum(f.points for f in factors)
+
+
+def scored_items(conn: sqlite3.Connection, subject_id: str, factors: list[Factor],
+                 under_review: frozenset[str] = frozenset(),
+                 limit: int = 2000) -> list[dict[str, Any]]:
+    """Every event of the subject the rule scores (at most ``limit``, oldest first), each with
+    its factor, the points it adds now and its status: ``counted``, ``capped`` (past the
+    factor's cap: 0 points), ``disputed`` (under review: ``under_review`` or suspended) or
+    ``corrected`` (removed). ``factors`` come from :func:`scorecard`."""
+    counted: dict[tuple[str, str], int] = {}
+    for factor in factors:
+        rule_points = event_points(RULES_BY_FACTOR[factor.code], len(factor.event_ids))
+        counted.update({(eid, factor.code): p
+                        for eid, p in zip(factor.event_ids, rule_points, strict=True)})
+    rows = conn.execute(
+        "SELECT i.event_id, i.factor, i.active, e.type, e.time, e.terminal_id, x.status"
+        " FROM score_items i JOIN events e ON e.event_id = i.event_id"
+        " LEFT JOIN score_exclusions x ON x.event_id = i.event_id"
+        " WHERE i.subject_id = ? ORDER BY i.time, i.event_id LIMIT ?",
+        (subject_id, limit)).fetchall()
+    items = []
+    for row in rows:
+        key = (str(row["event_id"]), str(row["factor"]))
+        if row["status"] is not None and not int(row["active"]):
+            status = str(row["status"])
+        elif key[0] in under_review:
+            status = "disputed"
+        else:
+            status = "counted" if key in counted else "capped"
+        items.append({"id": key[0], "type": row["type"], "time": row["time"],
+                      "terminal_id": row["terminal_id"], "factor": key[1],
+                      "points": counted.get(key, 0), "status": status})
+    return items
+
+
 def rebuild(conn: sqlite3.Connection) -> int:
     """Recount every subject from the stored events (schema upgrade or rule change); returns
-    how many events were read."""
+    how many events were read. Events a dispute excluded stay excluded."""
     conn.execute("DELETE FROM score_counts")
+    conn.execute("DELETE FROM score_items")
+    excluded = {str(r["event_id"]) for r in conn.execute(
+        "SELECT event_id FROM score_exclusions").fetchall()}
     read = 0
-    for row in conn.execute("SELECT subject_id, type, attributes FROM events"
-                            " WHERE subject_id IS NOT NULL"):
+    for row in conn.execute("SELECT event_id, time, subject_id, type, attributes FROM events"
+                            " WHERE subject_id IS NOT NULL").fetchall():
         read += 1
-        _count(conn, row[0], factors_of(row[1], json.loads(row[2])))
+        _count(conn, row["subject_id"], factors_of(row["type"], json.loads(row["attributes"])),
+               row["event_id"], row["time"], active=row["event_id"] not in excluded)
     conn.execute("INSERT INTO score_state(name, value) VALUES ('version', ?)"
                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (STATE_VERSION,))
     return read

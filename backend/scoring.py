@@ -13,6 +13,7 @@ from typing import Any
 BASE_SCORE = 600
 MIN_SCORE = 350
 MAX_SCORE = 950
+SCORE_RANGE = (MIN_SCORE, MAX_SCORE)
 
 
 def _always(_: Mapping[str, Any]) -> bool:
@@ -76,15 +77,63 @@ NEUTRAL_TYPES: frozenset[str] = frozenset({
 
 @dataclass(frozen=True)
 class Factor:
-    """One line of the score explanation."""
+    """One line of the score explanation (a line of the points scorecard)."""
 
     code: str
     description: str
     points: int
+    # Plain words for a person: what happened, what it did to the score, and the cap.
+    text: str = ""
+    # The events that counted, in time order (empty when the caller did not list them).
+    event_ids: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """Wire form ``{"code", "description", "points"}``."""
-        return {"code": self.code, "description": self.description, "points": self.points}
+        """Wire form ``{"code", "description", "text", "points", "event_ids"}``."""
+        return {"code": self.code, "description": self.description,
+                "text": self.text or self.description, "points": self.points,
+                "event_ids": list(self.event_ids)}
+
+
+RULES_BY_FACTOR: dict[str, Rule] = {rule.factor: rule for rule in RULES}
+
+
+def counted_limit(rule: Rule) -> int:
+    """How many events of ``rule`` can count before its cap is reached (the rest score 0)."""
+    return -(-abs(rule.cap) // abs(rule.points_each))
+
+
+def event_points(rule: Rule, n: int) -> list[int]:
+    """Points of each of the first ``n`` counting events of ``rule`` in time order; the
+    events past the cap get 0, so the list sums to the factor's capped points."""
+    points: list[int] = []
+    left = rule.cap
+    for _ in range(n):
+        step = max(rule.points_each, left) if rule.cap < 0 else min(rule.points_each, left)
+        points.append(step)
+        left -= step
+    return points
+
+
+def capped_points(rule: Rule, n: int) -> int:
+    """The factor's points for ``n`` counting events (its cap applied)."""
+    raw = n * rule.points_each
+    return min(raw, rule.cap) if rule.cap >= 0 else max(raw, rule.cap)
+
+
+def factor_text(rule: Rule, n: int) -> str:
+    """Plain words for a factor: what happened and what it did to the score."""
+    points = capped_points(rule, n)
+    verb = "added" if points > 0 else "cost"
+    text = f"{rule.description.format(n=n)}: {verb} {abs(points)} points"
+    if n > counted_limit(rule):
+        text += (f" (at most {abs(rule.cap)} points count for this; the events after the "
+                 f"first {counted_limit(rule)} are not counted)")
+    return text
+
+
+def clamp(total: int) -> int:
+    """A raw score clamped to the published range."""
+    return max(MIN_SCORE, min(MAX_SCORE, total))
 
 
 def factors_of(event_type: str, attributes: Mapping[str, Any]) -> tuple[str, ...]:
@@ -100,12 +149,12 @@ def score_from_counts(counts: Mapping[str, int]) -> tuple[int, list[Factor]]:
         n = counts.get(rule.factor, 0)
         if n == 0:
             continue
-        raw = n * rule.points_each
-        points = min(raw, rule.cap) if rule.cap >= 0 else max(raw, rule.cap)
+        points = capped_points(rule, n)
         total += points
-        factors.append(Factor(rule.factor, rule.description.format(n=n), points))
+        factors.append(Factor(rule.factor, rule.description.format(n=n), points,
+                              factor_text(rule, n)))
     factors.sort(key=lambda f: -abs(f.points))
-    return max(MIN_SCORE, min(MAX_SCORE, total)), factors
+    return clamp(total), factors
 
 
 def score_events(events: Iterable[tuple[str, Mapping[str, Any]]]) -> tuple[int, list[Factor]]:

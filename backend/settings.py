@@ -62,6 +62,16 @@ class BackendSettings:
     # Refuse authenticated requests without a valid signature (payments.clients.signing).
     # Signed requests are checked either way.
     require_signatures: bool = False
+    # While a person's dispute of an event or restriction is under review, it does not count
+    # against them (docs/scoring.md, "Disputes").
+    suspend_disputed_items: bool = True
+    # Face templates unused for this many days are deleted by the retention job (a tombstone
+    # with the date stays).
+    face_retention_days: int = 1095
+    # Lifetime of a person's report token (from their payment code or a terminal's QR link).
+    person_token_ttl_s: int = 900
+    # Name of this back end, given as the "source" of a person's report.
+    name: str = "ScanPay reference back end"
 
     def __post_init__(self) -> None:
         try:
@@ -77,6 +87,10 @@ class BackendSettings:
                              "drop the keyring or turn dev mode off")
         if not 1024 <= self.max_body_bytes <= 64 << 20:
             raise ValueError("max_body_bytes must be 1 KiB..64 MiB")
+        if not 1 <= self.face_retention_days <= 3650:
+            raise ValueError("face_retention_days must be 1..3650")
+        if not 60 <= self.person_token_ttl_s <= 86400:
+            raise ValueError("person_token_ttl_s must be 60..86400 seconds")
 
     @property
     def serves_dev_routes(self) -> bool:

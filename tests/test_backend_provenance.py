@@ -89,7 +89,7 @@ def test_the_75_fabricated_events_of_the_issue_move_no_score(server: BackendServ
     assert sum(len(r["rejected"]) for r in results) == 75
     assert {r["error"].split(":")[0] for res in results for r in res["rejected"]} \
         == {"not_served"}
-    assert _score(server, "rider-low") == 550
+    assert _score(server, "rider-low") == 640
     assert _score(server, "rider-good") == 780
 
 

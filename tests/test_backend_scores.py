@@ -67,7 +67,7 @@ def _new_subject(server: BackendServer, auth: dict[str, str]) -> str:
 
 @pytest.mark.parametrize(("subject", "score", "restrictions"), [
     ("rider-good", 780, []),
-    ("rider-low", 550, []),
+    ("rider-low", 640, []),
     ("rider-blacklisted", 660, ["court_blacklist"]),
     ("rider-broke", 750, []),
 ])
@@ -106,8 +106,11 @@ def test_score_moves_with_ingested_events(server: BackendServer, auth: dict[str,
     body = _score(server, auth, subject)
     assert body["score"] == BASE_SCORE + 15 - 10 - 40 - 15 - 5
     factors = {f["code"]: f for f in body["factors"]}
-    assert factors["on_time_returns"] == {"code": "on_time_returns", "points": 15,
-                                          "description": "Returned 3 bikes on time"}
+    on_time = factors["on_time_returns"]
+    assert (on_time["code"], on_time["points"], on_time["description"]) == \
+        ("on_time_returns", 15, "Returned 3 bikes on time")
+    assert on_time["text"] == "Returned 3 bikes on time: added 15 points"
+    assert len(on_time["event_ids"]) == 3
     assert factors["deposits_captured"]["points"] == -40
     assert factors["late_returns"]["points"] == -5
 

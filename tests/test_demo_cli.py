@@ -45,7 +45,7 @@ def test_demo_transcript_is_readable() -> None:
     result = demo("--rider", "low")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for words in ("QR read by", "score 550", "deposit of 199.00 CNY required",
+    for words in ("QR read by", "score 640", "deposit of 199.00 CNY required",
                   "deposit 199.00 CNY held", "unlocked", "fare 2 started block(s): 3.00 CNY",
                   "deposit 199.00 CNY released", "uploaded to the score service"):
         assert words in out, words

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the recorded face")
     parser.add_argument("--clip", metavar="VIDEO", help="kiosk: the paying person's clip")
     parser.add_argument("--rider", choices=RIDER_CHOICES, default=None,
-                        help="bike only: seeded rider: good (score 780, default), low (550, "
+                        help="bike only: seeded rider: good (score 780, default), low (640, "
                         "deposit held), blacklisted (declined), broke (good score, empty wallet)")
     parser.add_argument("--ride-minutes", type=_minutes, default=None, metavar="MIN",
                         help="bike only: length of the simulated ride (default 47)")

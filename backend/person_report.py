@@ -1,0 +1,89 @@
+"""A person's report: everything the back end holds and did with their data, in one body.
+
+Score, range, baseline and date; the points scorecard (each factor with the events that
+counted); every scored event with its terminal, date, points and status; restrictions with
+their origin; what the terminals hold about the person (face enrollment, the consent they
+signed with its text version, until when the template is kept, or the tombstone of its
+deletion); the score reads of the last 90 days; and their disputes. Served to the person by
+``GET /v1/person/report`` and usable by the operator console.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from backend import retention, score_reads
+from backend.context import Backend, rfc3339
+from backend.disputes import list_disputes, restrictions_in_force, under_review
+from backend.restrictions import restrictions_of
+from backend.score_state import scorecard, scored_items
+from backend.scoring import BASE_SCORE, SCORE_RANGE
+
+
+def person_report(backend: Backend, subject_id: str, *,
+                  conn: sqlite3.Connection | None = None) -> dict[str, Any]:
+    """The report body of docs/api.md ``GET /v1/person/report`` for ``subject_id``."""
+    if conn is None:
+        with backend.store.transaction() as own:
+            return person_report(backend, subject_id, conn=own)
+    now = backend.now()
+    suspend = backend.settings.suspend_disputed_items
+    score, factors, clamp_points = scorecard(conn, subject_id)
+    reviewing = under_review(conn, subject_id)
+    in_force = {r.restriction_id for r in restrictions_in_force(conn, subject_id,
+                                                                  suspend=suspend)}
+    restrictions = []
+    for r in restrictions_of(conn, subject_id):
+        if not r.active:
+            continue
+        body = r.to_json()
+        body["status"] = "in_force" if r.restriction_id in in_force else "disputed"
+        restrictions.append(body)
+    return {
+        "subject_id": subject_id,
+        "score": score,
+        "range": list(SCORE_RANGE),
+        "baseline": BASE_SCORE,
+        "clamp_points": clamp_points,
+        "as_of": rfc3339(now),
+        "source": backend.settings.name,
+        "factors": [{"code": f.code, "text": f.text, "description": f.description,
+                     "points": f.points, "event_ids": list(f.event_ids)} for f in factors],
+        "events": scored_items(conn, subject_id, factors, reviewing),
+        "restrictions": restrictions,
+        "terminal_data": terminal_data(conn, subject_id,
+                                       retention_days=backend.settings.face_retention_days),
+        "decisions": score_reads.recent(conn, subject_id, now),
+        "disputes": list_disputes(backend, subject_id=subject_id, conn=conn),
+    }
+
+
+def terminal_data(conn: sqlite3.Connection, subject_id: str, *,
+                  retention_days: int) -> dict[str, Any]:
+    """``{"face_enrolled", "consent": {"text_version", "given_at", "purpose",
+    "retention_days"}|null, "retention_until": date|null, "tombstone": {"deleted_at",
+    "reason"}|null}``."""
+    enrolled = conn.execute("SELECT enrollment_id, created_at, expires_at FROM face_enrollments"
+                            " WHERE subject_id = ?", (subject_id,)).fetchone()
+    consent = None
+    if enrolled is not None:
+        row = conn.execute(
+            "SELECT c.given_at, c.purpose, c.retention_days, t.text_version"
+            " FROM face_consents c LEFT JOIN face_consent_texts t"
+            " ON t.enrollment_id = c.enrollment_id WHERE c.enrollment_id = ?",
+            (enrolled["enrollment_id"],)).fetchone()
+        if row is not None:
+            consent = {"text_version": row["text_version"], "given_at": rfc3339(row["given_at"]),
+                       "purpose": row["purpose"], "retention_days": int(row["retention_days"])}
+    until = None
+    tombstone = None
+    if enrolled is not None:
+        used = retention.last_used(conn, subject_id, enrolled["created_at"])
+        until = rfc3339(min(float(enrolled["expires_at"]), used + retention_days * 86400.0))[:10]
+    else:
+        last = retention.last_tombstone(conn, subject_id)
+        if last is not None:
+            tombstone = {"deleted_at": last["deleted_at"], "reason": last["reason"]}
+    return {"face_enrolled": enrolled is not None, "consent": consent,
+            "retention_until": until, "tombstone": tombstone}
