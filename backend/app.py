@@ -4,15 +4,19 @@ Plug-in mechanism
 -----------------
 ``create_app`` includes the routers of every module in :data:`ROUTER_MODULES`. A router module
 exposes ``router: fastapi.APIRouter`` and, optionally, ``SCHEMA_SQL: str`` — idempotent DDL
-(``CREATE TABLE IF NOT EXISTS ...``) run once when the app is created. To add one, write
-``backend/routes_<name>.py`` and append its dotted name to ``ROUTER_MODULES``.
+(``CREATE TABLE IF NOT EXISTS ...``) in portable SQL, applied as that module's first schema
+migration — and ``MIGRATIONS``, ordered ``(name, sql)`` steps that change its tables later
+(:mod:`backend.migrations`; never edit an applied ``SCHEMA_SQL`` to change a column). To add
+one, write ``backend/routes_<name>.py`` and append its dotted name to ``ROUTER_MODULES``.
 
 Inside a route, use the annotated dependencies of :mod:`backend.context`:
 
 - ``backend: BackendDep`` — :class:`~backend.context.Backend`:
-  ``backend.store.transaction()`` (a context manager yielding a ``sqlite3.Connection``; one
-  transaction per request, committed when the block ends, rolled back on error; tables of all
-  modules share one database), ``backend.now()`` / ``backend.clock`` (the injected clock; never
+  ``backend.store.transaction()`` (a context manager yielding a connection-like object of
+  :mod:`backend.store` — SQLite or PostgreSQL — with ``execute(sql, params)`` and rows by name
+  or index; one transaction per request, committed when the block ends, rolled back on error;
+  tables of all modules share one database; ``SELECT ... FOR UPDATE`` on the rows money
+  depends on), ``backend.now()`` / ``backend.clock`` (the injected clock; never
   call ``time.time()``), ``backend.settings``, ``backend.signing_key`` (the active one).
 - ``terminal_id: TerminalId`` — the calling terminal, from its Bearer API key (raises
   ``401 unauthenticated``, or ``403 forbidden`` when its role may not call the route; see
@@ -55,9 +59,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.context import Backend
 from backend.docs import mount_docs
-from backend.errors import ApiError
+from backend.errors import ApiError, BackendError
 from backend.guard import RequestGuard
 from backend.idempotency import error_body
+from backend.migrations import Migration, from_modules, migrate, pending
 from backend.settings import BackendSettings
 
 log = logging.getLogger(__name__)
@@ -72,8 +77,8 @@ ROUTER_MODULES: tuple[str, ...] = (
     "backend.routes_face",
     "backend.routes_orders",
     "backend.routes_orders_dev",
-    "backend.routes_person",
     "backend.routes_fleet",
+    "backend.routes_person",
     "backend.console.routes",  # the operator console's pages (/console; sessions, not API keys)
 )
 
@@ -178,6 +183,30 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
                         headers=getattr(exc, "headers", None))
 
 
+def migrations(modules: list[Any] | None = None) -> list[Migration]:
+    """The ordered schema migrations of the core and of every registered module (see
+    :mod:`backend.migrations`)."""
+    from backend import signatures
+
+    if modules is None:
+        modules = [importlib.import_module(name) for name in ROUTER_MODULES]
+    return from_modules([("backend.app:core", CORE_SCHEMA_SQL),
+                         ("backend.signatures:schema", signatures.SCHEMA_SQL)], modules)
+
+
+def prepare_schema(backend: Backend, modules: list[Any]) -> None:
+    """Apply pending migrations (``settings.migrate``), or refuse to start while any is
+    pending."""
+    steps = migrations(modules)
+    if backend.settings.migrate:
+        migrate(backend.store, steps, backend.now())
+        return
+    waiting = pending(backend.store, steps)
+    if waiting:
+        raise BackendError(f"the database needs {len(waiting)} schema migration(s) "
+                           f"({waiting[0].name}, ...); run 'scanpay backend migrate' first")
+
+
 def create_app(settings: BackendSettings | None = None) -> FastAPI:
     """Build the app: open the database, create every module's tables, seed the demo data."""
     from backend.seed import seed_demo
@@ -186,11 +215,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     modules: list[Any] = [importlib.import_module(name) for name in ROUTER_MODULES]
     backend = Backend.open(settings)
     try:
-        backend.store.execute_script(CORE_SCHEMA_SQL)
-        for module in modules:
-            schema = getattr(module, "SCHEMA_SQL", "")
-            if schema:
-                backend.store.execute_script(schema)
+        prepare_schema(backend, modules)
         for module in modules:
             start_up = getattr(module, "on_start", None)
             if start_up is not None:

@@ -33,7 +33,7 @@ from backend.keyring import (
 )
 from backend.roles import Role, allowed, dev_role
 from backend.settings import BackendSettings
-from backend.store import Store
+from backend.store import BaseStore, open_store
 from payments.money import Money, MoneyError
 from payments.paycode import public_key_id, signing_key_from_seed
 
@@ -57,7 +57,7 @@ class Backend:
     """Everything a route handler needs: settings, storage, clock and keys."""
 
     settings: BackendSettings
-    store: Store
+    store: BaseStore
     keyring: Keyring
     # API key hash -> key; development keys are added on request (dev mode only).
     _api_keys: dict[str, ApiKey] = field(default_factory=dict, repr=False)
@@ -72,7 +72,8 @@ class Backend:
         else:
             assert settings.keyring is not None
             keyring = settings.keyring
-        backend = cls(settings=settings, store=Store(settings.database), keyring=keyring)
+        store = open_store(settings.database, **settings.store_options)
+        backend = cls(settings=settings, store=store, keyring=keyring)
         for entry in keyring.api_keys:
             backend._api_keys[entry.key_hash] = entry
         for key, terminal_id in settings.api_keys.items():

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend.context import Backend
 from backend.idempotency import error_body
 from backend.roles import PERSON_PATHS
-from backend.signatures import SignatureChecker
+from backend.signatures import LocalNonces, SignatureChecker, StoredNonces
 
 # Routes anyone may call without a key (no body is ever accepted on them).
 PUBLIC_PATHS = frozenset({"/v1/health", "/docs", "/docs/oauth2-redirect", "/openapi.json",
@@ -89,8 +89,12 @@ class RequestGuard:
         self.app = app
         self.backend = backend
         self.limit = backend.settings.max_body_bytes
-        self.signatures = SignatureChecker(backend.now,
-                                           required=backend.settings.require_signatures)
+        shared = backend.settings.shared_nonces
+        if shared is None:
+            shared = backend.store.shared
+        self.signatures = SignatureChecker(
+            backend.now, required=backend.settings.require_signatures,
+            nonces=StoredNonces(backend.store) if shared else LocalNonces())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -59,11 +59,16 @@ def run_idempotent(
                    separators=(",", ":")).encode("utf-8")
     ).hexdigest()
     with backend.store.transaction() as conn:
-        row = conn.execute(
-            "SELECT fingerprint, status, body FROM idempotency WHERE terminal_id = ? AND key = ?",
-            (terminal_id, key),
-        ).fetchone()
-        if row is not None:
+        # Claim the key first: of two requests with one key at once (PostgreSQL, several
+        # workers), the second's INSERT waits for the first to commit, then finds its row.
+        if conn.execute(
+            "INSERT INTO idempotency(terminal_id, key, fingerprint, status, body, created_at)"
+            " VALUES (?, ?, ?, 0, '', ?) ON CONFLICT (terminal_id, key) DO NOTHING",
+            (terminal_id, key, fingerprint, backend.now()),
+        ).rowcount != 1:
+            row = conn.execute(
+                "SELECT fingerprint, status, body FROM idempotency"
+                " WHERE terminal_id = ? AND key = ?", (terminal_id, key)).fetchone()
             if row["fingerprint"] != fingerprint:
                 raise ApiError(409, "idempotency_key_reused",
                                "this Idempotency-Key was already used with a different request")
@@ -76,9 +81,7 @@ def run_idempotent(
             conn.execute("ROLLBACK TO op")
             status, content = exc.status, error_body(exc.code, exc.message, req_id)
         conn.execute("RELEASE op")
-        conn.execute(
-            "INSERT INTO idempotency(terminal_id, key, fingerprint, status, body, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (terminal_id, key, fingerprint, status, json.dumps(content), backend.now()),
-        )
+        conn.execute("UPDATE idempotency SET status = ?, body = ?"
+                     " WHERE terminal_id = ? AND key = ?",
+                     (status, json.dumps(content), terminal_id, key))
     return JSONResponse(status_code=status, content=content)

@@ -2,7 +2,10 @@
 
 A wallet's *available* money is its balance minus its active holds. A charge or a captured hold
 moves money out of the balance; a refund moves it back. Every function runs inside the caller's
-transaction and raises :class:`ApiError` for a refusal.
+transaction and raises :class:`ApiError` for a refusal. The wallet, hold or charge a call
+changes is read ``FOR UPDATE``: on PostgreSQL, where several workers run transactions at
+once, two calls on one wallet (or one hold, one charge) then take turns, so a balance is never
+spent twice (SQLite runs write transactions one at a time anyway).
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def _check_funds(conn: sqlite3.Connection, subject_id: str, amount: Money) -> No
     if conn.execute("SELECT 1 FROM subjects WHERE subject_id = ?",
                     (subject_id,)).fetchone() is None:
         raise ApiError(404, "unknown_subject", "no such subject")
-    row = conn.execute("SELECT currency, status FROM wallets WHERE subject_id = ?",
+    row = conn.execute("SELECT currency, status FROM wallets WHERE subject_id = ? FOR UPDATE",
                        (subject_id,)).fetchone()
     if row is None or row["status"] != "open":
         raise _declined("the payer's account is closed")
@@ -109,7 +112,7 @@ def place_hold(conn: sqlite3.Connection, *, subject_id: str, amount: Money, refe
 
 
 def _active_hold(conn: sqlite3.Connection, hold_id: str, owner: str | None) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM holds WHERE hold_id = ?", (hold_id,)).fetchone()
+    row = conn.execute("SELECT * FROM holds WHERE hold_id = ? FOR UPDATE", (hold_id,)).fetchone()
     if row is None or (owner is not None and row["terminal_id"] != owner):
         raise ApiError(404, "unknown_hold", "no such hold")
     if row["status"] != "held":
@@ -167,7 +170,8 @@ def refund(conn: sqlite3.Connection, *, charge_id: str, amount: Money, terminal_
            now: float, owner: str | None) -> dict[str, Any]:
     """Return up to the not-yet-refunded part of a charge to the payer (``owner``'s charges
     only; None: any, for operators)."""
-    row = conn.execute("SELECT * FROM charges WHERE charge_id = ?", (charge_id,)).fetchone()
+    row = conn.execute("SELECT * FROM charges WHERE charge_id = ? FOR UPDATE",
+                       (charge_id,)).fetchone()
     if row is None or (owner is not None and row["terminal_id"] != owner):
         raise ApiError(404, "unknown_charge", "no such charge")
     if amount.currency != row["currency"]:

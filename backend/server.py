@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from backend.context import Backend
@@ -118,3 +121,128 @@ class BackendServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool = False,
+                     listen: bool = True) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (TCP_NODELAY; SO_REUSEPORT when asked, so that
+    several worker processes each accept on their own socket of one port)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        # Accepted connections inherit this; without it every keep-alive response waits
+        # ~40 ms for the client's delayed ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        if listen:
+            sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise BackendError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def migrate_store(settings: BackendSettings) -> list[str]:
+    """Apply the pending schema migrations of ``settings.database``; returns their names."""
+    from backend.app import migrations
+    from backend.migrations import migrate
+    from backend.store import open_store
+
+    store = open_store(settings.database, **settings.store_options)
+    try:
+        return migrate(store, migrations(), settings.clock())
+    finally:
+        store.close()
+
+
+def _run_worker(settings: BackendSettings, host: str, port: int, index: int) -> None:
+    import uvicorn
+
+    from backend.app import create_app
+
+    app = create_app(settings)
+    sock = listening_socket(host, port, reuse_port=True)  # only once ready to serve
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                      lifespan="on")).run(sockets=[sock])
+    finally:
+        app.state.backend.close()
+        sock.close()
+    log.info("worker %d stopped", index)
+
+
+def serve_workers(settings: BackendSettings, *, host: str, port: int, workers: int,
+                  on_ready: Callable[[int], None] | None = None,
+                  min_uptime_s: float = 3.0) -> int:
+    """Serve with ``workers`` processes (pre-fork) until SIGINT/SIGTERM; returns an exit code.
+
+    The schema is migrated once here, then each worker (a forked child) opens its own
+    database connections and accepts on its own ``SO_REUSEPORT`` socket of ``port``, so the
+    kernel spreads connections evenly. A worker that dies is started again, unless it died
+    within ``min_uptime_s`` of its start (then everything stops: it would only die again).
+    ``on_ready(port)`` runs once the workers are forked (``port`` resolved when 0 was asked).
+    """
+    import signal
+
+    if workers < 1:
+        raise BackendError("workers must be >= 1")
+    # Holds the port (bound, never listening) so that port 0 resolves once for every worker.
+    anchor = listening_socket(host, port, reuse_port=True, listen=False)
+    port = anchor.getsockname()[1]
+    if settings.migrate:
+        migrate_store(settings)
+    children: dict[int, tuple[int, float]] = {}
+    stopping = False
+
+    def fork(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                _run_worker(settings, host, port, index)
+            except BaseException:
+                log.exception("worker %d failed", index)
+                code = 1
+            finally:
+                os._exit(code)
+        children[pid] = (index, time.monotonic())
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
+    try:
+        for i in range(workers):
+            fork(i)
+        if on_ready is not None:
+            on_ready(port)
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            index, started = children.pop(pid, (-1, 0.0))
+            if stopping or index < 0:
+                continue
+            log.warning("worker %d (pid %d) exited with status %d", index, pid, status)
+            if time.monotonic() - started < min_uptime_s:
+                code = 1
+                stop(signal.SIGTERM, None)
+                continue
+            fork(index)
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
+        anchor.close()
+    return code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ DEFAULT_TERMINALS: tuple[str, ...] = ("emu-bike-0001", "emu-kiosk-0001")
 # Requests with a larger body are refused with 413 before it is read.
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+# The store URL of settings that name none (e.g. postgresql://scanpay@db.internal/scanpay).
+STORE_ENV = "SCANPAY_BACKEND_STORE"
 
 
 def is_loopback(host: str) -> bool:
@@ -42,8 +45,10 @@ class BackendSettings:
     from ``keyring`` (see :mod:`backend.keyring`) and nothing else.
     """
 
-    # SQLite file; "" keeps everything in memory (lost on exit).
-    database: str = ""
+    # The store (backend.store.open_store): "" keeps everything in SQLite in memory (lost on
+    # exit); a path or sqlite:///path is a SQLite file; postgresql://user@host:port/db is
+    # PostgreSQL (?schema=name for a schema of its own). Default: $SCANPAY_BACKEND_STORE or "".
+    database: str = field(default_factory=lambda: os.environ.get(STORE_ENV, ""))
     signing_seed_hex: str = DEV_SIGNING_SEED_HEX
     # Terminal ids given a development API key at start-up (role from the id, see roles.dev_role).
     terminals: tuple[str, ...] = DEFAULT_TERMINALS
@@ -62,6 +67,18 @@ class BackendSettings:
     # Refuse authenticated requests without a valid signature (payments.clients.signing).
     # Signed requests are checked either way.
     require_signatures: bool = False
+    # Apply pending schema migrations at start-up; False refuses to start while any is
+    # pending ('scanpay backend migrate' applies them).
+    migrate: bool = True
+    # Remember request-signature nonces in the database, so that several worker processes
+    # refuse each other's replays; None: when the store is shared (PostgreSQL, or a SQLite
+    # file opened by several workers).
+    shared_nonces: bool | None = None
+    # Several processes serve this database (SQLite: each waits on the file's lock).
+    workers: int = 1
+    # PostgreSQL connection pool per worker process.
+    pool_min: int = 1
+    pool_max: int = 16
     # While a person's dispute of an event or restriction is under review, it does not count
     # against them (docs/scoring.md, "Disputes").
     suspend_disputed_items: bool = True
@@ -87,10 +104,19 @@ class BackendSettings:
                              "drop the keyring or turn dev mode off")
         if not 1024 <= self.max_body_bytes <= 64 << 20:
             raise ValueError("max_body_bytes must be 1 KiB..64 MiB")
+        if not 1 <= self.workers <= 64 or not 1 <= self.pool_min <= self.pool_max <= 200:
+            raise ValueError("workers must be 1..64 and 1 <= pool_min <= pool_max <= 200")
         if not 1 <= self.face_retention_days <= 3650:
             raise ValueError("face_retention_days must be 1..3650")
         if not 60 <= self.person_token_ttl_s <= 86400:
             raise ValueError("person_token_ttl_s must be 60..86400 seconds")
+
+    @property
+    def store_options(self) -> dict[str, object]:
+        """Keyword arguments of :func:`backend.store.open_store` for :attr:`database`."""
+        if self.database.startswith(("postgresql://", "postgres://")):
+            return {"min_size": self.pool_min, "max_size": self.pool_max}
+        return {"shared": self.workers > 1}
 
     @property
     def serves_dev_routes(self) -> bool:

@@ -2,7 +2,9 @@
 
 A signature is checked whenever a request carries one, and required of every authenticated
 request when ``BackendSettings.require_signatures`` is on. Nonces are remembered for the
-window, so a request replayed within it is refused as well as one replayed after it.
+window, so a request replayed within it is refused as well as one replayed after it: in
+process memory (:class:`LocalNonces`, one process) or in the database (:class:`StoredNonces`,
+table ``request_nonces``), so that a request replayed to another worker process is refused too.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hmac
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol
 
 from payments.clients.signing import (
     NONCE_HEADER,
@@ -26,19 +29,83 @@ _NONCE = NONCE_HEADER.lower().encode()
 _SIG = SIGNATURE_HEADER.lower().encode()
 
 Refusal = tuple[int, str, str]
+Seen = Literal["new", "replayed", "full"]
+# Stored nonces are purged of expired ones at most this often (seconds of the clock).
+PURGE_EVERY_S = 30.0
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS request_nonces (
+    key_hash TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (key_hash, nonce)
+);
+CREATE INDEX IF NOT EXISTS request_nonces_expiry ON request_nonces(expires_at);
+"""
+
+
+class NonceMemory(Protocol):
+    """Where nonces are remembered until they may be forgotten."""
+
+    def add(self, key_hash: str, nonce: str, now: float, until: float) -> Seen:
+        """Remember ``(key_hash, nonce)`` until ``until``: "new", "replayed" or "full"."""
+        ...
+
+
+class LocalNonces:
+    """Nonces in this process's memory, oldest first, at most ``max_nonces``."""
+
+    def __init__(self, max_nonces: int = MAX_NONCES) -> None:
+        self._max = max_nonces
+        # (key hash, nonce) -> time it may be forgotten, oldest first.
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def add(self, key_hash: str, nonce: str, now: float, until: float) -> Seen:
+        """See :meth:`NonceMemory.add`."""
+        while self._seen:
+            _, first = next(iter(self._seen.items()))
+            if first > now:
+                break
+            self._seen.popitem(last=False)
+        seen_key = (key_hash, nonce)
+        if seen_key in self._seen:
+            return "replayed"
+        if len(self._seen) >= self._max:
+            return "full"
+        self._seen[seen_key] = until
+        return "new"
+
+
+class StoredNonces:
+    """Nonces in the back end's database, shared by every worker process on it: the first
+    ``INSERT`` of a (key, nonce) wins, a second one (any process) finds it there."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._next_purge = 0.0
+
+    def add(self, key_hash: str, nonce: str, now: float, until: float) -> Seen:
+        """See :meth:`NonceMemory.add`."""
+        with self._store.transaction() as conn:
+            if now >= self._next_purge:
+                self._next_purge = now + PURGE_EVERY_S
+                conn.execute("DELETE FROM request_nonces WHERE expires_at <= ?", (now,))
+            cur = conn.execute("INSERT INTO request_nonces(key_hash, nonce, expires_at)"
+                               " VALUES (?, ?, ?) ON CONFLICT (key_hash, nonce) DO NOTHING",
+                               (key_hash, nonce, until))
+            return "new" if cur.rowcount == 1 else "replayed"
 
 
 class SignatureChecker:
     """Verifies signatures against the injected clock and remembers nonces for the window."""
 
     def __init__(self, clock: Callable[[], float], *, required: bool,
-                 window_s: float = WINDOW_S, max_nonces: int = MAX_NONCES) -> None:
+                 window_s: float = WINDOW_S, max_nonces: int = MAX_NONCES,
+                 nonces: NonceMemory | None = None) -> None:
         self._clock = clock
         self.required = required
         self._window_s = window_s
-        self._max = max_nonces
-        # (key hash, nonce) -> time it may be forgotten, oldest first.
-        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._nonces: NonceMemory = nonces if nonces is not None else LocalNonces(max_nonces)
 
     def check(self, *, key_hash: str, secret: bytes, method: str, target: str,
               headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:
@@ -62,18 +129,9 @@ class SignatureChecker:
         if not secret or not hmac.compare_digest(
                 signature(secret, method, target, timestamp, nonce, body), sig.lower()):
             return 401, "signature_invalid", "the signature does not match the request"
-        self._forget(now)
-        seen_key = (key_hash, nonce)
-        if seen_key in self._seen:
+        seen = self._nonces.add(key_hash, nonce, now, now + 2 * self._window_s)
+        if seen == "replayed":
             return 401, "signature_replayed", "this request was already received"
-        if len(self._seen) >= self._max:
+        if seen == "full":
             return 429, "too_many_requests", "too many signed requests; retry shortly"
-        self._seen[seen_key] = now + 2 * self._window_s
         return None
-
-    def _forget(self, now: float) -> None:
-        while self._seen:
-            _, until = next(iter(self._seen.items()))
-            if until > now:
-                break
-            self._seen.popitem(last=False)

@@ -1,30 +1,214 @@
-"""SQLite storage of the reference back end: one file (WAL), one transaction per request."""
+"""Storage of the reference back end: SQLite (embedded default) or PostgreSQL, one interface.
+
+:func:`open_store` picks the store from a URL: ``""`` (in memory), a file path or
+``sqlite:///path`` open a :class:`Store` (SQLite); ``postgresql://...`` opens a
+:class:`backend.pgstore.PgStore`. Both hand out *connection-like* objects from
+:meth:`BaseStore.transaction` and :meth:`BaseStore.read`: ``execute(sql, params)`` returns a
+cursor (``fetchone``/``fetchall``/iteration, ``rowcount``, ``description``) whose rows answer
+both ``row[0]`` and ``row["name"]``. SQL is written once, portably (docs/api.md "Storage"):
+``?`` placeholders, ``INSERT ... ON CONFLICT``, ids made in Python, and ``SELECT ... FOR
+UPDATE`` where a row must stay locked until the transaction ends (PostgreSQL locks it; SQLite's
+write transactions run one at a time, so there the clause is dropped).
+"""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 from backend.errors import BackendError
 
 log = logging.getLogger(__name__)
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
-class Store:
+
+class Cursor(Protocol):
+    """What ``execute`` returns on either store."""
+
+    rowcount: int
+
+    @property
+    def description(self) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The connection-like object a transaction hands out."""
+
+    dialect: str
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+
+
+class BaseStore(ABC):
+    """A database of the back end: transactions, read snapshots, schema scripts."""
+
+    #: "sqlite" or "postgresql"
+    dialect: str = ""
+    #: Whether several processes may serve this database (state they share lives in it).
+    shared: bool = False
+
+    @property
+    @abstractmethod
+    def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
+
+    @property
+    def concurrent_reads(self) -> bool:
+        """Whether :meth:`read` runs without waiting for writers."""
+        return True
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Any]:
+        """A read-only transaction (a consistent snapshot where the store offers one)."""
+
+    @abstractmethod
+    def exclusive(self) -> AbstractContextManager[Any]:
+        """A write transaction no other process runs at the same time (schema migrations)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the database; safe to call more than once."""
+
+    def execute_script(self, sql: str) -> None:
+        """Run a schema script (``CREATE TABLE IF NOT EXISTS ...``) in one transaction."""
+        with self.transaction() as conn:
+            run_script(conn, sql)
+
+
+def split_statements(sql: str) -> list[str]:
+    """The statements of a script, split at semicolons outside quotes and comments."""
+    out: list[str] = []
+    buf: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            buf.append(ch)
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+            buf.append(ch)
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = len(sql) if end < 0 else end
+            continue
+        elif ch == ";":
+            out.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    out.append("".join(buf))
+    return [s.strip() for s in out if s.strip()]
+
+
+def run_script(conn: Any, sql: str) -> None:
+    """Run every statement of ``sql`` on ``conn`` (inside the caller's transaction)."""
+    for statement in split_statements(sql):
+        conn.execute(statement)
+
+
+def open_store(url: str, **options: Any) -> BaseStore:
+    """The store a URL names: ``""`` = SQLite in memory, a path or ``sqlite:///path`` = a SQLite
+    file, ``postgresql://user@host:port/db[?schema=name]`` = PostgreSQL (``options`` go to
+    :class:`backend.pgstore.PgStore`: pool sizes)."""
+    if url.startswith(POSTGRES_SCHEMES):
+        from backend.pgstore import PgStore
+
+        return PgStore(url, **options)
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://"):]
+        if path.startswith("/") and not path.startswith("//"):
+            path = path[1:]  # sqlite:///relative.db, sqlite:////abs/path.db
+        elif path.startswith("//"):
+            path = path[1:]
+        return Store(path, **options)
+    if "://" in url:
+        raise BackendError(f"unknown store URL {url!r}: use a file path, sqlite:///path or "
+                           "postgresql://...")
+    return Store(url, **options)
+
+
+def describe_url(url: str) -> str:
+    """``url`` without its password, for logs and start-up lines."""
+    if not url:
+        return "SQLite in memory (lost on exit)"
+    if not url.startswith(POSTGRES_SCHEMES):
+        return f"SQLite file {url}"
+    scheme, _, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if at and ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"PostgreSQL {scheme}://{creds}{at}{host}"
+
+
+_SQLITE_SQL: dict[str, str] = {}
+
+
+def _sqlite_sql(sql: str) -> str:
+    """``sql`` as SQLite runs it: row-lock clauses dropped (its writers run one at a time)."""
+    found = _SQLITE_SQL.get(sql)
+    if found is None:
+        found = sql.replace(" FOR UPDATE", "")
+        if len(_SQLITE_SQL) < 4096:
+            _SQLITE_SQL[sql] = found
+    return found
+
+
+class SqliteConnection:
+    """A ``sqlite3.Connection`` with the portable SQL of :mod:`backend.store`."""
+
+    __slots__ = ("raw",)
+    dialect = "sqlite"
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement."""
+        return self.raw.execute(_sqlite_sql(sql), params)
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        """Run one statement for each row of parameters."""
+        return self.raw.executemany(_sqlite_sql(sql), rows)
+
+
+class Store(BaseStore):
     """A thread-safe SQLite database; every :meth:`transaction` runs alone and atomically.
 
     Writes share one connection behind a lock, so write transactions are serialised and never
-    see each other half-done. Reads (:meth:`read`) take no lock: each thread has its own
+    see each other half-done (other processes on the same file wait on SQLite's own lock,
+    ``BEGIN IMMEDIATE``). Reads (:meth:`read`) take no lock: each thread has its own
     connection reading a consistent WAL snapshot while writes go on (a database in memory
     has one connection only, so there reads share the write lock).
     """
 
-    def __init__(self, path: str) -> None:
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, shared: bool = False) -> None:
         self.path = path or ":memory:"
+        self.shared = shared and self.path != ":memory:"
         self._lock = threading.RLock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -40,6 +224,7 @@ class Store:
                 self._conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open the back-end database {self.path}: {exc}") from None
+        self._wrapped = SqliteConnection(self._conn)
 
     @property
     def closed(self) -> bool:
@@ -50,31 +235,24 @@ class Store:
     def journal_mode(self) -> str:
         """SQLite journal mode in use ('wal' for a file, 'memory' in memory)."""
         with self.transaction() as conn:
-            return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
-
-    def execute_script(self, sql: str) -> None:
-        """Run a schema script (``CREATE TABLE IF NOT EXISTS ...``) in one transaction."""
-        with self._lock:
-            conn = self._connection()
-            try:
-                conn.executescript(f"BEGIN;\n{sql}\nCOMMIT;")
-            except sqlite3.Error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            return str(conn.raw.execute("PRAGMA journal_mode").fetchone()[0])
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[SqliteConnection]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                yield self._wrapped
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def exclusive(self) -> AbstractContextManager[SqliteConnection]:
+        """A write transaction; ``BEGIN IMMEDIATE`` already keeps other processes out."""
+        return self.transaction()
 
     @property
     def concurrent_reads(self) -> bool:
@@ -82,7 +260,7 @@ class Store:
         return self.path != ":memory:"
 
     @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> Iterator[SqliteConnection]:
         """A read-only snapshot for this thread, without the write lock (file databases)."""
         if self.path == ":memory:":
             with self.transaction() as conn:
@@ -90,27 +268,28 @@ class Store:
             return
         self._connection()  # raises once closed
         conn = self._reader()
-        conn.execute("BEGIN")
+        conn.raw.execute("BEGIN")
         try:
             yield conn
         finally:
-            conn.execute("COMMIT")
+            conn.raw.execute("COMMIT")
 
-    def _reader(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _reader(self) -> SqliteConnection:
+        conn: SqliteConnection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
         with self._readers_lock:  # never the write lock: a write may be open for long
             self._connection()  # raises once closed
             try:
-                conn = sqlite3.connect(Path(self.path).resolve().as_uri() + "?mode=ro", uri=True,
-                                       check_same_thread=False, isolation_level=None,
-                                       timeout=10.0)
+                raw = sqlite3.connect(Path(self.path).resolve().as_uri() + "?mode=ro", uri=True,
+                                      check_same_thread=False, isolation_level=None,
+                                      timeout=10.0)
             except sqlite3.Error as exc:
                 raise BackendError(f"cannot read the back-end database {self.path}: {exc}") \
                     from None
-            conn.row_factory = sqlite3.Row
-            self._readers.append(conn)
+            raw.row_factory = sqlite3.Row
+            self._readers.append(raw)
+        conn = SqliteConnection(raw)
         self._local.conn = conn
         return conn
 

@@ -15,10 +15,22 @@ import pytest
 from hypothesis import settings
 
 from tests.browser import browser, browser_tests_last, page_factory  # noqa: F401  (fixtures)
+from tests.pg_support import (  # noqa: F401  (fixtures: the back-end tests on both stores)
+    _fresh_pg_schema,
+    backend_store,
+    parametrize_stores,
+    pg_server,
+    store_url,
+)
 
 settings.register_profile("reproducible", derandomize=True, database=None)
 settings.register_profile("fuzz", derandomize=False)
 settings.load_profile("fuzz" if os.environ.get("SCANPAY_FUZZ") == "1" else "reproducible")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Back-end test modules run on SQLite and PostgreSQL (see tests/pg_support.py)."""
+    parametrize_stores(metafunc)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,7 +17,7 @@ START = 1_795_689_000.0  # 2026-11-26T10:30:00Z
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[BackendServer]:
+def server(backend_store: str) -> Iterator[BackendServer]:
     with BackendServer(BackendSettings(clock=ManualClock(START))) as srv:
         yield srv
 

@@ -12,7 +12,7 @@ from backend import BackendServer, BackendSettings
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[BackendServer]:
+def server(backend_store: str) -> Iterator[BackendServer]:
     with BackendServer(BackendSettings()) as srv:
         yield srv
 

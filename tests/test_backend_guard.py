@@ -19,7 +19,7 @@ LIMIT = 64 * 1024
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[BackendServer]:
+def server(backend_store: str) -> Iterator[BackendServer]:
     with BackendServer(BackendSettings(clock=ManualClock(START), max_body_bytes=LIMIT)) as srv:
         yield srv
 

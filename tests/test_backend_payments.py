@@ -26,7 +26,7 @@ CLOCK = ManualClock(START)
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[BackendServer]:
+def server(backend_store: str) -> Iterator[BackendServer]:
     with BackendServer(BackendSettings(clock=CLOCK)) as srv:
         yield srv
 

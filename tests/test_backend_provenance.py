@@ -24,7 +24,7 @@ BIKE, KIOSK, OPERATOR, SCORER = "bike-0101", "kiosk-0101", "operator-0101", "sco
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[BackendServer]:
+def server(backend_store: str) -> Iterator[BackendServer]:
     with BackendServer(BackendSettings()) as srv:
         yield srv
 

@@ -18,7 +18,7 @@ TERMINAL = "bike-0042"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[BackendServer]:
+def server(backend_store: str) -> Iterator[BackendServer]:
     with BackendServer(BackendSettings(clock=ManualClock(START))) as srv:
         yield srv
 

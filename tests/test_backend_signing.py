@@ -25,7 +25,7 @@ TERMINAL = "emu-kiosk-0001"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[BackendServer]:
+def server(backend_store: str) -> Iterator[BackendServer]:
     with BackendServer(BackendSettings(clock=CLOCK, require_signatures=True)) as srv:
         yield srv
 

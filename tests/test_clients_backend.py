@@ -34,7 +34,7 @@ DEPOSIT = Money(19900, "CNY")
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[BackendServer]:
+def server(backend_store: str) -> Iterator[BackendServer]:
     with BackendServer(BackendSettings()) as running:
         yield running
 

@@ -43,7 +43,7 @@ def backend_clock() -> Clock:
 
 
 @pytest.fixture(scope="module")
-def server(backend_clock: Clock) -> Iterator[BackendServer]:
+def server(backend_clock: Clock, backend_store: str) -> Iterator[BackendServer]:
     with BackendServer(BackendSettings(clock=backend_clock)) as running:
         yield running
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from terminal.cli.backend_disputes import register_disputes
 from terminal.cli.backend_fleet import (
     add_mqtt_options,
     check_mqtt_args,
@@ -35,8 +36,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve = inner.add_parser("serve", help="serve the back-end HTTP API until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8750, help="port (0 picks a free one; 8750)")
-    serve.add_argument("--db", default="", metavar="FILE",
-                       help="SQLite file to keep data in (default: in memory, lost on exit)")
+    serve.add_argument("--store", "--db", dest="store", default=None, metavar="URL",
+                       help="where data is kept: a SQLite file path (or sqlite:///path) or "
+                            "postgresql://user@host:port/db; default $SCANPAY_BACKEND_STORE, "
+                            "else SQLite in memory (lost on exit)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="worker processes serving one store (1; more need a SQLite file "
+                            "or PostgreSQL, PostgreSQL scales)")
+    serve.add_argument("--pool-max", type=int, default=16, metavar="N",
+                       help="PostgreSQL connections per worker at most (16)")
+    serve.add_argument("--no-migrate", action="store_true",
+                       help="refuse to start while schema migrations are pending instead of "
+                            "applying them ('scanpay backend migrate' applies them)")
     serve.add_argument("--keyring", default="", metavar="FILE",
                        help="secrets file (mode 600); or set SCANPAY_BACKEND_KEYRING to its JSON")
     serve.add_argument("--dev", action="store_true",
@@ -52,9 +63,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="--dev: leave out the emulator-only /v1/dev routes")
     add_mqtt_options(serve)
     serve.set_defaults(handler=_serve)
+    migrate = inner.add_parser("migrate", help="apply the store's pending schema migrations",
+                               description="Apply the pending schema migrations of a store "
+                                           "(versioned, in the table schema_migrations), or "
+                                           "list them with --status.")
+    migrate.add_argument("--store", default=None, metavar="URL",
+                         help="SQLite file path or postgresql://... (default "
+                              "$SCANPAY_BACKEND_STORE)")
+    migrate.add_argument("--status", action="store_true",
+                         help="list applied and pending migrations; change nothing")
+    migrate.set_defaults(handler=_migrate)
     _register_keys(inner)
     register_fleet(inner)
     _register_console_link(inner)
+    register_disputes(inner)
 
 
 def _register_keys(inner: argparse._SubParsersAction) -> None:
@@ -148,13 +170,20 @@ def _console_link(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import socket
+def _store_url(given: str | None) -> str:
+    import os
 
+    from backend.settings import STORE_ENV
+
+    return given if given is not None else os.environ.get(STORE_ENV, "")
+
+
+def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend.app import create_app
     from backend.errors import BackendError
+    from backend.server import listening_socket
     from backend.settings import DEFAULT_TERMINALS, is_loopback
 
     if not 0 <= args.port <= 65535:
@@ -163,33 +192,27 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--dev binds loopback only (its keys are public), not {args.host}")
     if not args.dev and (args.terminal or args.no_dev_routes):
         raise ConfigError("--terminal and --no-dev-routes apply to --dev only")
+    if not 1 <= args.workers <= 64 or not 1 <= args.pool_max <= 200:
+        raise ConfigError("--workers must be 1..64 and --pool-max 1..200")
+    args.store = _store_url(args.store)
+    if args.workers > 1 and not args.store:
+        raise ConfigError("several workers need a store they share: --store FILE or "
+                          "--store postgresql://...")
     check_mqtt_args(args)
     settings = _settings(args, DEFAULT_TERMINALS)
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no delayed-ACK stalls
-        sock.bind((args.host, args.port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+        sock = listening_socket(args.host, args.port)
+    except BackendError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         app = create_app(settings)
     except BackendError as exc:
         sock.close()
         raise ConfigError(str(exc)) from None
     backend = app.state.backend
-    host, port = sock.getsockname()[:2]
-    print(f"reference back end at http://{host}:{port}  (OpenAPI: /docs, Ctrl-C stops)")
-    print(f"database: {settings.database or 'in memory'}")
-    if settings.dev:
-        print("DEVELOPMENT MODE: every key derives from the public development seed; "
-              "a terminal's key: scanpay backend keys dev-key --terminal ID")
-    else:
-        print(f"keys: {len(backend.keyring.api_keys)} terminal key(s); "
-              f"signing key {backend.keyring.active_signing.key_id}, "
-              f"face key {backend.keyring.active_face.key_id}")
-    sys.stdout.flush()
+    _announce(settings, sock.getsockname()[1], args, backend.keyring)
     bridge = start_bridge(args, backend)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     try:
@@ -202,6 +225,73 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _announce(settings: BackendSettings, port: int, args: argparse.Namespace,
+              keyring: Keyring) -> None:
+    from backend.store import describe_url
+
+    print(f"reference back end at http://{args.host}:{port}  (OpenAPI: /docs, Ctrl-C stops)")
+    print(f"database: {describe_url(settings.database)}; {args.workers} worker(s)")
+    if settings.dev:
+        print("DEVELOPMENT MODE: every key derives from the public development seed; "
+              "a terminal's key: scanpay backend keys dev-key --terminal ID")
+    else:
+        print(f"keys: {len(keyring.api_keys)} terminal key(s); "
+              f"signing key {keyring.active_signing.key_id}, "
+              f"face key {keyring.active_face.key_id}")
+    sys.stdout.flush()
+
+
+def _serve_workers(args: argparse.Namespace, settings: BackendSettings) -> int:
+    from backend.errors import BackendError
+    from backend.server import serve_workers
+
+    keyring = settings.keyring
+    if keyring is None:
+        from backend.keyring import dev_keyring, dev_terminal_roles
+
+        keyring = dev_keyring(settings.signing_seed_hex, dev_terminal_roles(settings.terminals))
+    try:
+        return serve_workers(settings, host=args.host, port=args.port, workers=args.workers,
+                             on_ready=lambda port: _announce(settings, port, args, keyring))
+    except BackendError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from backend.app import migrations
+    from backend.errors import BackendError
+    from backend.migrations import applied, migrate, pending
+    from backend.store import describe_url, open_store
+
+    url = _store_url(args.store)
+    if not url:
+        raise ConfigError("name the store: --store FILE or --store postgresql://... (or set "
+                          "SCANPAY_BACKEND_STORE)")
+    if "://" not in url and not Path(url).is_file() and args.status:
+        raise ConfigError(f"no database at {url}")
+    try:
+        store = open_store(url)
+    except BackendError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        steps = migrations()
+        if args.status:
+            for version, name, checksum, at in applied(store):
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+                print(f"{version:4d}  {name}  {checksum}  applied {when} UTC")
+            waiting = pending(store, steps)
+            print(f"{len(waiting)} pending" + "".join(f"\n   -  {m.name}" for m in waiting))
+            return 0
+        ran = migrate(store, steps, time.time())
+    except BackendError as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        store.close()
+    print(f"{describe_url(url)}: applied {len(ran)} migration(s)"
+          + "".join(f"\n  {name}" for name in ran))
+    return 0
+
+
 def _settings(args: argparse.Namespace, default_terminals: tuple[str, ...]) -> BackendSettings:
     from backend.keyring import keyring_from_env, load_keyring
     from backend.settings import BackendSettings
@@ -209,15 +299,19 @@ def _settings(args: argparse.Namespace, default_terminals: tuple[str, ...]) -> B
     if args.dev:
         if args.keyring:
             raise ConfigError("--dev uses the development keys; leave out --keyring")
-        return BackendSettings(database=args.db, terminals=tuple(args.terminal) or
+        return BackendSettings(database=args.store, terminals=tuple(args.terminal) or
                                default_terminals, dev_routes=not args.no_dev_routes, dev=True,
-                               require_signatures=args.require_signatures)
+                               require_signatures=args.require_signatures,
+                               workers=args.workers, pool_max=args.pool_max,
+                               migrate=not args.no_migrate)
     keyring = load_keyring(args.keyring) if args.keyring else keyring_from_env()
     if keyring is None:
         raise ConfigError(_SECRETS_HELP)
-    return BackendSettings(database=args.db, dev=False, keyring=keyring, seed_demo=False,
+    return BackendSettings(database=args.store, dev=False, keyring=keyring, seed_demo=False,
                            dev_routes=False, terminals=(),
-                           require_signatures=args.require_signatures)
+                           require_signatures=args.require_signatures,
+                           workers=args.workers, pool_max=args.pool_max,
+                           migrate=not args.no_migrate)
 
 
 def _keys_create(args: argparse.Namespace) -> int:
