@@ -117,12 +117,17 @@ class CpuMeter:
             mean = (last[name] - first[name]) / hz / (t1 - t0) if t1 > t0 else 0.0
             out[name] = {"mean_cores": round(mean, 3), "peak_cores": round(peak, 3),
                          "limit_cores": float(self.limits.get(name, 1.0))}
-        busy = last[MACHINE] - first[MACHINE]
-        total = last[MACHINE + "_total"] - first[MACHINE + "_total"]
         cores = os.cpu_count() or 1
-        if total > 0:  # every process on the machine, other users' included
-            out[MACHINE] = {"mean_cores": round(cores * busy / total, 3), "peak_cores": 0.0,
-                            "limit_cores": float(cores)}
+
+        def machine(a: dict[str, int], b: dict[str, int]) -> float:
+            total = b[MACHINE + "_total"] - a[MACHINE + "_total"]
+            return cores * (b[MACHINE] - a[MACHINE]) / total if total > 0 else 0.0
+
+        # Every process on the machine, other users' included.
+        peak = max(machine(a, b) for (_, a), (_, b) in zip(self.samples, self.samples[1:],
+                                                            strict=False))
+        out[MACHINE] = {"mean_cores": round(machine(first, last), 3),
+                        "peak_cores": round(peak, 3), "limit_cores": float(cores)}
         return out
 
 

@@ -129,17 +129,19 @@ def _dev_password(user: str) -> str:
     return dev_mqtt_password(DEV_SIGNING_SEED_HEX, user)
 
 
-def _start_postgres(stops: list[Callable[[], None]], directory: Path) -> tuple[str, int]:
-    """A PostgreSQL of our own; (URL, postmaster pid)."""
+def _start_postgres(stops: list[Callable[[], None]]) -> tuple[str, int]:
+    """A PostgreSQL of our own (:class:`backend.localpg.LocalPostgres`); (URL, postmaster
+    pid)."""
     try:
-        from backend import localpg  # type: ignore[attr-defined]
+        from backend.localpg import LocalPostgres
     except ImportError:
         raise StackError("this checkout has no PostgreSQL launcher (backend.localpg); "
                          "give --store postgresql://... instead") from None
-    server = localpg.LocalPostgres(directory / "pg")
-    server.start()
+    server = LocalPostgres(max_connections=300).start()
     stops.append(server.stop)
-    return str(server.url), int(server.pid)
+    assert server.dir is not None
+    pid_file = server.dir / "data" / "postmaster.pid"
+    return server.url(), int(pid_file.read_text().split()[0])
 
 
 def _wait_health(proc: subprocess.Popen[bytes], port: int, timeout_s: float) -> None:
@@ -192,7 +194,7 @@ def start_stack(device_ids: Sequence[str], operator_id: str, *, store: str, brok
             kind, url = "sqlite", str(directory / "backend.sqlite")
         elif store == "postgresql":
             kind = "postgresql"
-            url, pg_pid = _start_postgres(stops, directory)
+            url, pg_pid = _start_postgres(stops)
             pids["database"], limits["database"] = pg_pid, float(os.cpu_count() or 1)
         elif store.startswith(POSTGRES_SCHEMES):
             kind, url = "postgresql", store
