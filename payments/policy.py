@@ -176,7 +176,7 @@ def _points(points: int) -> str:
 
 def factor_reason(factor: ScoreFactor, lead: str) -> Reason:
     """One scored factor as a reason: its words, points and events."""
-    words = factor.words.rstrip(".")
+    words = (factor.description or factor.text).rstrip(".")
     return Reason(factor.code, f"{lead}: {words} ({_points(factor.points)}).",
                   points=factor.points, event_ids=factor.event_ids)
 

@@ -38,6 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "recording answers a fixed blink prompt (default); scripted: the kiosk's "
                         "real randomised challenge, answered by a scripted customer acting over "
                         "the recorded face")
+    parser.add_argument("--story", choices=("dispute",), default=None,
+                        help="dispute: rider-low is refused a deposit waiver because of "
+                        "parking violations, contests the wrong one from the report behind the "
+                        "decision screen's QR, an operator corrects it, the score is "
+                        "recomputed and the next ride needs no deposit")
     parser.add_argument("--clip", metavar="VIDEO", help="kiosk: the paying person's clip")
     parser.add_argument("--rider", choices=RIDER_CHOICES, default=None,
                         help="bike only: seeded rider: good (score 780, default), low (640, "
@@ -82,6 +87,8 @@ def _refuse_flags(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.story is not None:
+        return _run_story(args)
     _refuse_flags(args)
     if args.device == "kiosk":
         return _run_kiosk(args)
@@ -102,6 +109,34 @@ def _run(args: argparse.Namespace) -> int:
         fare = summary.get("fare", {})
         print(f"outcome      {summary['outcome']}; fare {fare.get('text', '-')}")
     return 0 if summary["outcome"] in ("completed", "declined") else 1
+
+
+def _run_story(args: argparse.Namespace) -> int:
+    from terminal.config import default_config_path, load_config
+    from terminal.emulator.dispute_story import run_dispute_story
+    from terminal.errors import TerminalError
+
+    given = [flag for flag, value in (("--device", args.device if args.device != "bike"
+                                       else None), ("--pay", args.pay),
+                                      ("--attack", args.attack), ("--customer", args.customer),
+                                      ("--clip", args.clip), ("--rider", args.rider),
+                                      ("--ride-minutes", args.ride_minutes)) if value is not None]
+    if given:
+        raise TerminalError(f"{given[0]} does not apply to --story dispute (it runs rider-low "
+                            "at a bike)")
+    config = load_config(args.config or default_config_path("emulator"))
+    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+    if not args.json:
+        print(f"ScanPay dispute story — terminal {config.terminal.id}, rider-low")
+    summary = run_dispute_story(config, say=say)
+    if args.json:
+        json.dump(summary, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        before, after = summary["decision_before"], summary["decision_after"]
+        print(f"outcome      score {summary['score_before']} -> {summary['score_after']}; "
+              f"deposit {before['outcome']} -> {after['outcome']}")
+    return 0 if not summary["decision_after"]["deposit_required"] else 1
 
 
 def _run_kiosk(args: argparse.Namespace) -> int:

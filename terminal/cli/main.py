@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "terminal.cli.decode",
     "terminal.cli.face",
     "terminal.cli.doctor",
+    "terminal.cli.person",
 )
 
 # The command each module registers, so `scanpay run` imports only what `run` needs (the
@@ -46,6 +47,7 @@ COMMAND_NAMES: dict[str, str] = {
     "decode": "terminal.cli.decode",
     "face": "terminal.cli.face",
     "doctor": "terminal.cli.doctor",
+    "person": "terminal.cli.person",
 }
 
 EXIT_OK = 0

@@ -1,0 +1,117 @@
+"""Every decision a person can receive names at most four scored factors (or a restriction's
+origin): over all seeded people and every branch of the deposit policy, against the reference
+back end's real scorecards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from backend.seed import DEMO_SUBJECTS
+from backend.server import BackendServer
+from backend.settings import BackendSettings
+from payments.clients import ScoreClient, ServiceSettings
+from payments.clients.models import ScoreReport
+from payments.policy import (
+    MAX_REASONS,
+    NO_FACTOR_CODES,
+    DepositDecision,
+    DepositRules,
+    decide_deposit,
+)
+
+TERMINAL = "emu-bike-0001"
+
+# Every branch of decide_deposit: (name, rules, offline, report given).
+BRANCHES: tuple[tuple[str, DepositRules, bool, bool], ...] = (
+    ("default rules", DepositRules(), False, True),
+    ("waived on score", DepositRules(waive_at_score=350), False, True),
+    ("required on score", DepositRules(waive_at_score=951), False, True),
+    ("declined below the minimum", DepositRules(waive_at_score=951, decline_below_score=950),
+     False, True),
+    ("restriction ignored", DepositRules(decline_restrictions=()), False, True),
+    ("offline: deposit", DepositRules(offline_rule="require_deposit"), True, True),
+    ("offline: decline", DepositRules(offline_rule="decline"), True, True),
+    ("offline: waive", DepositRules(offline_rule="waive"), True, True),
+    ("no score on record", DepositRules(), False, False),
+)
+
+
+@pytest.fixture(scope="module")
+def reports() -> Iterator[dict[str, ScoreReport]]:
+    with BackendServer(BackendSettings()) as server, ScoreClient(
+            ServiceSettings(url=server.url, api_key=server.api_key_for(TERMINAL))) as scores:
+        yield {s.subject_id: scores.get_score(s.subject_id) for s in DEMO_SUBJECTS}
+
+
+def check_reasons(decision: DepositDecision, report: ScoreReport | None) -> None:
+    """The rule of issue #13: <= 4 reasons, each a scored factor (with its events, costliest
+    first) or a restriction with its origin; only a decision with no score to explain names
+    neither."""
+    assert 1 <= len(decision.reasons) <= MAX_REASONS
+    assert decision.summary is not None and decision.summary.text.endswith(".")
+    factors = {f.code: f for f in report.factors} if report else {}
+    restrictions = {r.code: r for r in report.restrictions} if report else {}
+    for reason in decision.reasons:
+        assert reason.text.endswith(".")
+        if reason.code in factors:
+            factor = factors[reason.code]
+            assert reason.points == factor.points != 0
+            assert reason.event_ids == factor.event_ids and reason.event_ids
+            assert f"{factor.points:+d}" in reason.text
+        elif reason.code in restrictions:
+            origin = restrictions[reason.code].origin
+            assert origin is not None and reason.origin == origin.describe()
+            assert origin.reference in reason.text
+        else:
+            assert reason.code in NO_FACTOR_CODES, reason
+            if reason.code == "baseline_score":
+                assert report is not None and not any(f.points for f in report.factors)
+            else:
+                assert report is None or decision.summary == reason
+    points = [r.points for r in decision.reasons if r.points is not None]
+    if decision.outcome == "waived" and points and all(p > 0 for p in points):
+        assert points == sorted(points, reverse=True)  # what helped most first
+    elif points and all(p < 0 for p in points):
+        assert points == sorted(points)  # what cost most first
+
+
+@pytest.mark.parametrize(("branch", "rules", "offline", "given"), BRANCHES,
+                         ids=[b[0] for b in BRANCHES])
+@pytest.mark.parametrize("subject", [s.subject_id for s in DEMO_SUBJECTS])
+def test_every_decision_names_at_most_four_scored_factors(
+        reports: dict[str, ScoreReport], subject: str, branch: str, rules: DepositRules,
+        offline: bool, given: bool) -> None:
+    report = reports[subject] if given else None
+    decision = decide_deposit(rules, report, offline=offline)
+    check_reasons(decision, None if offline else report)
+
+
+def test_the_branches_reach_every_outcome(reports: dict[str, ScoreReport]) -> None:
+    seen = {(decide_deposit(rules, reports[s.subject_id] if given else None,
+                            offline=offline).outcome, decide_deposit(
+                                rules, reports[s.subject_id] if given else None,
+                                offline=offline).headline.code)
+            for _, rules, offline, given in BRANCHES for s in DEMO_SUBJECTS}
+    assert {code for _, code in seen} >= {
+        "score_above_threshold", "score_below_threshold", "score_below_minimum", "restricted",
+        "score_service_offline", "score_unavailable"}
+    assert {outcome for outcome, _ in seen} == {"waived", "required", "declined"}
+
+
+def test_a_report_with_events_gives_them_to_each_factor(
+        reports: dict[str, ScoreReport]) -> None:
+    low = reports["rider-low"]
+    assert sum(f.points for f in low.factors) + low.baseline == low.score
+    decision = decide_deposit(DepositRules(), low, offline=False)
+    assert decision.outcome == "required"
+    assert decision.reason_codes[0] == "parking_violations"  # the costliest factor first
+    assert len(decision.reasons[0].event_ids) == 4
+
+
+def test_the_court_list_entry_is_the_reason_of_a_blacklisted_decline(
+        reports: dict[str, ScoreReport]) -> None:
+    decision = decide_deposit(DepositRules(), reports["rider-blacklisted"], offline=False)
+    assert decision.outcome == "declined" and decision.reason_codes == ("court_blacklist",)
+    assert "Origin: " in decision.reasons[0].text and "reference" in decision.reasons[0].text
