@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -64,8 +65,11 @@ class LinkClient:
 
 def connect(url: str, user: str, password: str | None, *, client_id: str | None = None,
             clean: bool = False, will: tuple[str, bytes] | None = None,
-            expect_ok: bool = True, keepalive: int = 60) -> LinkClient:
-    """A paho client (MQTT 3.1.1) connected to ``url`` as ``user``."""
+            expect_ok: bool = True, keepalive: int = 60,
+            on_message: Callable[[mqtt.Client, object, mqtt.MQTTMessage], None] | None = None
+            ) -> LinkClient:
+    """A paho client (MQTT 3.1.1) connected to ``url`` as ``user`` (``on_message``: handle
+    messages yourself instead of queueing them)."""
     parts = urlsplit(url)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or user,
                          clean_session=clean, protocol=mqtt.MQTTv311)
@@ -80,7 +84,7 @@ def connect(url: str, user: str, password: str | None, *, client_id: str | None 
         tc.connect_rc = rc.value
         tc.connected.set()
 
-    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+    def queue_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         tc.received.put(msg)
 
     def on_subscribe(_c: mqtt.Client, _u: object, _mid: int, codes: list[mqtt.ReasonCode],
@@ -88,7 +92,8 @@ def connect(url: str, user: str, password: str | None, *, client_id: str | None 
         tc.subacks.put([c.value for c in codes])
 
     client.on_connect = on_connect
-    client.on_message = on_message
+    # Set before connecting: a persistent session delivers queued messages right after CONNACK.
+    client.on_message = queue_message if on_message is None else on_message
     client.on_subscribe = on_subscribe
     client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, keepalive=keepalive)
     client.loop_start()

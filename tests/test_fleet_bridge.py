@@ -46,8 +46,8 @@ class FakeUnit:
         will = fm.encode(fm.Status(self.device_id, False, reason="connection_lost"))
         self.link = connect(self.broker.url, self.device_id,
                             self.broker.password_of(self.device_id),
-                            will=(fm.up_topic(self.device_id, "status"), will))
-        self.link.client.on_message = self._on_command
+                            will=(fm.up_topic(self.device_id, "status"), will),
+                            on_message=self._on_command)
         self.link.client.subscribe(fm.down_topic(self.device_id), 1)
         self.publish(fm.Status(self.device_id, True, self.now()), retain=True)
         return self

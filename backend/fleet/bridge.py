@@ -112,7 +112,10 @@ class Bridge:
         self._poll_s = poll_s
         self._sweep_s = sweep_s
         self._keepalive_s = keepalive_s
-        self._incoming: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        # (connection generation, message): a PUBACK goes only on the connection the message
+        # came on (after a reconnect the broker redelivers, and message ids are reused).
+        self._incoming: queue.Queue[tuple[int, mqtt.MQTTMessage]] = queue.Queue()
+        self._generation = 0
         self._published: queue.Queue[int] = queue.Queue()
         self._inflight: dict[int, str] = {}  # mid -> command id, awaiting PUBACK
         self._inflight_ids: set[str] = set()
@@ -208,6 +211,7 @@ class Bridge:
             self._refused = str(rc)
             log.warning("fleet bridge: broker refused the connection: %s", rc)
             return
+        self._generation += 1
         self._connected.set()
         if flags.session_present and self._ready.is_set():
             return  # the subscription lives on in the session
@@ -230,7 +234,7 @@ class Bridge:
             self._inflight_ids.clear()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._incoming.put(msg)
+        self._incoming.put((self._generation, msg))
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _rc: mqtt.ReasonCode,
                     _p: object) -> None:
@@ -257,12 +261,12 @@ class Bridge:
                 if self._stop.is_set():
                     return
                 log.exception("fleet bridge: handling failed; retrying")
-                for msg in batch:
-                    self._incoming.put(msg)
+                for item in batch:
+                    self._incoming.put(item)
                 self._stop.wait(0.5)
 
-    def _take_batch(self) -> list[mqtt.MQTTMessage]:
-        batch: list[mqtt.MQTTMessage] = []
+    def _take_batch(self) -> list[tuple[int, mqtt.MQTTMessage]]:
+        batch: list[tuple[int, mqtt.MQTTMessage]] = []
         try:
             batch.append(self._incoming.get(timeout=self._poll_s if not self._wake.is_set()
                                             else 0.0))
@@ -276,10 +280,10 @@ class Bridge:
                 break
         return batch
 
-    def _handle(self, batch: list[mqtt.MQTTMessage]) -> None:
+    def _handle(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
         now = self.backend.now()
         parsed: list[tuple[mqtt.MQTTMessage, Message | None]] = []
-        for raw in batch:
+        for _gen, raw in batch:
             try:
                 parsed.append((raw, decode_up(raw.topic, raw.payload)))
             except FleetMessageError as exc:
@@ -300,10 +304,13 @@ class Bridge:
                                 msg.device_id, exc)
                     self.stats.dropped += 1
                 conn.execute("RELEASE SAVEPOINT fleet_msg")
-        for raw, msg in parsed:  # committed: now the broker may forget them
+        # Committed: now the broker may forget them (a message of an earlier connection is
+        # delivered again and counted as a duplicate).
+        for (gen, _), (raw, msg) in zip(batch, parsed, strict=True):
             if msg is not None:
                 self.stats.by_kind[msg.kind] = self.stats.by_kind.get(msg.kind, 0) + 1
-            self._client.ack(raw.mid, raw.qos)
+            if gen == self._generation and self._connected.is_set():
+                self._client.ack(raw.mid, raw.qos)
         with self._progress:
             self.stats.received += len(batch)
             self.stats.handled += len(batch)
