@@ -9,9 +9,10 @@ several workers on one database need, and nothing else.
 What this module translates so the same SQL runs on both stores:
 
 - ``?`` placeholders become ``%s`` (a literal ``%`` is doubled); translations are cached.
-- DDL types: ``INTEGER`` becomes ``BIGINT`` (SQLite integers are 64-bit), ``REAL`` becomes
-  ``DOUBLE PRECISION`` (SQLite's REAL is 8 bytes; PostgreSQL's would be 4 and round unix
-  times to minutes), ``BLOB`` becomes ``BYTEA``; ``WITHOUT ROWID`` is dropped.
+- DDL types (written in upper case): ``INTEGER`` becomes ``BIGINT`` (SQLite integers are
+  64-bit), ``REAL`` becomes ``DOUBLE PRECISION`` (SQLite's REAL is 8 bytes; PostgreSQL's
+  would be 4 and round unix times to minutes), ``BLOB`` becomes ``BYTEA``; ``WITHOUT ROWID``
+  is dropped.
 - Python ``bool`` parameters are sent as 0/1, as SQLite stores them.
 
 Isolation is PostgreSQL's default, READ COMMITTED, with explicit row locks where money needs
@@ -35,10 +36,11 @@ from backend.store import BaseStore
 log = logging.getLogger(__name__)
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_DDL_TYPES = [(re.compile(r"\bINTEGER\b", re.I), "BIGINT"),
-              (re.compile(r"\bREAL\b", re.I), "DOUBLE PRECISION"),
-              (re.compile(r"\bBLOB\b", re.I), "BYTEA"),
-              (re.compile(r"\)\s*WITHOUT\s+ROWID", re.I), ")")]
+# Type names in upper case (the project's style; column names are lower case).
+_DDL_TYPES = [(re.compile(r"\bINTEGER\b"), "BIGINT"),
+              (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+              (re.compile(r"\bBLOB\b"), "BYTEA"),
+              (re.compile(r"\)\s*WITHOUT\s+ROWID"), ")")]
 _DDL_RE = re.compile(r"^\s*(CREATE|ALTER)\s", re.I)
 _MIGRATION_LOCK = 0x5CA9_0001  # advisory lock id held while migrating
 
@@ -176,6 +178,11 @@ class PgStore(BaseStore):
         self._pool: Any = ConnectionPool(conninfo, min_size=min_size, max_size=max_size,
                                          kwargs=kwargs, timeout=timeout_s, open=True,
                                          name="scanpay-backend")
+        try:
+            self._pool.wait(timeout=timeout_s)  # min_size connections open before serving
+        except Exception as exc:
+            self._pool.close()
+            raise BackendError(f"cannot connect to {_safe(url)}: {exc}") from None
 
     @property
     def closed(self) -> bool:
