@@ -24,11 +24,10 @@ from backend.settings import STORE_ENV
 # Test modules whose every test runs on both stores.
 BOTH_STORES_MODULES = frozenset({
     "tests.test_backend_api", "tests.test_backend_authz", "tests.test_backend_docs",
-    "tests.test_backend_guard", "tests.test_backend_keys", "tests.test_backend_payments",
-    "tests.test_backend_provenance",
-    "tests.test_backend_scores", "tests.test_backend_signing", "tests.test_backend_workers",
-    "tests.test_clients_backend", "tests.test_emvco_orders", "tests.test_backend_store",
-    "tests.test_disputes", "tests.test_person_report",
+    "tests.test_backend_guard", "tests.test_backend_keys", "tests.test_backend_load",
+    "tests.test_backend_payments", "tests.test_backend_provenance", "tests.test_backend_scores",
+    "tests.test_backend_signing", "tests.test_backend_store", "tests.test_backend_workers",
+    "tests.test_clients_backend", "tests.test_emvco_orders",
 })
 STORES = ("sqlite", "postgresql")
 _schemas = itertools.count(1)

@@ -1,7 +1,10 @@
 """`scanpay bench load`: many terminals against the reference back end over loopback HTTP.
 
-A back end on a SQLite file pre-filled with N events serves in its own process(es) (uvicorn,
-``--workers`` of them over the same file); this process plays ``--terminals`` concurrent
+A back end pre-filled with N events serves in its own process(es) (``scanpay backend serve
+--workers N``): on a SQLite file (``--store sqlite``, the default), on a private PostgreSQL
+server started for the run (``--store postgresql``: :mod:`backend.localpg`, fsync on, commits
+not waiting for the WAL flush) or on a database you name (``--store postgresql://...``: the run
+uses a schema of its own and drops it afterwards). This process plays ``--terminals`` concurrent
 terminals, each on its own keep-alive connection, each sending one request at a time from a
 fixed mix: score reads, event batches (10 chained events), payment-code resolves and deposit
 holds. Requests/s and p50/p95/p99 latency per call kind go to ``load.json`` and a latency
@@ -27,7 +30,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,8 @@ class LoadPlan:
     seconds: float = 20.0
     workers: int = 1
     seed: int = 1
+    # "sqlite", "postgresql" (a private server for the run) or a store URL.
+    store: str = "sqlite"
     # Offered requests/s over all terminals (paced); 0: closed loop, as fast as answers come.
     rate: float = 0.0
     mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
@@ -72,7 +78,7 @@ def _terminal_ids(n: int) -> list[str]:
     return [f"load-bike-{i:04d}" for i in range(n)]
 
 
-def prefill(db: Path, plan: LoadPlan, now: float) -> list[_Terminal]:
+def prefill(db: Path | str, plan: LoadPlan, now: float) -> list[_Terminal]:
     """Create the database: subjects, ``plan.events`` scored events, each terminal's served
     subjects and payer proofs, and unused payment codes for its resolves."""
     from backend.app import create_app
@@ -127,19 +133,58 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(db: Path, workers: int,
+@contextmanager
+def store_for(store: str, work_dir: Path) -> Iterator[str]:
+    """The store URL of a run: a SQLite file in ``work_dir``, a private PostgreSQL server
+    (stopped afterwards), or the URL given (PostgreSQL: in a schema of its own, dropped
+    afterwards)."""
+    from terminal.errors import TerminalError
+
+    if store == "sqlite":
+        yield str(work_dir / "load.sqlite3")
+        return
+    if store == "postgresql":
+        from backend.errors import BackendError
+        from backend.localpg import LocalPostgres
+
+        try:
+            server = LocalPostgres(durable=True).start()
+        except BackendError as exc:
+            raise TerminalError(str(exc)) from None
+        try:
+            yield server.url()
+        finally:
+            server.stop()
+        return
+    if store.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        from backend.pgstore import parse_url
+
+        schema = f"scanpay_load_{uuid.uuid4().hex[:8]}"
+        yield store + ("&" if "?" in store else "?") + f"schema={schema}"
+        with psycopg.connect(parse_url(store)[0], autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        return
+    path = Path(store.removeprefix("sqlite://"))
+    if path.exists():
+        raise TerminalError(f"{path} exists; --store takes a new SQLite file (the run fills it)")
+    yield str(path)
+
+
+def start_server(db: Path | str, workers: int,
                  terminals: list[str]) -> tuple[subprocess.Popen[bytes], int]:
-    """Serve the back end on loopback in ``workers`` uvicorn processes, with development keys
-    for ``terminals``; waits for health."""
-    from backend.asgi import DB_ENV, TERMINALS_ENV
+    """Serve the back end on loopback (``scanpay backend serve --dev``) in ``workers``
+    processes, with development keys for ``terminals``; waits for health."""
     from terminal.errors import TerminalError
 
     port = _free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "backend.asgi:dev_app_from_env",
-           "--factory", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-           "--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, env={**os.environ, DB_ENV: str(db),
-                                      TERMINALS_ENV: ",".join(terminals)})
+    cmd = [sys.executable, "-m", "terminal.cli.main", "backend", "serve", "--dev",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+           "--store", str(db), "--no-dev-routes"]
+    for terminal_id in terminals:
+        cmd += ["--terminal", terminal_id]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60.0
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -325,6 +370,7 @@ def summarise(latencies: Mapping[str, list[float]], statuses: Mapping[str, Mappi
     total = stats(everything, merged)
     return {"terminals": plan.terminals, "stored_events": plan.events,
             "seconds": round(window_s, 2), "workers": plan.workers, "seed": plan.seed,
+            "store": store_kind(plan.store),
             "offered_rps": plan.rate or None,
             "mix": dict(plan.mix), "cpus": os.cpu_count(), "total": total,
             "by_kind": {k: stats(latencies[k], statuses[k]) for k in KINDS if latencies[k]},
@@ -334,23 +380,30 @@ def summarise(latencies: Mapping[str, list[float]], statuses: Mapping[str, Mappi
 
 def run_load(plan: LoadPlan, work_dir: Path) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Pre-fill, serve, drive; returns the summary and the raw latencies (s) per kind."""
-    db = work_dir / "load.sqlite3"
-    started = time.monotonic()
-    terminals = prefill(db, plan, time.time())
-    prefill_s = time.monotonic() - started
-    proc, port = start_server(db, plan.workers, [t.terminal_id for t in terminals])
-    try:
-        latencies, statuses, window = asyncio.run(_drive(port, terminals, plan))
-    finally:
-        proc.terminate()
+    with store_for(plan.store, work_dir) as db:
+        started = time.monotonic()
+        terminals = prefill(db, plan, time.time())
+        prefill_s = time.monotonic() - started
+        print(f"load: pre-filled in {prefill_s:.1f} s; serving with {plan.workers} worker(s)",
+              file=sys.stderr, flush=True)
+        proc, port = start_server(db, plan.workers, [t.terminal_id for t in terminals])
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            latencies, statuses, window = asyncio.run(_drive(port, terminals, plan))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     summary = summarise(latencies, statuses, window, plan)
     summary["prefill_s"] = round(prefill_s, 1)
     return summary, latencies
+
+
+def store_kind(store: str) -> str:
+    """"sqlite" or "postgresql" for a --store value (a URL's password never reported)."""
+    return "postgresql" if store.startswith(("postgresql", "postgres://")) else "sqlite"
 
 
 def plot_latencies(latencies: Mapping[str, list[float]], summary: Mapping[str, Any],
@@ -378,7 +431,8 @@ def plot_latencies(latencies: Mapping[str, list[float]], summary: Mapping[str, A
     ax.set_ylabel("requests")
     total = summary["total"]
     ax.set_title(f"{summary['terminals']} terminals, {summary['stored_events']} stored events, "
-                 f"{summary['workers']} worker(s): {total['rps']} req/s, p99 {total['p99_ms']} ms")
+                 f"{summary.get('store', 'sqlite')}, {summary['workers']} worker(s): "
+                 f"{total['rps']} req/s, p99 {total['p99_ms']} ms")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -396,7 +450,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, metavar="S",
                         help=f"measured seconds, after {WARMUP_S:g} s of warm-up (default 20)")
     parser.add_argument("--workers", type=int, default=1, metavar="W",
-                        help="uvicorn worker processes over the same SQLite file (default 1)")
+                        help="back-end worker processes over the one store (default 1)")
+    parser.add_argument("--store", default="sqlite", metavar="STORE",
+                        help="sqlite (a file, the default), postgresql (a private server "
+                             "started for the run; needs Debian's postgresql) or a store URL "
+                             "(postgresql://...: the run uses a schema of its own, dropped "
+                             "afterwards; or a new SQLite file path)")
     parser.add_argument("--rate", type=float, default=0.0, metavar="R",
                         help="offered requests/s over all terminals, each terminal paced; "
                              "0 (default): closed loop, each terminal sends as soon as it has "
@@ -416,13 +475,14 @@ def _run(args: argparse.Namespace) -> int:
         raise TerminalError("--terminals and --workers must be >= 1, --events and --rate >= 0, "
                             "--seconds > 0")
     plan = LoadPlan(terminals=args.terminals, events=args.events, seconds=args.seconds,
-                    workers=args.workers, seed=args.seed, rate=args.rate)
+                    workers=args.workers, seed=args.seed, rate=args.rate, store=args.store)
     print(f"load: pre-filling {plan.events} events for {plan.terminals} terminals ...",
           file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="scanpay-load-") as tmp:
         summary, latencies = run_load(plan, Path(tmp))
     args.out.mkdir(parents=True, exist_ok=True)
-    suffix = ("" if plan.workers == 1 else f"-w{plan.workers}") \
+    suffix = ("-pg" if store_kind(plan.store) == "postgresql" else "") \
+        + ("" if plan.workers == 1 else f"-w{plan.workers}") \
         + (f"-r{plan.rate:g}" if plan.rate else "")
     (args.out / f"load{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n",
                                                  encoding="utf-8")
@@ -432,8 +492,9 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     total = summary["total"]
     offered = f"offered {plan.rate:g} req/s" if plan.rate else "closed loop"
-    print(f"load: {plan.terminals} terminals, {plan.events} stored events, {plan.workers} "
-          f"worker(s), {offered}, {summary['seconds']} s: {total['rps']} req/s, "
+    print(f"load: {plan.terminals} terminals, {plan.events} stored events, "
+          f"{store_kind(plan.store)}, {plan.workers} worker(s), {offered}, "
+          f"{summary['seconds']} s: {total['rps']} req/s, "
           f"p50 {total['p50_ms']} ms, p95 {total['p95_ms']} ms, p99 {total['p99_ms']} ms, "
           f"{total['errors']} errors")
     for kind, s in summary["by_kind"].items():
