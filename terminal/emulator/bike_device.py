@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.emulated.indicator import EmulatedIndicator
-from hardware.emulated.lock import EmulatedLock
+from hardware.emulated.lock import BatteryDrain, EmulatedLock
 from hardware.emulated.switchable_camera import SwitchableCamera
 from hardware.ports import Beep, IndicatorState
 from payments.clients.person import PersonClient
@@ -27,7 +27,9 @@ from terminal.bikelock.stack import BikeLockStack
 from terminal.bikelock.states import RideState
 from terminal.bikelock.unit import Notice
 from terminal.config.schema import Config
+from terminal.devices import lock_drain, lock_position
 from terminal.endpoints import Endpoints
+from terminal.fleet.settings import FleetSettings
 from terminal.web.report_links import ReportLinks
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,8 @@ class BikeDevice:
     def __init__(self, config: Config, endpoints: Endpoints, *, state_dir: Path,
                  camera: SwitchableCamera, on_event: Callable[[Event], None],
                  on_notice: Callable[[Notice], None],
-                 on_change: Callable[[], None] = lambda: None) -> None:
+                 on_change: Callable[[], None] = lambda: None,
+                 fleet: FleetSettings | None = None) -> None:
         self.config = config
         self.camera = camera
         self.endpoints = endpoints
@@ -86,11 +89,14 @@ class BikeDevice:
         self._on_change = on_change
         self._notice: Notice | None = None
         self._mutex = threading.Lock()
-        self.lock = EmulatedLock()
+        section = config.lock
+        self.lock = EmulatedLock(battery=section.battery_pct,
+                                 drain=BatteryDrain(*lock_drain(section)),
+                                 position=lock_position(section))
         self.indicator = _WatchedIndicator(self._changed)
         self.stack = BikeLockStack(config, endpoints, state_dir=state_dir, camera=camera,
                                    lock=self.lock, indicator=self.indicator,
-                                   on_notice=self._noticed)
+                                   on_notice=self._noticed, fleet=fleet)
         _tap_outbox(self.stack.outbox, on_event)
         self.lock.on_opened(self._changed)
         self.lock.on_closed(self._changed)
@@ -119,6 +125,12 @@ class BikeDevice:
         """The rider pushes the latch shut: a ride in progress ends and is charged."""
         self.lock.close_latch()
 
+    def set_battery(self, percent: float | None) -> None:
+        """Set the emulated battery's charge (None: no gauge)."""
+        self.lock.set_battery(percent)
+        self.stack.unit.tick()  # the light shows a low battery at once
+        self._changed()
+
     # -- what a status page shows -----------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -141,6 +153,12 @@ class BikeDevice:
             "ride": self._with_link(_ride(unit.rental, self.config)),
             "last_ride": self._with_link(_ride(unit.last, self.config)),
             "events_logged": unit.events_logged,
+            "battery": None if (level := self.lock.battery) is None else round(level, 1),
+            "position": None if (where := self.lock.position) is None else
+            {"lat": round(where.lat, 6), "lon": round(where.lon, 6)},
+            "in_service": unit.in_service,
+            "fleet": None if self.stack.fleet is None else
+            {"connected": self.stack.fleet.link.connected},
         }
 
     def close(self) -> None:

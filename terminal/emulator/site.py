@@ -135,9 +135,10 @@ class EmulatorSite:
             if self.panel is not None:
                 self.panel.publish("lock")
 
+        assert self.emulator is not None
         device = BikeDevice(self.config, endpoints, state_dir=state_dir, camera=self.camera,
                             on_event=self.log.add_event, on_notice=self._bike_notice,
-                            on_change=changed)
+                            on_change=changed, fleet=self.emulator.fleet_settings())
         self._stack.callback(device.close)
         page = BikePage(device)
         server = WebServer(page.app(), host=self._host, port=0, name="scanpay-bike-page").start()
@@ -155,9 +156,10 @@ class EmulatorSite:
             from terminal.kiosk.app import KioskApp
         except ImportError as exc:
             raise EmulatorError(f"the kiosk app cannot be loaded: {exc}") from None
+        assert self.emulator is not None
         app = KioskApp(self.config, endpoints, state_dir=state_dir, camera=self.camera,
                        host=self._host, port=0, on_event=self.log.add_event,
-                       sensor_factory=self._face_sensor)
+                       sensor_factory=self._face_sensor, fleet=self.emulator.fleet_settings())
         self._stack.callback(app.close)
         app.start()
         self.device, self.device_url = app, app.url

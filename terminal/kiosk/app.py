@@ -28,6 +28,10 @@ from payments.uploader import Uploader
 from terminal.config.schema import Config, FaceSection, KioskSection, SmileSection
 from terminal.devices import open_camera
 from terminal.endpoints import Endpoints
+from terminal.fleet.agent import FleetAgent
+from terminal.fleet.control import KioskControl
+from terminal.fleet.drain import EventDrain
+from terminal.fleet.settings import FleetSettings
 from terminal.kiosk.catalogue import Catalogue, default_catalogue_path, load_catalogue
 from terminal.kiosk.flow import KioskFlow
 from terminal.kiosk.orders import OrderBook
@@ -65,8 +69,13 @@ class KioskApp:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         tick_s: float = 0.25,
+        fleet: FleetSettings | None = None,
     ) -> None:
+        """``fleet``: the kiosk's MQTT link (heartbeats; its events drain over it instead of the
+        HTTPS uploader when events go over MQTT; lock commands are refused: no lock)."""
         self.config = config
+        self._fleet_settings = fleet
+        self.fleet: FleetAgent | None = None
         self.settings = config.kiosk or KioskSection()
         self._endpoints = endpoints
         self._state_dir = state_dir
@@ -137,6 +146,11 @@ class KioskApp:
         return refund_order(self.orders, self.gateway, order_id, emit=self._emit,
                             terminal_id=self.config.terminal.id, wall_clock=self._wall)
 
+    def _screen_state(self) -> str:
+        """The screen shown now, for the fleet's heartbeats."""
+        flow = getattr(self, "flow", None)
+        return "starting" if flow is None else str(getattr(flow.state, "value", flow.state))
+
     # -- building -----------------------------------------------------------------------------
 
     def _open(self) -> None:
@@ -155,12 +169,22 @@ class KioskApp:
         gateway_settings = self._endpoints.gateway
         self.gateway = stack.enter_context(GatewayClient(gateway_settings))
         orders_client = stack.enter_context(OrderClient(gateway_settings))
-        uploads = stack.enter_context(ScoreClient(self._endpoints.score))
-        out = config.outbox
-        self.uploader = Uploader(self.outbox, uploads, batch_size=out.batch_size,
-                                 backoff_base_s=out.backoff_base_s,
-                                 backoff_max_s=out.backoff_max_s)
-        stack.callback(self.uploader.stop)
+        self.uploader: Uploader | EventDrain
+        fleet = self._fleet_settings
+        if fleet is not None:
+            self.fleet = FleetAgent(fleet, KioskControl(self._screen_state),
+                                    state_dir=self._state_dir, outbox=self.outbox,
+                                    wall=self._wall)
+            stack.callback(self.fleet.close)
+        if self.fleet is not None and self.fleet.drain is not None:
+            self.uploader = self.fleet.drain  # events over MQTT
+        else:
+            uploads = stack.enter_context(ScoreClient(self._endpoints.score))
+            out = config.outbox
+            self.uploader = Uploader(self.outbox, uploads, batch_size=out.batch_size,
+                                     backoff_base_s=out.backoff_base_s,
+                                     backoff_max_s=out.backoff_max_s)
+            stack.callback(self.uploader.stop)
         self.camera = self._camera_given or open_camera(config.camera, clock=self._clock)
         stack.callback(self.camera.close)
 
@@ -221,6 +245,8 @@ class KioskApp:
         stack.callback(server.close)
         server.start()
         self.url = server.url
+        if self.fleet is not None:
+            self.fleet.start()
         self.uploader.start()
         prepare = getattr(self._face_sensor, "prepare", None) if self._preload_face else None
         if prepare is not None:  # load the face models now, not when the first customer smiles

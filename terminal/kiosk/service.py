@@ -48,17 +48,7 @@ def run_kiosk(config: Config, stop: threading.Event, *,
             endpoints = Endpoints.from_config(config)
         metrics = stack.enter_context(serve_unit_metrics(config, state_dir, say=say))
         kiosk = stack.enter_context(KioskApp(config, endpoints, state_dir=state_dir,
-                                             metrics=metrics))
-        if fleet is not None:
-            from terminal.fleet.agent import FleetAgent
-            from terminal.fleet.control import KioskControl
-
-            agent = stack.enter_context(FleetAgent(
-                fleet, KioskControl(lambda: str(getattr(kiosk.flow.state, "value", "serving"))),
-                state_dir=state_dir, outbox=kiosk.outbox))
-            if agent.drain is not None:  # the outbox drains over MQTT from now on
-                kiosk.uploader.stop()
-                kiosk.uploader = agent.drain  # type: ignore[assignment]
+                                             metrics=metrics, fleet=fleet))
         say(f"kiosk {config.terminal.id} ready: open {kiosk.url}/ in the kiosk browser")
         if kiosk.settings.staff_pin:
             say(f"staff screen: {kiosk.url}/staff")

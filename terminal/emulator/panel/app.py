@@ -78,7 +78,9 @@ class Panel:
         if self.bike is None:
             return None
         status = self.bike.status()
-        return {"latch": status["latch"], "ride": status["ride"]}
+        return {"latch": status["latch"], "ride": status["ride"],
+                "battery": status.get("battery"), "position": status.get("position"),
+                "in_service": status.get("in_service", False), "fleet": status.get("fleet")}
 
     def _context(self) -> dict[str, Any]:
         view = self.desk.camera.view
@@ -121,8 +123,11 @@ class Panel:
             self.bike.close_latch()
         elif action == "open":
             self.bike.open_latch()
+        elif action == "battery":
+            self.bike.set_battery(_percent(form.get("percent", "")))
         else:
-            raise PanelError(f"lock action must be open or close, got {action!r}")
+            raise PanelError(f"lock action must be open or close (or battery with a percent), "
+                             f"got {action!r}")
 
     def phone(self, form: Mapping[str, str]) -> None:
         """The customer's phone scans the QR the device shows and pays it."""
@@ -193,6 +198,17 @@ class Panel:
     def close(self) -> None:
         """End every open event stream; safe to call twice."""
         self.broadcaster.close()
+
+
+def _percent(text: str) -> float:
+    """A battery charge typed in the panel: a number 0..100."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise PanelError(f"battery must be a number of percent (0-100), got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise PanelError(f"battery must be between 0 and 100 percent, got {text!r}")
+    return value
 
 
 def _action(handler: Callable[[Mapping[str, str]], None]) -> Any:
