@@ -15,6 +15,7 @@ from terminal.cli.backend_fleet import (
     register_fleet,
     start_bridge,
 )
+from terminal.cli.backend_retention import register_retention
 from terminal.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_fleet(inner)
     _register_console_link(inner)
     register_disputes(inner)
+    register_retention(inner)
 
 
 def _register_keys(inner: argparse._SubParsersAction) -> None:
