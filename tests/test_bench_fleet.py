@@ -34,7 +34,7 @@ UNIT = "fbike-09001"
 def test_a_short_fleet_run_loses_nothing_duplicates_nothing_and_every_command_is_acked(
         tmp_path: Path) -> None:
     need_mosquitto()
-    plan = FleetPlan(locks=20, seconds=3.0, heartbeat_s=1.0, rides_per_s=4.0,
+    plan = FleetPlan(locks=20, seconds=2.0, heartbeat_s=1.0, rides_per_s=4.0,
                      commands_per_s=4.0, ride_s=(0.2, 0.6), seed=3)
     result = run_fleet(plan)
     assert result.locks == 20 and result.store == "sqlite" and result.broker == "mosquitto"
