@@ -69,7 +69,8 @@ class BaseStore(ABC):
 
     @property
     def concurrent_reads(self) -> bool:
-        """Whether :meth:`read` runs without waiting for writers."""
+        """Whether :meth:`read` is quick enough to run on the event loop: it neither waits
+        for writers nor for the network."""
         return True
 
     @abstractmethod
