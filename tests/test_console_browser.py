@@ -87,6 +87,16 @@ def test_an_operator_signs_in_finds_a_bike_and_corrects_a_dispute(stack, page_fa
     check_axe(page, "console-dispute-decided")
     screenshot(page, "console-dispute-decided", "landscape")
 
+    # The same page in Chinese, and back.
+    page.get_by_role("link", name="Show the console in Chinese").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("#decision-result")).to_contain_text("rider-low 当前评分")
+    expect(page.get_by_role("link", name="车队")).to_be_visible()
+    check_axe(page, "console-dispute-zh")
+    screenshot(page, "console-dispute-zh", "landscape")
+    page.get_by_role("link", name="用英文显示控制台").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+
     page.get_by_role("button", name="Sign out").click()
     expect(page.locator("#login-message")).to_have_text("You are signed out.")
     check_axe(page, "console-login")
@@ -101,6 +111,8 @@ def test_the_console_works_from_the_keyboard(stack, page_factory) -> None:
     page.goto(stack.server.url + "/console/login")
     page.keyboard.press("Tab")
     expect(page.locator("a.skip")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Show the console in Chinese")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_label("Operator API key", exact=True)).to_be_focused()
     page.keyboard.type(stack.server.api_key_for("emu-operator-0001"))

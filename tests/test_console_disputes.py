@@ -57,7 +57,7 @@ def test_a_correction_shows_the_new_score_and_a_verified_audit_trail(server) -> 
     url = f"{server.url}/console/disputes/{dispute_id}/decision"
     no_note = http.post(url, data={"csrf": csrf, "outcome": "corrected", "note": " "},
                         allow_redirects=False, timeout=5)
-    assert no_note.status_code == 400 and "write a note" in no_note.text
+    assert no_note.status_code == 400 and "Write a note of 1 to 2000" in no_note.text
     no_csrf = http.post(url, data={"outcome": "corrected", "note": "wrong"},
                         allow_redirects=False, timeout=5)
     assert no_csrf.status_code == 403

@@ -45,7 +45,7 @@ def test_a_heartbeat_shows_the_unit_in_the_list_with_its_state_and_battery(stack
     assert "<dd>64 %</dd>" in detail.text and "<dd>-71 dBm</dd>" in detail.text
     assert "<td>status</td><td>online True</td>" in detail.text  # the unit's retained status
     unknown = http.get(f"{stack.server.url}/console/fleet/bike-9999", timeout=5)
-    assert unknown.status_code == 404 and "no unit bike-9999" in unknown.text
+    assert unknown.status_code == 404 and "No unit bike-9999 has reported" in unknown.text
 
 
 def test_find_is_sent_and_its_acknowledgement_shown(stack) -> None:

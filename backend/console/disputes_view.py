@@ -40,7 +40,7 @@ def disputes(backend: Backend, status: str) -> list[dict[str, Any]]:
 
 def review(backend: Backend, dispute_id: str) -> dict[str, Any]:
     """Everything the review page shows: ``d`` (the dispute), ``score``, ``item_facts``,
-    ``audit`` rows, ``audit_ok`` and ``audit_verdict``."""
+    ``audit`` rows and ``audit_check`` (the whole chain's verification)."""
     service = _service()
     try:
         with backend.store.transaction() as conn:
@@ -51,16 +51,13 @@ def review(backend: Backend, dispute_id: str) -> dict[str, Any]:
     except ApiError as exc:
         raise DisputesProblem(exc.status, exc.message) from None
     check = trail.get("verification", {})
-    ok = bool(check.get("ok"))
-    verdict = (f"The audit trail verifies: {check.get('rows', 0)} row(s) chained, none changed."
-               if ok else f"The audit trail does NOT verify at row {check.get('bad_seq')}: "
-                          f"{check.get('problem')}")
     audit = [{"seq": r["seq"], "time": r["time"], "actor": r["actor"], "action": r["action"],
               "hash_short": str(r["hash"])[:12]} for r in trail.get("rows", [])]
     return {"d": {**_summary(dispute), "reason": dispute.get("reason", ""),
                   "steps": dispute.get("steps", [])},
-            "score": score, "item_facts": facts, "audit": audit, "audit_ok": ok,
-            "audit_verdict": verdict}
+            "score": score, "item_facts": facts, "audit": audit,
+            "audit_check": {"ok": bool(check.get("ok")), "rows": check.get("rows", 0),
+                            "bad_seq": check.get("bad_seq"), "problem": check.get("problem")}}
 
 
 def decide(backend: Backend, dispute_id: str, outcome: str, note: str,
@@ -99,8 +96,10 @@ def _item_facts(conn: Any, item: dict[str, Any]) -> list[tuple[str, str]]:
                        " WHERE event_id = ?", (item.get("id"),)).fetchone()
     if row is None:
         return []
-    facts = [(name, str(row[i])) for i, name in enumerate(("type", "time", "terminal",
-                                                              "person")) if row[i] is not None]
+    # Known columns are named by message id ("dispute.fact_*"); attributes by their own names.
+    facts = [(f"dispute.fact_{name}", str(row[i]))
+             for i, name in enumerate(("type", "time", "terminal", "person"))
+             if row[i] is not None]
     try:
         attributes = json.loads(row[4])
     except (TypeError, ValueError):

@@ -11,8 +11,8 @@ from backend.errors import ApiError, BackendError
 
 MDS_STATES: tuple[str, ...] = ("available", "reserved", "on_trip", "non_operational", "removed",
                                "unknown")
-COMMANDS: tuple[tuple[str, str], ...] = (("unlock", "Unlock (service)"), ("lock", "Lock"),
-                                         ("find", "Find (beep and flash)"))
+# The commands the console offers (their button words are "unit.cmd_<command>").
+COMMANDS: tuple[str, ...] = ("unlock", "lock", "find")
 # How long a unit has to act on a console command before it must not (the command's deadline).
 DEADLINE_S = 60
 # Telemetry fields shown per entry, in this order (the rest of an entry is left out).
@@ -73,8 +73,8 @@ def vehicle(backend: Backend, device_id: str) -> dict[str, Any] | None:
 
 def send(backend: Backend, device_id: str, command: str, operator_id: str) -> dict[str, Any]:
     """Send ``command`` (unlock, lock or find) to a unit on behalf of an operator."""
-    if command not in dict(COMMANDS):
-        raise FleetProblem(400, f"the console sends {', '.join(dict(COMMANDS))} only")
+    if command not in COMMANDS:
+        raise FleetProblem(400, f"the console sends {', '.join(COMMANDS)} only")
     try:
         body = _service().send_command(backend, device_id, command, {}, DEADLINE_S,
                                        issued_by=f"console:{operator_id}")

@@ -1,4 +1,5 @@
-"""Render the console's pages from Jinja2 templates (autoescaped) with strict security headers.
+"""Render the console's pages from Jinja2 templates (autoescaped) in the request's language,
+with strict security headers.
 
 Every page is ``no-store``, may not be framed, sends no referrer to other sites, and may load
 only its own scripts, styles and images (no inline script, nothing from another origin).
@@ -7,10 +8,14 @@ only its own scripts, styles and images (no inline script, nothing from another 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
+from urllib.parse import urlencode
 
+from fastapi import Request
 from fastapi.responses import HTMLResponse
+
+from backend.console.texts import HTML_LANG, LANG_COOKIE, LANGUAGES, pick_language, text
 
 SECURITY_HEADERS: dict[str, str] = {
     "Cache-Control": "no-store",
@@ -21,6 +26,7 @@ SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+_PREFIX = "/console"
 
 
 @cache
@@ -31,20 +37,46 @@ def _environment() -> Any:
                       autoescape=select_autoescape(default=True), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = format_time
-    env.filters["ago"] = format_age
     return env
 
 
-def render_page(template: str, context: dict[str, Any], *, status: int = 200,
-                headers: dict[str, str] | None = None) -> HTMLResponse:
-    """A page rendered from ``template`` with the console's security headers."""
-    html = _environment().get_template(template).render(**context)
-    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+def language(request: Request) -> str:
+    """The language of this request: ``?lang=``, else the language cookie, else the browser's."""
+    return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
+                         request.headers.get("accept-language", ""))
 
 
-def render_fragment(template: str, context: dict[str, Any]) -> str:
+def page_context(request: Request, now: float) -> dict[str, Any]:
+    """What every template gets: ``t`` (words by message id), ``ago``, the languages."""
+    lang = language(request)
+    other = next(x for x in LANGUAGES if x != lang)
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    lang_href = request.url.path + "?" + urlencode([*query, ("lang", other)])
+    return {"t": partial(text, lang), "lang": lang, "html_lang": HTML_LANG[lang],
+            "other_lang": other, "other_html_lang": HTML_LANG[other], "lang_href": lang_href,
+            "ago": partial(format_age, now=now, lang=lang), "now": now}
+
+
+def render_page(request: Request, template: str, context: dict[str, Any], *, now: float,
+                status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """A page rendered from ``template`` in the request's language, with the security headers.
+    A language chosen with ``?lang=`` is remembered in a cookie."""
+    full = {**page_context(request, now), **context}
+    html = _environment().get_template(template).render(**full)
+    response = HTMLResponse(html, status_code=status,
+                            headers={**SECURITY_HEADERS, **(headers or {})})
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, full["lang"], max_age=365 * 86400, path=_PREFIX,
+                            httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+    return response
+
+
+def render_fragment(request: Request, template: str, context: dict[str, Any], *,
+                    now: float) -> str:
     """The HTML of a template used as a fragment (e.g. the fleet table's rows when polling)."""
-    return str(_environment().get_template(template).render(**context))
+    full = {**page_context(request, now), **context}
+    return str(_environment().get_template(template).render(**full))
 
 
 def format_time(value: Any) -> str:
@@ -53,23 +85,23 @@ def format_time(value: Any) -> str:
         return "—"
     if isinstance(value, int | float):
         return datetime.fromtimestamp(float(value), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    text = str(value)
-    return text.replace("T", " ").replace("Z", " UTC") if "T" in text else text
+    words = str(value)
+    return words.replace("T", " ").replace("Z", " UTC") if "T" in words else words
 
 
-def format_age(value: Any, now: float) -> str:
+def format_age(value: Any, *, now: float, lang: str = "en") -> str:
     """How long ago a unix time or RFC 3339 string was, in plain words."""
     seconds = _unix(value)
     if seconds is None:
-        return "never"
+        return text(lang, "common.never")
     age = max(0, int(now - seconds))
     if age < 60:
-        return f"{age} s ago"
+        return text(lang, "age.s", n=age)
     if age < 3600:
-        return f"{age // 60} min ago"
+        return text(lang, "age.min", n=age // 60)
     if age < 86400:
-        return f"{age // 3600} h ago"
-    return f"{age // 86400} d ago"
+        return text(lang, "age.h", n=age // 3600)
+    return text(lang, "age.d", n=age // 86400)
 
 
 def _unix(value: Any) -> float | None:

@@ -22,13 +22,14 @@ from backend.console.links import (
     parse_link_token,
 )
 from backend.console.operators import operator_key
-from backend.console.render import render_page
+from backend.console.render import language, render_page
 from backend.console.sessions import create_session, end_session, spend_link
+from backend.console.texts import text
 from backend.console.web import (
     COOKIE,
-    MESSAGES,
     PRE_COOKIE,
     PREFIX,
+    REASONS,
     SignInNeeded,
     backend_of,
     check_csrf,
@@ -55,7 +56,7 @@ def console_root() -> Response:
 @router.get(f"{PREFIX}/login")
 def login_page(request: Request, msg: str = "signin") -> Response:
     """The sign-in page (API key form), with the reason the person is here."""
-    return _login(request, msg if msg in MESSAGES else "signin")
+    return _login(request, msg if msg in REASONS else "signin")
 
 
 @router.post(f"{PREFIX}/login")
@@ -86,9 +87,10 @@ def link_page(request: Request, token: str = "") -> Response:
     except SignInNeeded as exc:
         return _login(request, exc.reason, status=400)
     pre = secrets.token_urlsafe(24)
-    response = render_page("link.html", {"title": "Sign in", "session": None,
-                                         "operator_id": claims.operator_id, "token": token,
-                                         "pre": pre, "expires_at": claims.expires_at})
+    response = render_page(request, "link.html", {
+        "title": text(language(request), "login.title"), "session": None,
+        "operator_id": claims.operator_id, "token": token, "pre": pre,
+        "expires_at": claims.expires_at}, now=backend.now())
     _set_pre(response, request, pre)
     return response
 
@@ -163,9 +165,11 @@ def _start(request: Request, backend: Backend, operator_id: str, key_id: str,
 def _login(request: Request, reason: str, *, status: int = 200) -> Response:
     pre = secrets.token_urlsafe(24)
     error = reason not in ("signin", "signed_out")
-    response = render_page("login.html", {"title": "Sign in", "session": None,
-                                          "message": MESSAGES[reason], "error": error,
-                                          "reason": reason, "pre": pre}, status=status)
+    lang = language(request)
+    response = render_page(request, "login.html", {
+        "title": text(lang, "login.title"), "session": None,
+        "message": text(lang, f"msg.{reason}"), "error": error, "reason": reason, "pre": pre},
+        now=backend_of(request).now(), status=status)
     _set_pre(response, request, pre)
     return response
 

@@ -10,7 +10,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from backend.console import disputes_view
-from backend.console.render import render_page
+from backend.console.render import language, render_page
+from backend.console.texts import text
 from backend.console.web import (
     PREFIX,
     Refused,
@@ -38,10 +39,11 @@ async def disputes_page(request: Request, status: str = "under_review") -> Respo
         problem = None
     except disputes_view.DisputesProblem as exc:
         rows, problem = [], str(exc)
-    return render_page("disputes.html", {
-        "title": "Disputes", "section": "disputes", "session": session, "rows": rows,
-        "status": status, "statuses": disputes_view.STATUSES,
-        "disputes_ready": problem is None, "disputes_problem": problem or ""})
+    return render_page(request, "disputes.html", {
+        "title": text(language(request), "disputes.title"), "section": "disputes",
+        "session": session, "rows": rows, "status": status, "statuses": disputes_view.STATUSES,
+        "disputes_ready": problem is None, "disputes_problem": problem or ""},
+        now=backend_of(request).now())
 
 
 @router.get(PREFIX + "/disputes/{dispute_id}")
@@ -52,15 +54,16 @@ async def dispute_page(request: Request, dispute_id: str, decided: str = "",
     session = await signed_in(request)
     backend = backend_of(request)
     if not _DISPUTE_RE.fullmatch(dispute_id):
-        raise Refused(404, "no such dispute")
+        raise Refused(404, "error.no_dispute")
     try:
         view = await run_in_threadpool(disputes_view.review, backend, dispute_id)
     except disputes_view.DisputesProblem as exc:
-        raise Refused(exc.status, str(exc)) from None
-    return render_page("dispute.html", {
-        "title": f"Dispute {dispute_id}", "section": "disputes", "session": session,
-        **view, "decided": decided == "1",
-        "score_before": int(before) if before.lstrip("-").isdigit() else None})
+        raise Refused(exc.status, "error.service", text=str(exc)) from None
+    return render_page(request, "dispute.html", {
+        "title": text(language(request), "dispute.title", id=dispute_id),
+        "section": "disputes", "session": session, **view, "decided": decided == "1",
+        "score_before": int(before) if before.lstrip("-").isdigit() else None},
+        now=backend.now())
 
 
 @router.post(PREFIX + "/disputes/{dispute_id}/decision")
@@ -72,17 +75,16 @@ async def decide(request: Request, dispute_id: str) -> Response:
     check_csrf(session, form)
     outcome, note = form.get("outcome", ""), form.get("note", "").strip()
     if outcome not in ("upheld", "corrected"):
-        raise Refused(400, "choose 'Uphold' or 'Correct'; nothing was decided")
+        raise Refused(400, "error.choose_outcome")
     if not 1 <= len(note) <= MAX_NOTE:
-        raise Refused(400, f"write a note of 1 to {MAX_NOTE} characters for the person; "
-                           "nothing was decided")
+        raise Refused(400, "error.note_length", n=MAX_NOTE)
     if not _DISPUTE_RE.fullmatch(dispute_id):
-        raise Refused(404, "no such dispute")
+        raise Refused(404, "error.no_dispute")
     try:
         before = await run_in_threadpool(disputes_view.decide, backend_of(request), dispute_id,
                                          outcome, note, session.operator_id)
     except disputes_view.DisputesProblem as exc:
-        raise Refused(exc.status, str(exc)) from None
+        raise Refused(exc.status, "error.service", text=str(exc)) from None
     query = {"decided": "1"}
     if before is not None:
         query["before"] = str(before)

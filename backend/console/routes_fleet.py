@@ -10,7 +10,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from backend.console import fleet_view
-from backend.console.render import SECURITY_HEADERS, format_time, render_fragment, render_page
+from backend.console.render import (
+    SECURITY_HEADERS,
+    format_time,
+    language,
+    render_fragment,
+    render_page,
+)
+from backend.console.texts import text
 from backend.console.web import (
     PREFIX,
     Refused,
@@ -36,10 +43,10 @@ async def fleet_page(request: Request, state: str = "") -> Response:
     backend = backend_of(request)
     state = state if state in fleet_view.MDS_STATES else ""
     rows, problem = await run_in_threadpool(_rows, backend, state)
-    return render_page("fleet.html", {
-        "title": "Fleet", "section": "fleet", "session": session, "states": fleet_view.MDS_STATES,
-        "state": state, "rows": rows, "now": backend.now(), "refresh_s": REFRESH_S,
-        "fleet_ready": problem is None, "fleet_problem": problem or ""})
+    return render_page(request, "fleet.html", {
+        "title": text(language(request), "fleet.title"), "section": "fleet", "session": session,
+        "states": fleet_view.MDS_STATES, "state": state, "rows": rows, "refresh_s": REFRESH_S,
+        "fleet_ready": problem is None, "fleet_problem": problem or ""}, now=backend.now())
 
 
 @router.get(f"{PREFIX}/fleet/rows")
@@ -50,12 +57,13 @@ async def fleet_rows(request: Request, state: str = "") -> Response:
     backend = backend_of(request)
     state = state if state in fleet_view.MDS_STATES else ""
     rows, _ = await run_in_threadpool(_rows, backend, state)
-    now = backend.now()
-    html = render_fragment("fleet_rows.html", {"rows": rows, "now": now, "state": state})
-    caption = f"{len(rows)} vehicle(s)" + (f" in state {state}" if state else "")
+    now, lang = backend.now(), language(request)
+    html = render_fragment(request, "fleet_rows.html", {"rows": rows, "state": state}, now=now)
+    caption = text(lang, "fleet.caption_state" if state else "fleet.caption", n=len(rows),
+                   state=state)
     return JSONResponse({"rows_html": html, "caption": caption, "count": len(rows),
-                         "updated": f"Updated {format_time(now)}; refreshes every "
-                                    f"{REFRESH_S} s."}, headers=dict(SECURITY_HEADERS))
+                         "updated": text(lang, "fleet.updated", time=format_time(now),
+                                         n=REFRESH_S)}, headers=dict(SECURITY_HEADERS))
 
 
 @router.get(PREFIX + "/fleet/{device_id}")
@@ -65,19 +73,19 @@ async def vehicle_page(request: Request, device_id: str, command: str = "") -> R
     session = await signed_in(request)
     backend = backend_of(request)
     if not _DEVICE_RE.fullmatch(device_id):
-        raise Refused(404, "no such unit")
+        raise Refused(404, "error.no_such_unit")
     detail = await run_in_threadpool(fleet_view.vehicle, backend, device_id)
     if detail is None:
-        raise Refused(404, f"no unit {device_id} has reported to this back end")
+        raise Refused(404, "error.no_unit", id=device_id)
     shown = None
     if _COMMAND_RE.fullmatch(command):
         shown = await run_in_threadpool(fleet_view.command, backend, command)
         if shown is not None and shown.get("device_id") not in (None, device_id):
             shown = None
-    return render_page("vehicle.html", {
-        "title": f"Unit {device_id}", "section": "fleet", "session": session, "v": detail,
-        "now": backend.now(), "commands": fleet_view.COMMANDS, "command": shown,
-        "deadline_s": fleet_view.DEADLINE_S})
+    return render_page(request, "vehicle.html", {
+        "title": text(language(request), "unit.title", id=device_id), "section": "fleet",
+        "session": session, "v": detail, "commands": fleet_view.COMMANDS, "command": shown,
+        "deadline_s": fleet_view.DEADLINE_S}, now=backend.now())
 
 
 @router.post(PREFIX + "/fleet/{device_id}/commands")
@@ -89,13 +97,13 @@ async def send_command(request: Request, device_id: str) -> Response:
     check_csrf(session, form)
     backend = backend_of(request)
     name = form.get("command", "")
-    if name not in dict(fleet_view.COMMANDS) or not _DEVICE_RE.fullmatch(device_id):
-        raise Refused(400, "unknown command or unit; nothing was sent")
+    if name not in fleet_view.COMMANDS or not _DEVICE_RE.fullmatch(device_id):
+        raise Refused(400, "error.bad_command")
     try:
         sent = await run_in_threadpool(fleet_view.send, backend, device_id, name,
                                        session.operator_id)
     except fleet_view.FleetProblem as exc:
-        raise Refused(exc.status, str(exc)) from None
+        raise Refused(exc.status, "error.service", text=str(exc)) from None
     return redirect(f"{PREFIX}/fleet/{device_id}", command=sent["command_id"])
 
 
@@ -111,7 +119,8 @@ async def command_status(request: Request, command_id: str) -> Response:
     if found is None:
         return JSONResponse({"error": "no such command"}, status_code=404,
                             headers=dict(SECURITY_HEADERS))
-    return JSONResponse(found, headers=dict(SECURITY_HEADERS))
+    label = text(language(request), f"status.{found['status']}")
+    return JSONResponse({**found, "label": label}, headers=dict(SECURITY_HEADERS))
 
 
 def _rows(backend: Any, state: str) -> tuple[list[dict[str, Any]], str | None]:

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.console.operators import operator_key
-from backend.console.render import SECURITY_HEADERS
+from backend.console.render import SECURITY_HEADERS, language
 from backend.console.sessions import (
     ABSOLUTE_TIMEOUT_S,
     ConsoleSession,
@@ -23,6 +23,7 @@ from backend.console.sessions import (
     end_session,
     touch_session,
 )
+from backend.console.texts import text
 from backend.context import Backend, get_backend
 from backend.errors import BackendError
 
@@ -31,42 +32,29 @@ PRE_COOKIE = "scanpay_console_pre"
 PREFIX = "/console"
 MAX_FORM_BYTES = 16 * 1024
 
-# Plain words for every reason a person lands on the sign-in page.
-MESSAGES: dict[str, str] = {
-    "signin": "Sign in with your operator sign-in link or your operator API key.",
-    "expired": "Your session has ended (signed out after 30 minutes without activity, after "
-               "8 hours, or because your key changed). Please sign in again.",
-    "signed_out": "You are signed out.",
-    "unknown_key": "That API key is unknown, expired or mistyped.",
-    "not_operator": "That key does not belong to an operator; only operator keys open the "
-                    "console.",
-    "cookies": "The sign-in form expired or your browser refused its cookie; please try again.",
-    "malformed": "This sign-in link is damaged or incomplete; ask for a new one.",
-    "forged": "This sign-in link was not issued for this back end's operator key; ask for a "
-              "new one.",
-    "link_expired": "This sign-in link has expired; ask for a new one "
-                    "(scanpay backend console-link).",
-    "used": "This sign-in link was already used; each link signs in once. Ask for a new one.",
-    "no_operator": "This sign-in link names an operator key this back end does not have (or "
-                   "no longer has).",
-}
+# Every reason a person lands on the sign-in page; the words are "msg.<reason>" in texts.toml.
+REASONS: frozenset[str] = frozenset({
+    "signin", "expired", "signed_out", "unknown_key", "not_operator", "cookies", "malformed",
+    "forged", "link_expired", "used", "no_operator"})
 
 
 class SignInNeeded(BackendError):
-    """The request has no live console session; ``reason`` is a key of :data:`MESSAGES`."""
+    """The request has no live console session; ``reason`` is one of :data:`REASONS`."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(MESSAGES[reason])
+        super().__init__(text("en", f"msg.{reason}"))
         self.reason = reason
 
 
 class Refused(BackendError):
-    """A POST failed its CSRF or origin check, or its form is unreadable."""
+    """What was asked cannot be done (CSRF or origin check failed, unreadable form, unknown
+    unit...): shown as a page with ``status`` and the words of ``message_id``."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, status: int, message_id: str, **values: object) -> None:
+        super().__init__(text("en", message_id, **values))
         self.status = status
-        self.message = message
+        self.message_id = message_id
+        self.values = values
 
 
 def backend_of(request: Request) -> Backend:
@@ -102,29 +90,27 @@ async def read_form(request: Request) -> dict[str, str]:
     The request's Origin, when sent, must be this console's own."""
     origin = request.headers.get("origin")
     if origin is not None and origin != own_origin(request):
-        raise Refused(403, "this form was sent from another site; nothing was done")
+        raise Refused(403, "error.foreign_origin")
     body = await request.body()
     if not body:
         return {}
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
-        raise Refused(415, "the console accepts forms only (application/x-www-form-urlencoded)")
+        raise Refused(415, "error.form_only")
     if len(body) > MAX_FORM_BYTES:
-        raise Refused(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
+        raise Refused(413, "error.form_too_large", n=MAX_FORM_BYTES)
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
                           max_num_fields=20)
     except (UnicodeDecodeError, ValueError):
-        raise Refused(400, "the form could not be read (not UTF-8 or too many fields)") from None
+        raise Refused(400, "error.form_unreadable") from None
     return {name: values[0] for name, values in fields.items()}
 
 
 def check_csrf(session: ConsoleSession, form: dict[str, Any]) -> None:
     """Refused (403) unless the form carries this session's CSRF token."""
     if not csrf_ok(session.token, str(form.get("csrf", ""))):
-        raise Refused(403, "this form is out of date or did not come from the console (CSRF "
-                           "token missing or wrong); nothing was done. Reload the page and "
-                           "try again")
+        raise Refused(403, "error.csrf")
 
 
 def own_origin(request: Request) -> str:
@@ -156,25 +142,29 @@ def guarded(handler: Any) -> Any:
     page."""
     import functools
 
+    from fastapi.responses import JSONResponse
+
     from backend.console.render import render_page
 
     @functools.wraps(handler)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        request = kwargs["request"]
         try:
             return await handler(*args, **kwargs)
         except SignInNeeded as exc:
-            request = kwargs.get("request")
-            if request is not None and request.headers.get("x-console-poll") == "1":
-                from fastapi.responses import JSONResponse
-
-                return JSONResponse({"signed_in": False, "message": MESSAGES[exc.reason]},
+            if request.headers.get("x-console-poll") == "1":
+                return JSONResponse({"signed_in": False,
+                                     "message": text(language(request), f"msg.{exc.reason}")},
                                     status_code=401, headers=dict(SECURITY_HEADERS))
             response = redirect(f"{PREFIX}/login", msg=exc.reason)
-            if exc.reason == "expired" and request is not None:
+            if exc.reason == "expired":
                 clear_session_cookie(response, request)
             return response
         except Refused as exc:
-            return render_page("message.html", {"title": "Not done", "session": None,
-                                                "message": exc.message}, status=exc.status)
+            lang = language(request)
+            return render_page(request, "message.html", {
+                "title": text(lang, "error.title"), "session": None,
+                "message": text(lang, exc.message_id, **exc.values)},
+                now=backend_of(request).now(), status=exc.status)
 
     return wrapper

@@ -44,7 +44,7 @@
         if (response.ok) {
           const data = await response.json();
           box.dataset.status = data.status;
-          box.querySelector('.cmd-status').textContent = data.status;
+          box.querySelector('.cmd-status').textContent = data.label;
           if (data.status !== 'sent') {
             box.querySelector('.cmd-detail').textContent = data.detail ? ' — ' + data.detail : '';
             return;
