@@ -62,7 +62,8 @@ def test_a_whole_bike_ride_by_clicking_the_panel(site: EmulatorSite, page_factor
     panel.get_by_role("button", name="Show rider-good's code").click()
     bike.get_by_text("Riding: close the lock to end the ride").wait_for(timeout=RIDE_WAIT_MS)
     assert bike.locator("#unit-latch").text_content() == "open"
-    assert "score_above_threshold" in (bike.locator("#ride-reasons").text_content() or "")
+    assert "score_above_threshold" in (bike.locator("#ride-summary").text_content() or "")
+    assert "on_time_returns" in (bike.locator("#ride-reasons").text_content() or "")
     panel.locator("#latch-state", has_text="open").wait_for()
     _check(bike, "emulate-bike-riding", layout)
 

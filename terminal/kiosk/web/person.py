@@ -26,7 +26,7 @@ from terminal.kiosk.web.texts import LANGUAGES, Texts
 
 MAX_FORM_BYTES = 16384
 HEADERS = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache",
-           "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+           "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff"}
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
 
 
@@ -75,6 +75,9 @@ class PersonPages:
         def t(message_id: str, default: str | None = None, **values: Any) -> str:
             return texts.get(lang, message_id, default, **values)
 
+        if report is not None and not any(d.dispute_id == opened and d.status == "under_review"
+                                          for d in report.disputes):
+            opened = ""  # the banner is for a dispute just opened, not one decided since
         other = "en" if lang == "zh" else "zh"
         return self._env.get_template("person.html").render(
             t=t, lang=lang, html_lang=HTML_LANG[lang], other_lang=other,
