@@ -133,6 +133,10 @@ def person_routes(pages: PersonPages) -> list[Any]:
         token = request.path_params["token"]
         try:
             check_token(token)
+        except BadArgument:  # not a token the back end could have made: an invalid link
+            html = pages.render(language, token[:64], None, error="person.error.expired")
+            return HTMLResponse(html, status_code=404, headers=HEADERS)
+        try:
             report = await call(pages.report, token)
         except (ApiError, BadArgument) as exc:
             status = 404 if error_code(exc) == "person.error.expired" else 503
