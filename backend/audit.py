@@ -2,9 +2,11 @@
 
 Every row names the hash of the row before it (one chain over all disputes), and its own hash
 covers its sequence number, dispute, time, actor, action and details. :func:`verify` recomputes
-the chain: an edited, deleted or inserted row breaks it from that row on. The person is shown
-each step's hash, so even a rewrite of the whole chain after a row no longer matches what they
-were shown.
+the chain: an edited, deleted or inserted row breaks it from that row on, and the head (the
+last sequence number and hash, kept in ``audit_head``) shows rows cut off at the end. Appends
+take the head row's lock first, so concurrent appends (PostgreSQL) line up one after another.
+The person is shown each step's hash, so even a rewrite of the whole chain after a row no longer
+matches what they were shown.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ CREATE TABLE IF NOT EXISTS audit_log (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_log_by_dispute ON audit_log(dispute_id, seq);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
 """
 
 GENESIS = "0" * 64
@@ -62,15 +69,23 @@ def row_hash(prev_hash: str, seq: int, dispute_id: str, at: str, actor: str, act
 def append(conn: sqlite3.Connection, dispute_id: str, *, actor: str, action: str,
            detail: dict[str, Any], now: float) -> dict[str, Any]:
     """Append one step (inside the caller's transaction); the row as written."""
-    last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    seq = 1 if last is None else int(last["seq"]) + 1
-    prev = GENESIS if last is None else str(last["hash"])
+    if conn.execute("SELECT 1 FROM audit_head WHERE id = 1").fetchone() is None:
+        last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+                            ).fetchone()  # a trail written before the head was kept
+        conn.execute("INSERT INTO audit_head(id, seq, hash) VALUES (1, ?, ?)"
+                     " ON CONFLICT (id) DO NOTHING",
+                     (0, GENESIS) if last is None else (int(last["seq"]), str(last["hash"])))
+    # The row lock on the head orders concurrent appends; a waiting one then sees the new head.
+    conn.execute("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
+    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    seq, prev = int(head["seq"]), str(head["hash"])
     at = rfc3339(now)
     text = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     digest = row_hash(prev, seq, dispute_id, at, actor, action, text)
     conn.execute("INSERT INTO audit_log(seq, dispute_id, at, actor, action, detail, prev_hash,"
                  " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  (seq, dispute_id, at, actor, action, text, prev, digest))
+    conn.execute("UPDATE audit_head SET hash = ? WHERE id = 1", (digest,))
     return {"seq": seq, "dispute_id": dispute_id, "time": at, "actor": actor, "action": action,
             "detail": detail, "prev_hash": prev, "hash": digest}
 
@@ -104,4 +119,8 @@ def verify(conn: sqlite3.Connection) -> AuditCheck:
         if row["hash"] != expected:
             return AuditCheck(False, n, prev, seq, "its content does not match its hash")
         prev = expected
+    head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    if head is not None and (int(head["seq"]) != n or head["hash"] != prev):
+        return AuditCheck(False, n, prev, n + 1,
+                          f"the trail ends at row {n} but its head says {int(head['seq'])}")
     return AuditCheck(True, n, prev)

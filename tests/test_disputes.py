@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -294,6 +295,10 @@ def test_a_tampered_audit_row_fails_verification(api: Api) -> None:
                      " WHERE seq = 2")
         conn.execute("DELETE FROM audit_log WHERE seq = 1")
     assert verify_audit(backend).bad_seq == 2
+    with backend.store.transaction() as conn:
+        conn.execute("DELETE FROM audit_log")
+    assert verify_audit(backend).ok is False  # cut off at the end: the head remembers
+    assert "head" in (verify_audit(backend).problem or "")
 
 
 def test_disputed_items_can_keep_counting_when_so_configured() -> None:
@@ -306,3 +311,16 @@ def test_disputed_items_can_keep_counting_when_so_configured() -> None:
         report = api.report(person)
         assert _event(report, WRONG_PARKING_EVENT_ID)["status"] == "disputed"
         assert sum(e["points"] for e in report["events"]) == report["score"] - 600
+
+
+def test_decisions_taken_at_the_same_time_keep_one_unbroken_trail(api: Api) -> None:
+    person = api.person("rider-low")
+    ids = [api.dispute(person, "event", demo_event_id("rider-low", n)).json()["dispute_id"]
+           for n in range(22, 28)]  # the declines and the misparkings
+    assert api.score("rider-low")["score"] == 640 + 30 + 40
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda d: api.decide(d, "upheld", "checked"), ids))
+    assert [a.status_code for a in answers] == [200] * 6
+    check = verify_audit(api.server.backend)
+    assert check.ok and check.rows == 12
+    assert api.score("rider-low")["score"] == 640
