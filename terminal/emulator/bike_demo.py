@@ -69,8 +69,8 @@ def _run(config: Config, subject: str, ride_minutes: float, say: Callable[[str],
             if summary and [summary] != reasons:
                 say(f"{'':<15}   {summary['text']}")
             for reason in reasons:
-                events = reason.get("event_ids") or ()
-                tail = f"; events {', '.join(events)}" if events else ""
+                events = reason.get("event_ids") or ()  # the ids are in --json
+                tail = f"; {len(events)} event(s)" if events else ""
                 say(f"{'':<15}   · {reason['text']}  [{reason['code']}{tail}]")
 
         fleet = emulator.fleet_settings()
