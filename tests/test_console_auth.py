@@ -173,6 +173,18 @@ def test_a_session_ends_when_idle_and_after_its_lifetime(server, clock) -> None:
     assert answer.status_code == 303 and answer.headers["location"].endswith("msg=expired")
 
 
+def test_a_page_refreshing_itself_does_not_keep_the_session_alive(server, clock) -> None:
+    http = sign_in(server)
+    poll = {"X-Console-Poll": "1"}
+    for _ in range(3):
+        clock[0] += IDLE_TIMEOUT_S / 3 - 1
+        assert http.get(server.url + "/console/fleet/rows", headers=poll,
+                        timeout=5).status_code == 200
+    clock[0] += 5
+    answer = http.get(server.url + "/console/fleet/rows", headers=poll, timeout=5)
+    assert answer.status_code == 401 and "session has ended" in answer.json()["message"]
+
+
 def test_pages_carry_strict_security_headers_and_stay_out_of_the_api(server) -> None:
     http = sign_in(server)
     page = http.get(server.url + "/console/fleet", timeout=5)

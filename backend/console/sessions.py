@@ -87,9 +87,11 @@ def create_session(conn: Conn, *, operator_id: str, key_id: str, now: float) -> 
     return ConsoleSession(operator_id, key_id, now, expires, token)
 
 
-def touch_session(conn: Conn, token: str, now: float) -> ConsoleSession | None:
-    """The live session of ``token`` (its idle timer restarted), or None when unknown, ended,
-    idle too long or past its absolute expiry."""
+def touch_session(conn: Conn, token: str, now: float, *,
+                  active: bool = True) -> ConsoleSession | None:
+    """The live session of ``token``, or None when unknown, ended, idle too long or past its
+    absolute expiry. ``active`` (a person's request, not a page refreshing itself) restarts
+    its idle timer."""
     if not token or len(token) > 128:
         return None
     row = conn.execute(
@@ -100,8 +102,9 @@ def touch_session(conn: Conn, token: str, now: float) -> ConsoleSession | None:
     if now >= float(row[4]) or now - float(row[3]) >= IDLE_TIMEOUT_S:
         end_session(conn, token, now)
         return None
-    conn.execute("UPDATE console_sessions SET last_seen_at = ? WHERE session_hash = ?",
-                 (now, hash_token(token)))
+    if active:
+        conn.execute("UPDATE console_sessions SET last_seen_at = ? WHERE session_hash = ?",
+                     (now, hash_token(token)))
     return ConsoleSession(str(row[0]), str(row[1]), float(row[2]), float(row[4]), token)
 
 

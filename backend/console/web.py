@@ -63,21 +63,24 @@ def backend_of(request: Request) -> Backend:
 
 
 async def signed_in(request: Request) -> ConsoleSession:
-    """The live session of this request (idle timer restarted) or SignInNeeded."""
+    """The live session of this request or SignInNeeded. A page refreshing itself (header
+    ``X-Console-Poll: 1``) does not restart the idle timer: an unattended open page ends its
+    session like any other."""
     backend = backend_of(request)
     token = request.cookies.get(COOKIE, "")
     if not token:
         raise SignInNeeded("signin")
-    session = await run_in_threadpool(_touch, backend, token)
+    active = request.headers.get("x-console-poll") != "1"
+    session = await run_in_threadpool(_touch, backend, token, active)
     if session is None:
         raise SignInNeeded("expired")
     return session
 
 
-def _touch(backend: Backend, token: str) -> ConsoleSession | None:
+def _touch(backend: Backend, token: str, active: bool) -> ConsoleSession | None:
     now = backend.now()
     with backend.store.transaction() as conn:
-        session = touch_session(conn, token, now)
+        session = touch_session(conn, token, now, active=active)
         if session is not None and operator_key(backend, session.operator_id,
                                                 session.key_id) is None:
             end_session(conn, token, now)
