@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -155,3 +156,25 @@ def test_an_enrollment_without_a_text_version_says_so(api: Api) -> None:
         "consent": {"given_by": "x", "given_at": "2026-11-26T10:29:00Z", "purpose": "p",
                     "retention_days": 30}}, api.kiosk)
     assert bad.status_code == 400
+
+
+def test_the_kiosk_records_the_version_of_the_notice_it_showed(api: Api) -> None:
+    from payments.clients.face import Consent, FaceClient
+    from payments.clients.http import ServiceSettings
+    from terminal.kiosk.enroll import consent_text, consent_text_version
+
+    version = consent_text_version("smile_to_pay", 30)
+    assert version == consent_text_version("smile_to_pay", 30)
+    assert version != consent_text_version("smile_to_pay", 31)  # other wording, other version
+    assert version != consent_text_version("smile_to_pay", 30, digit_free=True)
+    assert "30 days" in consent_text("smile_to_pay", 30)
+    face = _unit(5)
+    settings = ServiceSettings(url=api.server.url, api_key=api.server.api_key_for(KIOSK),
+                               max_retries=0)
+    with FaceClient(settings) as client:
+        client.enroll(payment_code=api.code("rider-good"), phone="13800138000",
+                      embeddings=[_near(face, 50 + i).tolist() for i in range(3)],
+                      consent=Consent(given_by="Demo Person", purpose="smile_to_pay",
+                                      retention_days=30, text_version=version,
+                                      given_at=datetime.fromtimestamp(START - 60, UTC)))
+    assert api.report("rider-good")["terminal_data"]["consent"]["text_version"] == version

@@ -8,6 +8,7 @@ the log: they appear only in request bodies.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,9 @@ _REASONS: frozenset[str] = frozenset(
 )
 
 
+_TEXT_VERSION_RE = re.compile(r"[A-Za-z0-9_.:/\-]{1,64}")
+
+
 @dataclass(frozen=True)
 class Consent:
     """What the person agreed to when enrolling, recorded with the template."""
@@ -38,10 +42,14 @@ class Consent:
     given_at: datetime
     # Allow paying without typing digits at terminals where the person is a regular.
     digit_free: bool = False
+    # Version of the notice the person read (recorded with the release; None: not stated).
+    text_version: str | None = None
 
     def __post_init__(self) -> None:
         if not self.given_by.strip() or not self.purpose.strip():
             raise BadArgument("consent needs who gave it and the purpose")
+        if self.text_version is not None and not _TEXT_VERSION_RE.fullmatch(self.text_version):
+            raise BadArgument("a consent text version is 1-64 of A-Z a-z 0-9 _ . : / -")
         if isinstance(self.retention_days, bool) or not 1 <= self.retention_days <= 3650:
             raise BadArgument("consent retention must be 1..3650 days")
         if self.given_at.tzinfo is None:
@@ -125,6 +133,8 @@ class FaceClient(ServiceClient):
             "embeddings": [_vector(e) for e in embeddings],
             "consent": consent.to_json(),
         }
+        if consent.text_version is not None:
+            body["consent_text_version"] = consent.text_version
         if not body["embeddings"]:
             raise BadArgument("enrollment needs at least one embedding")
         key = idempotency_key or new_idempotency_key()

@@ -9,6 +9,8 @@ terminal keeps no image and no embedding once the attempt ends.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -104,6 +106,14 @@ def consent_text(purpose: str, retention_days: int, *, digit_free: bool = False)
     return text
 
 
+def consent_text_version(purpose: str, retention_days: int, *, digit_free: bool = False) -> str:
+    """The version of the notice :func:`consent_text` shows for these terms, recorded with the
+    release (``smile-to-pay-notice/`` and the first 12 hex digits of the wording's SHA-256, so
+    a changed wording is a new version)."""
+    text = consent_text(purpose, retention_days, digit_free=digit_free)
+    return "smile-to-pay-notice/" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
 class FaceEnrollment:
     """Consent, then capture: ``give_consent(...)``, then ``on_frame`` until done."""
 
@@ -144,6 +154,9 @@ class FaceEnrollment:
             parse_code(payment_code)  # a misread code fails before any capture, too
         except PaymentCodeError as exc:
             raise FlowError(f"the account's payment code cannot be read: {exc}") from None
+        if consent.text_version is None:  # the release names the wording the person read
+            consent = dataclasses.replace(consent, text_version=consent_text_version(
+                consent.purpose, consent.retention_days, digit_free=consent.digit_free))
         self.machine.fire(_E.CONSENT_GIVEN)
         self._consent, self._payment_code, self._phone = consent, payment_code, phone
         self._started_at = self._clock()
