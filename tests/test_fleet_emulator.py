@@ -53,8 +53,9 @@ def test_the_emulator_runs_heartbeats_events_and_commands_through_the_bridge(
 
     backend = emulator.server.backend
     lock = EmulatedLock(battery=77.0, position=Position(22.5431, 114.0579, 5.0))
+    clock = ManualClock(time.time())
     with BikeLockStack(WITH_MQTT, emulator.endpoints(), state_dir=tmp_path / "unit",
-                       clock=ManualClock(time.time()), lock=lock,
+                       clock=clock, lock=lock,
                        fleet=emulator.fleet_settings(), fleet_tick_s=0) as stack:
         assert stack.fleet is not None and stack.uploader is stack.fleet.drain
         stack.fleet.start()
@@ -75,6 +76,7 @@ def test_the_emulator_runs_heartbeats_events_and_commands_through_the_bridge(
 
         stack.unit.present_code(emulator.wallet_code("rider-good"))
         assert stack.unit.state is RideState.RIDING
+        clock.advance(600)  # a ten-minute ride: events in time order
         lock.close_latch()
         logged = {p.event.id for p in stack.outbox.pending(100)}
         stack.uploader.notify()

@@ -52,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help="emulator configuration (default: the embedded emulator defaults)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.add_argument("--mqtt", choices=("auto", "off"), default="auto",
+                        help="bike: auto (default) starts mosquitto and the back end's fleet "
+                        "bridge when mosquitto is installed and the unit sends its heartbeats "
+                        "and events over MQTT (without it: HTTPS, said in one line); off: HTTPS")
     parser.set_defaults(handler=_run)
 
 
@@ -97,7 +101,9 @@ def _run(args: argparse.Namespace) -> int:
 
     rider = args.rider or "good"
     minutes = 47.0 if args.ride_minutes is None else args.ride_minutes
-    config = load_config(args.config or default_config_path("emulator"))
+    from terminal.emulator.fleet import with_mqtt
+
+    config = with_mqtt(load_config(args.config or default_config_path("emulator")), args.mqtt)
     say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
     if not args.json:
         print(f"ScanPay bike-lock demo — terminal {config.terminal.id}, rider '{rider}'")

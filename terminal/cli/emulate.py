@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "for the device)")
     parser.add_argument("--json", action="store_true",
                         help='print one JSON object {"device_url", "panel_url"} on the first line')
+    parser.add_argument("--mqtt", choices=("auto", "off"), default="auto",
+                        help="auto (default): start mosquitto and the back end's fleet bridge "
+                        "when mosquitto is installed and connect the device's fleet link "
+                        "(heartbeats, alarms, events, remote commands); off: HTTPS only")
     parser.set_defaults(handler=_run)
 
 
@@ -45,13 +49,15 @@ def _port(text: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from terminal.config import load_config
+    from terminal.config import default_config_path, load_config
+    from terminal.emulator.fleet import with_mqtt
     from terminal.emulator.site import EmulatorSite
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    config = load_config(args.config) if args.config else None
+    config = with_mqtt(load_config(args.config or default_config_path(
+        "emulator" if args.device == "bike" else "kiosk")), args.mqtt)
     with EmulatorSite(args.device, config=config, port=args.port) as site:
         if args.json:
             print(json.dumps({"device_url": site.device_url, "panel_url": site.panel_url}),

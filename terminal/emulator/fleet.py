@@ -64,6 +64,21 @@ class EmulatedFleet:
         self.broker.stop()
 
 
+MQTT_MODES = ("auto", "off")
+
+
+def with_mqtt(config: Config, mode: str) -> Config:
+    """``config`` with ``[emulator] mqtt`` on (``auto``: used when mosquitto is installed) or
+    as the file says (``off`` leaves it off unless the file turns it on)."""
+    import dataclasses
+
+    if mode not in MQTT_MODES:
+        raise ValueError(f"mqtt mode must be one of {', '.join(MQTT_MODES)}, got {mode!r}")
+    if config.emulator is None or mode == "off":
+        return config
+    return dataclasses.replace(config, emulator=dataclasses.replace(config.emulator, mqtt=True))
+
+
 def start_fleet(server: BackendServer, config: Config, *, state_dir: Path,
                 seed_hex: str) -> EmulatedFleet | None:
     """Start the broker and bridge when asked for and possible; None (with one log line) when
