@@ -171,6 +171,16 @@ class LocalPostgres:
             raise BackendError(f"{argv[0]} failed ({done.returncode}): "
                                f"{(done.stderr or done.stdout).strip()[-800:]} {log_tail}")
 
+    @property
+    def pid(self) -> int | None:
+        """The server's (postmaster's) process id; None when not running."""
+        if self.dir is None:
+            return None
+        try:
+            return int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def create_database(self, name: str) -> str:
         """Create database ``name`` (if missing); returns its store URL."""
         import psycopg

@@ -134,10 +134,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def store_for(store: str, work_dir: Path) -> Iterator[str]:
+def store_for(store: str, work_dir: Path,
+              pids: dict[str, int] | None = None) -> Iterator[str]:
     """The store URL of a run: a SQLite file in ``work_dir``, a private PostgreSQL server
-    (stopped afterwards), or the URL given (PostgreSQL: in a schema of its own, dropped
-    afterwards)."""
+    (stopped afterwards; its pid put in ``pids["postgres"]``), or the URL given (PostgreSQL:
+    in a schema of its own, dropped afterwards)."""
     from terminal.errors import TerminalError
 
     if store == "sqlite":
@@ -151,6 +152,8 @@ def store_for(store: str, work_dir: Path) -> Iterator[str]:
             server = LocalPostgres(durable=True).start()
         except BackendError as exc:
             raise TerminalError(str(exc)) from None
+        if pids is not None and server.pid is not None:
+            pids["postgres"] = server.pid
         try:
             yield server.url()
         finally:
@@ -287,7 +290,8 @@ def _build(kind: str, term: _Terminal, rng: random.Random,
     return "POST", "/v1/holds", keyed, json.dumps(body).encode()
 
 
-async def _drive(port: int, terminals: list[_Terminal], plan: LoadPlan
+async def _drive(port: int, terminals: list[_Terminal], plan: LoadPlan,
+                 meter: Any = None
                  ) -> tuple[dict[str, list[float]], dict[str, dict[str, int]], float]:
     """Run every terminal until the measured window ends; latencies (s) and statuses per kind,
     and the measured window's length."""
@@ -338,7 +342,17 @@ async def _drive(port: int, terminals: list[_Terminal], plan: LoadPlan
         finally:
             conn.close()
 
-    await asyncio.gather(*(terminal(i, t) for i, t in enumerate(terminals)))
+    async def sample_cpu() -> None:
+        """CPU use of the back end, the database and this process over the measured window."""
+        await asyncio.sleep(max(0.0, measure_from - loop.time()))
+        while True:
+            meter.sample()
+            if loop.time() >= stop_at:
+                return
+            await asyncio.sleep(min(1.0, max(0.0, stop_at - loop.time())))
+
+    extra = [sample_cpu()] if meter is not None else []
+    await asyncio.gather(*(terminal(i, t) for i, t in enumerate(terminals)), *extra)
     return latencies, statuses, max(loop.time(), stop_at) - measure_from
 
 
@@ -380,15 +394,21 @@ def summarise(latencies: Mapping[str, list[float]], statuses: Mapping[str, Mappi
 
 def run_load(plan: LoadPlan, work_dir: Path) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Pre-fill, serve, drive; returns the summary and the raw latencies (s) per kind."""
-    with store_for(plan.store, work_dir) as db:
+    from terminal.bench.fleet_cpu import CpuMeter
+
+    pids: dict[str, int] = {}
+    with store_for(plan.store, work_dir, pids) as db:
         started = time.monotonic()
         terminals = prefill(db, plan, time.time())
         prefill_s = time.monotonic() - started
         print(f"load: pre-filled in {prefill_s:.1f} s; serving with {plan.workers} worker(s)",
               file=sys.stderr, flush=True)
         proc, port = start_server(db, plan.workers, [t.terminal_id for t in terminals])
+        roots = {"backend": proc.pid, **pids, "load_generator": os.getpid()}
+        meter = CpuMeter(roots, {"backend": float(plan.workers), "postgres": float(
+            os.cpu_count() or 1), "load_generator": 1.0})
         try:
-            latencies, statuses, window = asyncio.run(_drive(port, terminals, plan))
+            latencies, statuses, window = asyncio.run(_drive(port, terminals, plan, meter))
         finally:
             proc.terminate()
             try:
@@ -398,6 +418,8 @@ def run_load(plan: LoadPlan, work_dir: Path) -> tuple[dict[str, Any], dict[str, 
                 proc.wait()
     summary = summarise(latencies, statuses, window, plan)
     summary["prefill_s"] = round(prefill_s, 1)
+    # Mean cores used over the measured window: where the machine's time went.
+    summary["cpu_cores"] = {name: r["mean_cores"] for name, r in meter.report().items()}
     return summary, latencies
 
 
@@ -500,6 +522,10 @@ def _run(args: argparse.Namespace) -> int:
     for kind, s in summary["by_kind"].items():
         print(f"  {kind:8s} {s['rps']:8.1f}/s  p50 {s['p50_ms']:6.1f}  p95 {s['p95_ms']:6.1f}  "
               f"p99 {s['p99_ms']:6.1f} ms  statuses {s['statuses']}")
+    cpu = summary.get("cpu_cores", {})
+    if cpu:
+        print("  CPU (cores, mean): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()
+                                                 if not k.endswith("_total")))
     met = "met" if summary["target"]["met"] else "not met"
     print(f"target >= {TARGET_RPS:g} req/s with p99 <= {TARGET_P99_MS:g} ms: {met}")
     print(f"wrote {args.out}/load{suffix}.json and load{suffix}.png")
