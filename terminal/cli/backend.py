@@ -97,9 +97,9 @@ def _register_keys(inner: argparse._SubParsersAction) -> None:
     rotate.add_argument("--terminal", metavar="ID", help="api: whose key to rotate")
     rotate.add_argument("--grace-hours", type=float, default=24.0,
                         help="api: hours the old key stays valid (24; 0 ends it now)")
-    rotate.add_argument("--db", default="", metavar="FILE",
-                        help="face: re-encrypt the templates in this database now (otherwise "
-                             "at the next start)")
+    rotate.add_argument("--db", "--store", dest="db", default="", metavar="URL",
+                        help="face: re-encrypt the templates in this store (SQLite file or "
+                             "postgresql://...) now (otherwise at the next start)")
     rotate.set_defaults(handler=_keys_rotate)
     listing = actions.add_parser("list", help="key ids, terminals, roles and dates (no secrets)")
     listing.add_argument("--keyring", required=True, metavar="FILE")
@@ -377,7 +377,7 @@ def _reencrypt(keyring: Keyring, database: str) -> None:
     from backend.app import create_app
     from backend.settings import BackendSettings
 
-    if not Path(database).is_file():
+    if "://" not in database and not Path(database).is_file():
         raise ConfigError(f"no database at {database}")
     app = create_app(BackendSettings(database=database, dev=False, keyring=keyring,
                                      seed_demo=False, dev_routes=False, terminals=()))
