@@ -4,13 +4,17 @@ back end's real scorecards."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from backend.seed import DEMO_SUBJECTS
 from backend.server import BackendServer
 from backend.settings import BackendSettings
+from hardware.emulated.clock import ManualClock
+from hardware.emulated.lock import EmulatedLock
 from payments.clients import ScoreClient, ServiceSettings
 from payments.clients.models import ScoreReport
 from payments.policy import (
@@ -20,6 +24,10 @@ from payments.policy import (
     DepositRules,
     decide_deposit,
 )
+from terminal.bikelock.stack import BikeLockStack
+from terminal.bikelock.unit import Notice
+from terminal.config import default_config_path, load_config
+from terminal.emulator.session import Emulator
 
 TERMINAL = "emu-bike-0001"
 
@@ -115,3 +123,40 @@ def test_the_court_list_entry_is_the_reason_of_a_blacklisted_decline(
     decision = decide_deposit(DepositRules(), reports["rider-blacklisted"], offline=False)
     assert decision.outcome == "declined" and decision.reason_codes == ("court_blacklist",)
     assert "Origin: " in decision.reasons[0].text and "reference" in decision.reasons[0].text
+
+
+# -- what the bike unit shows and logs ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    config = load_config(default_config_path("emulator"))
+    with Emulator(config, state_dir=tmp_path_factory.mktemp("backend")) as emu:
+        yield emu
+
+
+@pytest.mark.parametrize("subject", [s.subject_id for s in DEMO_SUBJECTS])
+def test_the_bike_shows_and_logs_the_reasons_the_policy_gave(
+        emulator: Emulator, tmp_path: Path, subject: str) -> None:
+    config = load_config(default_config_path("emulator"))
+    notices: list[Notice] = []
+    with BikeLockStack(config, emulator.endpoints(), state_dir=tmp_path,
+                       clock=ManualClock(time.time()), lock=EmulatedLock(),
+                       on_notice=notices.append) as stack, \
+            ScoreClient(emulator.endpoints().score) as scores:
+        report = scores.get_score(subject)
+        stack.unit.present_code(emulator.wallet_code(subject))
+        rental = stack.unit.rental or stack.unit.last
+        assert rental is not None
+        expected = decide_deposit(config.deposit, report, offline=False)
+        # The screen (the decision notice and the ride's record) carries the policy's reasons.
+        decided = next(n for n in notices if "summary" in n.data)
+        assert decided.data["reasons"] == [r.to_json() for r in expected.reasons]
+        assert rental.reasons == decided.data["reasons"]
+        assert rental.summary == expected.headline.to_json()
+        check_reasons(expected, report)
+        # The decision's event carries the same codes (codes only: no words, no numbers).
+        logged = {p.event.type: dict(p.event.attributes) for p in stack.outbox.pending(50)}
+        kind = {"waived": "deposit.waived", "required": "deposit.held"}.get(expected.outcome)
+        if kind is not None:
+            assert logged[kind]["reason_codes"] == ",".join(expected.reason_codes)
