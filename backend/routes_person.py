@@ -120,6 +120,7 @@ def post_report_link(body: LinkRequest, backend: BackendDep,
 def get_report(request: Request, backend: BackendDep) -> dict[str, Any]:
     """Score, range, baseline, date and source; factors with their events; every scored event;
     restrictions with origin; the data terminals hold; score reads of 90 days; disputes."""
+    score_reads.flush(backend, wait=True)
     with backend.store.transaction() as conn:
         subject_id = _person(backend, conn, request)
         return person_report(backend, subject_id, conn=conn)

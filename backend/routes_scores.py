@@ -23,7 +23,7 @@ from backend.context import (
     rfc3339,
 )
 from backend.disputes import restrictions_in_force
-from backend.errors import ApiError, BackendError
+from backend.errors import ApiError
 from backend.event_check import check_event
 from backend.fleet import state as fleet_state
 from backend.provenance import refusal
@@ -97,9 +97,11 @@ async def get_score(subject_id: Annotated[str, Path(max_length=128)], backend: B
     else:
         body = await run_in_threadpool(_read_score, backend, subject_id)
     # The read is recorded after the answer has gone, so a score read never waits for writes.
-    record = None if caller.role not in score_reads.RECORDED_ROLES else BackgroundTask(
-        _record_read, backend, subject_id, caller.terminal_id, purpose, body["score"])
-    return JSONResponse(body, background=record)
+    if caller.role not in score_reads.RECORDED_ROLES:
+        return JSONResponse(body)
+    score_reads.note(backend, subject_id=subject_id, terminal_id=caller.terminal_id,
+                     purpose=purpose, score=body["score"])
+    return JSONResponse(body, background=BackgroundTask(score_reads.flush, backend))
 
 
 def _read_score(backend: Backend, subject_id: str) -> dict[str, Any]:
@@ -109,16 +111,6 @@ def _read_score(backend: Backend, subject_id: str) -> dict[str, Any]:
             raise ApiError(404, "unknown_subject", "no such subject")
         return compute_score(conn, subject_id, backend.now(),
                              suspend=backend.settings.suspend_disputed_items)
-
-
-def _record_read(backend: Backend, subject_id: str, terminal_id: str, purpose: str | None,
-                 score: int) -> None:
-    try:
-        with backend.store.transaction() as conn:
-            score_reads.record(conn, subject_id=subject_id, terminal_id=terminal_id,
-                               purpose=purpose, score=score, now=backend.now())
-    except BackendError as exc:  # closing down: the read was answered, its record is lost
-        log.warning("score read of %s by %s not recorded: %s", subject_id, terminal_id, exc)
 
 
 def store_events(conn: sqlite3.Connection, events: list[Any], caller: Caller,

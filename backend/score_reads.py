@@ -3,14 +3,22 @@
 Every score read by a bike lock or a kiosk is recorded (terminal, purpose, time, score) so the
 person's report can list the decisions that used their score in the last 90 days. Reads older
 than :data:`KEEP_DAYS` are deleted by the retention job.
+
+A read is noted in memory (:func:`note`, no I/O on the reading path) and written after its
+answer has gone out (:func:`flush`): one flush writes every read noted meanwhile in one
+transaction, so under load many reads cost one write, and a read never waits for a writer.
+The report flushes first, so it lists the reads this process answered.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
 from typing import Any
 
-from backend.context import rfc3339
+from backend.context import Backend, rfc3339
+from backend.errors import BackendError
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS score_reads (
@@ -51,3 +59,57 @@ def forget_older(conn: sqlite3.Connection, now: float, days: int = KEEP_DAYS) ->
     """Delete reads older than ``days`` days; how many."""
     return int(conn.execute("DELETE FROM score_reads WHERE at < ?",
                             (now - days * 86400.0,)).rowcount)
+
+
+class _Pending:
+    """Reads noted by one back end's process and not yet written."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, str, str | None, int]] = []
+        self.rows_lock = threading.Lock()
+        self.writing = threading.Lock()
+
+
+_PENDING: weakref.WeakKeyDictionary[Any, _Pending] = weakref.WeakKeyDictionary()
+_PENDING_LOCK = threading.Lock()
+
+
+def _pending(backend: Backend) -> _Pending:
+    with _PENDING_LOCK:
+        found = _PENDING.get(backend.store)
+        if found is None:
+            found = _PENDING[backend.store] = _Pending()
+        return found
+
+
+def note(backend: Backend, *, subject_id: str, terminal_id: str, purpose: str | None,
+         score: int) -> None:
+    """Remember a score read, to be written by the next :func:`flush` (no I/O)."""
+    pending = _pending(backend)
+    with pending.rows_lock:
+        pending.rows.append((subject_id, backend.now(), terminal_id, purpose, score))
+
+
+def flush(backend: Backend, *, wait: bool = False) -> int:
+    """Write the noted reads in one transaction; how many this call wrote. Without ``wait``,
+    a flush already running elsewhere is left to write them (it looks again before it stops)."""
+    pending = _pending(backend)
+    written = 0
+    while pending.rows:
+        if not pending.writing.acquire(blocking=wait):
+            return written
+        try:
+            with pending.rows_lock:
+                rows, pending.rows = pending.rows, []
+            if rows:
+                try:
+                    with backend.store.transaction() as conn:
+                        for subject_id, at, terminal_id, purpose, score in rows:
+                            record(conn, subject_id=subject_id, terminal_id=terminal_id,
+                                   purpose=purpose, score=score, now=at)
+                except BackendError:  # closing down: the reads were answered, records lost
+                    return written
+                written += len(rows)
+        finally:
+            pending.writing.release()
+    return written

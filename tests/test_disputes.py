@@ -273,6 +273,12 @@ def test_score_reads_by_terminals_appear_in_the_report(api: Api) -> None:
     decisions = api.report(person)["decisions"]
     assert decisions == [{"time": "2026-11-26T10:30:00Z", "terminal_id": BIKE,
                           "purpose": "deposit_decision", "score": 640}]
+    # Reads answered at the same time are all recorded (written together, after the answers).
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(lambda _: api.get("/v1/subjects/rider-low/score?purpose=smile_to_pay",
+                                                api.bike).status_code, range(24)))
+    assert codes == [200] * 24
+    wait_until(lambda: len(api.report(person)["decisions"]) == 25, timeout_s=5)
     api.clock.advance(91 * 86400)
     assert api.report(api.person("rider-low"))["decisions"] == []
 
