@@ -224,3 +224,31 @@ def test_one_idempotency_key_sent_at_once_moves_money_once(backend_store: str) -
 
         statuses = sorted(a.status_code for a in _race(4, resolve_elsewhere))
         assert statuses == [409] * 4  # the code was used by the first attempt
+
+
+def test_the_migrate_command_lists_then_applies(store_url: str, tmp_path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from terminal.cli.main import main
+
+    url = store_url or str(tmp_path / "m.sqlite3")
+    if not store_url:
+        open_store(url).close()  # an empty SQLite file
+    assert main(["backend", "migrate", "--store", url, "--status"]) == 0
+    assert f"{len(migrations())} pending" in capsys.readouterr().out
+    assert main(["backend", "migrate", "--store", url]) == 0
+    assert f"applied {len(migrations())} migration(s)" in capsys.readouterr().out
+    assert main(["backend", "migrate", "--store", url, "--status"]) == 0
+    listing = capsys.readouterr().out
+    assert "   1  backend.app:core" in listing and "0 pending" in listing
+    assert main(["backend", "migrate", "--store", url]) == 0
+    assert "applied 0 migration(s)" in capsys.readouterr().out
+
+
+def test_the_migrate_command_needs_a_store(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from backend.settings import STORE_ENV
+    from terminal.cli.main import main
+
+    monkeypatch.delenv(STORE_ENV, raising=False)
+    assert main(["backend", "migrate"]) != 0
+    assert "--store" in capsys.readouterr().err
