@@ -61,5 +61,7 @@ class BikePage:
         ])
 
     def close(self) -> None:
-        """End every open event stream; safe to call twice."""
+        """End every open event stream and close the report page's client; safe to call
+        twice."""
         self.broadcaster.close()
+        self.person.close()

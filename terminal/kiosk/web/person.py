@@ -54,6 +54,10 @@ class PersonPages:
                 return tag
         return self._default_lang
 
+    def close(self) -> None:
+        """Close the back-end client; safe to call twice."""
+        self._client.close()
+
     def report(self, token: str) -> PersonReport:
         """The person's report (raises the client's errors)."""
         with self._client.for_token(token) as person:
