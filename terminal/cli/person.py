@@ -51,7 +51,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     who.add_argument("--subject", metavar="ID", help="with --emulator only: the emulator's "
                      "wallet shows this person's code")
     p.add_argument("--emulator", action="store_true",
-                   help="start a reference back end for this command (on loopback)")
+                   help="start a reference back end for this command (on loopback; its "
+                   "data lasts only as long as [emulator].database of --config says)")
     p.add_argument("--backend", metavar="URL",
                    help="score service base URL (default: [score_service] url of --config)")
     p.add_argument("--config", metavar="FILE", help="terminal configuration (default: the "
