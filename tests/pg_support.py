@@ -28,7 +28,7 @@ BOTH_STORES_MODULES = frozenset({
     "tests.test_backend_payments", "tests.test_backend_provenance", "tests.test_backend_scores",
     "tests.test_backend_signing", "tests.test_backend_store", "tests.test_backend_workers",
     "tests.test_clients_backend", "tests.test_emvco_orders",
-    "tests.test_disputes", "tests.test_person_report",  # the person's side
+    "tests.test_disputes", "tests.test_person_report", "tests.test_retention",  # person's side
 })
 STORES = ("sqlite", "postgresql")
 _schemas = itertools.count(1)

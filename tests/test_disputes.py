@@ -105,6 +105,8 @@ def test_a_wrong_parking_report_is_disputed_corrected_and_the_score_recomputed(a
 
     queue = api.get("/v1/disputes?status=under_review", api.operator).json()["disputes"]
     assert [d["dispute_id"] for d in queue] == [dispute["dispute_id"]]
+    assert api.get(f"/v1/disputes/{dispute['dispute_id']}", api.operator).json() == queue[0]
+    assert api.get("/v1/disputes/dsp_" + "0" * 24, api.operator).status_code == 404
     decided = api.decide(dispute["dispute_id"], "corrected", "the bay is a legal one")
     assert decided.status_code == 200, decided.text
     body = decided.json()
