@@ -184,21 +184,32 @@ def scorecard(conn: sqlite3.Connection, subject_id: str) -> tuple[int, list[Fact
 def scored_items(conn: sqlite3.Connection, subject_id: str, factors: list[Factor],
                  under_review: frozenset[str] = frozenset(),
                  limit: int = 2000) -> list[dict[str, Any]]:
-    """Every event of the subject the rule scores (at most ``limit``, oldest first), each with
-    its factor, the points it adds now and its status: ``counted``, ``capped`` (past the
-    factor's cap: 0 points), ``disputed`` (under review: ``under_review`` or suspended) or
-    ``corrected`` (removed). ``factors`` come from :func:`scorecard`."""
+    """Every event of the subject the rule scores, oldest first, each with its factor, the
+    points it adds now and its status: ``counted``, ``capped`` (past the factor's cap: 0
+    points), ``disputed`` (under review: ``under_review`` or suspended) or ``corrected``
+    (removed). ``factors`` come from :func:`scorecard`. Past ``limit`` events only the ones
+    that count, or that a dispute touched, are added, so the listed points always add up."""
     counted: dict[tuple[str, str], int] = {}
     for factor in factors:
         rule_points = event_points(RULES_BY_FACTOR[factor.code], len(factor.event_ids))
         counted.update({(eid, factor.code): p
                         for eid, p in zip(factor.event_ids, rule_points, strict=True)})
-    rows = conn.execute(
-        "SELECT i.event_id, i.factor, i.active, e.type, e.time, e.terminal_id, x.status"
-        " FROM score_items i JOIN events e ON e.event_id = i.event_id"
-        " LEFT JOIN score_exclusions x ON x.event_id = i.event_id"
-        " WHERE i.subject_id = ? ORDER BY i.time, i.event_id LIMIT ?",
-        (subject_id, limit)).fetchall()
+    columns = ("SELECT i.event_id, i.factor, i.active, e.type, e.time, e.terminal_id, x.status"
+               " FROM score_items i JOIN events e ON e.event_id = i.event_id"
+               " LEFT JOIN score_exclusions x ON x.event_id = i.event_id")
+    rows = conn.execute(f"{columns} WHERE i.subject_id = ? ORDER BY i.time, i.event_id LIMIT ?",
+                        (subject_id, limit)).fetchall()
+    if len(rows) == limit:  # a long history: make sure nothing that counts is left out
+        seen = {(str(r["event_id"]), str(r["factor"])) for r in rows}
+        wanted = {eid for eid, _ in counted} | set(under_review) | {
+            str(r["event_id"]) for r in conn.execute(
+                "SELECT event_id FROM score_exclusions WHERE subject_id = ?",
+                (subject_id,)).fetchall()}
+        for event_id in sorted(wanted):
+            rows.extend(r for r in conn.execute(f"{columns} WHERE i.event_id = ?",
+                                                (event_id,)).fetchall()
+                        if (str(r["event_id"]), str(r["factor"])) not in seen)
+        rows.sort(key=lambda r: (str(r["time"]), str(r["event_id"])))
     items = []
     for row in rows:
         key = (str(row["event_id"]), str(row["factor"]))

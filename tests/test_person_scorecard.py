@@ -97,6 +97,12 @@ def _check_subject(conn: Any, subject: str, events: list[dict[str, Any]], gone: 
     for item in items:
         if item["id"] in gone:
             assert item["points"] == 0 and item["status"] in ("disputed", "corrected")
+    # A report cut short of a long history still lists every event that counts.
+    short = scored_items(conn, subject, factors, limit=5)
+    assert sum(i["points"] for i in short) == score - BASE_SCORE - clamp_points
+    assert {i["id"] for i in items if i["status"] != "capped"} <= {i["id"] for i in short} \
+        or len(items) <= 5
+    assert [(i["time"], i["id"]) for i in short] == sorted((i["time"], i["id"]) for i in short)
 
 
 def test_the_clamp_is_reported_as_its_own_adjustment() -> None:
