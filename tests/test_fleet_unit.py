@@ -405,3 +405,48 @@ def test_a_wrong_password_is_refused(broker: Any) -> None:
     client, reason = _raw_client(broker, UNIT, "not-the-password")
     client.loop_stop()
     assert reason.is_failure
+
+
+def test_a_batch_whose_puback_is_late_is_waited_for_not_sent_twice(
+        broker: Any, backend: BackendSeat, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from payments.events import make_event
+    from payments.outbox import Outbox
+    from terminal.fleet.drain import EventDrain
+    from terminal.fleet.link import MqttLink
+
+    def event(n: int) -> Any:
+        return make_event("terminal.started", terminal_id=UNIT, subject_id=None,
+                          attributes={"boot": n})
+
+    with Outbox(tmp_path / "outbox.sqlite3") as outbox:
+        link = MqttLink(_settings(broker)).start()
+        try:
+            assert link.wait_connected(10)
+            drain = EventDrain(outbox, link, puback_timeout_s=0.5)
+            first = [event(n) for n in range(3)]
+            for e in first:
+                outbox.append(e)
+            os.kill(broker.pid, signal.SIGSTOP)  # the broker stalls: no PUBACK in time
+            try:
+                report = drain.run_once()
+                assert report.error == "no PUBACK from the broker" and report.delivered == 0
+                later = event(3)
+                outbox.append(later)
+            finally:
+                os.kill(broker.pid, signal.SIGCONT)
+            report = drain.run_once()  # the same message, answered now: not published again
+            assert report.delivered == 3 and drain.batches_sent == 1
+            report = drain.run_once()
+            assert report.delivered == 1 and drain.batches_sent == 2
+
+            def arrived() -> list[str]:
+                return [e["id"] for b in backend.seen.of("events", UNIT) for e in b["events"]]
+
+            backend.seen.wait(lambda: len(arrived()) >= 4)
+            assert sorted(arrived()) == sorted([e.id for e in first] + [later.id])
+            assert outbox.counts().pending == 0
+        finally:
+            link.stop()

@@ -85,6 +85,8 @@ class BikeLockStack:
                                         tick_s=fleet_tick_s,
                                         low_battery_pct=config.lock.low_battery_pct)
                 self._stack.callback(self.fleet.close)
+                for watch in (self.lock.on_opened, self.lock.on_closed):  # report at once
+                    self._stack.callback(watch(self.fleet.reporter.report_now))
                 if self.fleet.drain is not None:
                     self.uploader = self.fleet.drain
         except BaseException:

@@ -115,6 +115,7 @@ class FleetAgent:
 
     def _send_ack(self, ack: Ack) -> None:
         self.link.publish(ack, queue_offline=True)
+        self.reporter.report_now()  # the state after a command goes out on the next tick
 
     def _set_interval(self, seconds: int) -> None:
         self.store.set_interval_s(seconds)

@@ -41,8 +41,11 @@ class EventDrain:
         self._idle_interval_s = idle_interval_s
         self._wall = wall
         self._run_lock = threading.Lock()
-        # The batch last published whose PUBACK has not come yet: (event ids, message id).
+        # The batch last published whose PUBACK has not come yet: (event ids, message id),
+        # the link's connect count when it was sent, and how many waits for it timed out.
         self._in_flight: tuple[tuple[str, ...], int] | None = None
+        self._in_flight_connects = 0
+        self._in_flight_waits = 0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,17 +64,25 @@ class EventDrain:
             return UploadReport()
         events = [p.event for p in batch]
         ids = tuple(e.id for e in events)
-        if self._in_flight is not None and self._in_flight[0] == ids:
-            mid: int | None = self._in_flight[1]  # already sent: wait for the same message
+        if self._in_flight is not None and ids[:len(self._in_flight[0])] == self._in_flight[0]:
+            # Already sent (newer events may have joined since): wait for the same message.
+            ids, mid = self._in_flight[0], self._in_flight[1]
         else:
-            mid = self._link.publish(Events(
+            published = self._link.publish(Events(
                 device_id=self._link.device_id, sent_at=format_time(self._wall()),
                 events=tuple(e.to_dict() for e in events)))
-            if mid is None:
+            if published is None:
                 return UploadReport(skipped=True, error="not connected to the broker")
+            mid = published
             self.batches_sent += 1
             self._in_flight = (ids, mid)
+            self._in_flight_connects, self._in_flight_waits = self._link.connects, 0
         if not self._link.wait_acked(mid, self._puback_timeout_s):
+            self._in_flight_waits += 1
+            if self._link.connects != self._in_flight_connects or self._in_flight_waits >= 3:
+                # paho re-sent it after reconnecting and still no PUBACK (or none at all):
+                # publish the events again (the back end counts a redelivery as duplicates).
+                self._in_flight = None
             self._outbox.record_attempt(ids, "no PUBACK from the broker")
             log.warning("fleet: no PUBACK for %d events within %.0f s; kept for retry",
                         len(ids), self._puback_timeout_s)
