@@ -107,7 +107,7 @@ def reason_codes() -> set[str]:
     # The gateway could not be asked (wallet code and screen QR keep the client's code).
     http = source("payments", "clients", "http.py")
     codes |= set(re.findall(r'_unavailable\(\s*"([a-z_]+)"', http))
-    backend = source("terminal", "emulator", "backend", "routes_codes.py")
+    backend = source("backend", "routes_codes.py")
     codes |= set(re.findall(r'^\s+"(code_[a-z_]+)": \d{3},', backend, re.MULTILINE))
     codes |= set(SHOWN_REASONS) | {"enroll_failed", "liveness_interrupted", "payment_declined"}
     return codes - NOT_SHOWN
