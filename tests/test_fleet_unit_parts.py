@@ -163,3 +163,30 @@ def test_the_emulated_position_drifts_only_while_the_bike_is_out() -> None:
     parked = lock.position
     clock.advance(600)
     assert lock.position == parked and parked != home  # left where the ride ended
+
+
+# -- scanpay doctor ----------------------------------------------------------------------------
+
+
+def test_the_doctor_checks_the_fleet_password_and_the_brokers_reach(tmp_path: Path) -> None:
+    import socket
+
+    from terminal.doctor.fleet import check_fleet
+
+    assert check_fleet(BASE) == []  # no fleet link configured: nothing to check
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        secret = tmp_path / "mqtt-password"
+        secret.write_text("tok\n")
+        os.chmod(secret, 0o600)
+        config = parse_config(_config(f'mqtt_url = "mqtt://127.0.0.1:{port}"\n'
+                                      f'device_password_file = "{secret}"\n'), source="t.toml")
+        (result,) = check_fleet(config)
+        assert result.ok and f"127.0.0.1:{port} reachable" in result.detail
+    (result,) = check_fleet(config)  # the port is closed now
+    assert not result.ok and not result.needed and "not reachable" in result.detail
+    secret.unlink()
+    (result,) = check_fleet(config)
+    assert not result.ok and result.needed and "chmod 600" in result.fix

@@ -21,6 +21,7 @@ from terminal.doctor.devices import (
     open_configured_camera,
     open_configured_lock,
 )
+from terminal.doctor.fleet import check_fleet
 from terminal.doctor.models import check_models
 from terminal.doctor.result import CheckResult, Report
 from terminal.doctor.system import (
@@ -73,6 +74,7 @@ def run_checks(config: Config, probes: Probes | None = None,
     emulated = config.emulator is not None and config.emulator.enabled
     add(check_clock_sync(p.clock_synced, needed=not emulated))
     add(*check_backend(config, p.wall_clock))
+    add(*check_fleet(config))
     add(check_disk(state_dir, p.disk_usage))
     add(check_outbox(state_dir, p.wall_clock()))
     return Report(tuple(results))
