@@ -471,8 +471,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="events stored before the run (default 100000)")
     parser.add_argument("--seconds", type=float, default=20.0, metavar="S",
                         help=f"measured seconds, after {WARMUP_S:g} s of warm-up (default 20)")
-    parser.add_argument("--workers", type=int, default=1, metavar="W",
-                        help="back-end worker processes over the one store (default 1)")
+    parser.add_argument("--workers", default="1", metavar="W[,W...]",
+                        help="back-end worker processes over the one store (default 1); "
+                             "several counts (e.g. 1,4) run one after the other and plot "
+                             "requests/s against workers (load[-pg]-scaling.png)")
     parser.add_argument("--store", default="sqlite", metavar="STORE",
                         help="sqlite (a file, the default), postgresql (a private server "
                              "started for the run; needs Debian's postgresql) or a store URL "
@@ -489,15 +491,76 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run)
 
 
+def _workers(text: str) -> list[int]:
+    from terminal.errors import TerminalError
+
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(not 1 <= n <= 64 for n in counts):
+        raise TerminalError(f"--workers takes worker counts 1..64, comma-separated, not {text!r}")
+    return counts
+
+
+def plot_scaling(summaries: list[dict[str, Any]], path: Path) -> None:
+    """Requests/s and p99 against the number of workers (one run each)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workers = [s["workers"] for s in summaries]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
+    left.bar([str(w) for w in workers], [s["total"]["rps"] for s in summaries], color="#4c72b0")
+    left.set_xlabel("workers")
+    left.set_ylabel("requests/s (closed loop)" if not summaries[0]["offered_rps"]
+                    else "requests/s")
+    base = summaries[0]["total"]["rps"] or 1.0
+    for i, s in enumerate(summaries):
+        cores = s.get("cpu_cores", {}).get("backend")
+        note = f"x{s['total']['rps'] / base:.2f}" + (f"\n{cores:.2f} cores" if cores else "")
+        left.annotate(note, (i, s["total"]["rps"]), ha="center", va="bottom")
+    right.plot(workers, [s["total"]["p99_ms"] for s in summaries], marker="o", label="p99")
+    right.plot(workers, [s["total"]["p50_ms"] for s in summaries], marker="o", label="p50")
+    right.axhline(TARGET_P99_MS, color="grey", linestyle="--", label="p99 target")
+    right.set_xlabel("workers")
+    right.set_ylabel("latency (ms)")
+    right.set_yscale("log")
+    right.legend()
+    first = summaries[0]
+    fig.suptitle(f"{first['store']}: {first['terminals']} terminals, {first['stored_events']} "
+                 f"stored events, {first['cpus']} CPUs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _run(args: argparse.Namespace) -> int:
     from terminal.errors import TerminalError
 
-    if args.terminals < 1 or args.events < 0 or args.seconds <= 0 or args.workers < 1 \
-            or args.rate < 0:
-        raise TerminalError("--terminals and --workers must be >= 1, --events and --rate >= 0, "
-                            "--seconds > 0")
-    plan = LoadPlan(terminals=args.terminals, events=args.events, seconds=args.seconds,
-                    workers=args.workers, seed=args.seed, rate=args.rate, store=args.store)
+    counts = _workers(args.workers)
+    if args.terminals < 1 or args.events < 0 or args.seconds <= 0 or args.rate < 0:
+        raise TerminalError("--terminals must be >= 1, --events and --rate >= 0, --seconds > 0")
+    summaries = [_one(args, LoadPlan(
+        terminals=args.terminals, events=args.events, seconds=args.seconds, workers=n,
+        seed=args.seed, rate=args.rate, store=args.store)) for n in counts]
+    if len(summaries) > 1:
+        name = f"load{'-pg' if summaries[0]['store'] == 'postgresql' else ''}-scaling" \
+            + (f"-r{args.rate:g}" if args.rate else "")
+        (args.out / f"{name}.json").write_text(json.dumps(summaries, indent=2) + "\n",
+                                               encoding="utf-8")
+        plot_scaling(summaries, args.out / f"{name}.png")
+        base = summaries[0]["total"]["rps"] or 1.0
+        if not args.json:
+            print("scaling: " + ", ".join(
+                f"{s['workers']} worker(s) {s['total']['rps']} req/s "
+                f"(x{s['total']['rps'] / base:.2f})" for s in summaries))
+            print(f"wrote {args.out}/{name}.json and {name}.png")
+    return 0
+
+
+def _one(args: argparse.Namespace, plan: LoadPlan) -> dict[str, Any]:
     print(f"load: pre-filling {plan.events} events for {plan.terminals} terminals ...",
           file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="scanpay-load-") as tmp:
@@ -511,7 +574,7 @@ def _run(args: argparse.Namespace) -> int:
     plot_latencies(latencies, summary, args.out / f"load{suffix}.png")
     if args.json:
         print(json.dumps(summary))
-        return 0
+        return summary
     total = summary["total"]
     offered = f"offered {plan.rate:g} req/s" if plan.rate else "closed loop"
     print(f"load: {plan.terminals} terminals, {plan.events} stored events, "
@@ -524,9 +587,8 @@ def _run(args: argparse.Namespace) -> int:
               f"p99 {s['p99_ms']:6.1f} ms  statuses {s['statuses']}")
     cpu = summary.get("cpu_cores", {})
     if cpu:
-        print("  CPU (cores, mean): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()
-                                                 if not k.endswith("_total")))
+        print("  CPU (cores, mean): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
     met = "met" if summary["target"]["met"] else "not met"
     print(f"target >= {TARGET_RPS:g} req/s with p99 <= {TARGET_P99_MS:g} ms: {met}")
     print(f"wrote {args.out}/load{suffix}.json and load{suffix}.png")
-    return 0
+    return summary
