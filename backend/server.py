@@ -188,9 +188,13 @@ def serve_workers(settings: BackendSettings, *, host: str, port: int, workers: i
 
     if workers < 1:
         raise BackendError("workers must be >= 1")
+    # First without SO_REUSEPORT: a port some other server (even another back end) listens on
+    # is refused rather than shared with it.
+    probe = listening_socket(host, port, listen=False)
+    port = probe.getsockname()[1]
+    probe.close()
     # Holds the port (bound, never listening) so that port 0 resolves once for every worker.
     anchor = listening_socket(host, port, reuse_port=True, listen=False)
-    port = anchor.getsockname()[1]
     if settings.migrate:
         migrate_store(settings)
     children: dict[int, tuple[int, float]] = {}

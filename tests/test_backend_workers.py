@@ -104,3 +104,27 @@ def test_money_is_moved_once_whichever_worker_answers(workers: str) -> None:
                           headers={**auth, "Idempotency-Key": "another-attempt"},
                           json={"code": code.json()["code"]})
     assert other.status_code == 409 and other.json()["error"]["code"] == "code_already_used"
+
+
+def test_a_port_another_server_holds_is_refused_not_shared(
+        tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    from terminal.cli.main import main
+
+    with socket.socket() as other:  # another server, even one that allows port sharing
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        store = str(tmp_path_factory.mktemp("busy") / "backend.sqlite3")
+        assert main(["backend", "serve", "--dev", "--port", str(port), "--store", store,
+                     "--workers", "2"]) != 0
+    assert "Address already in use" in capsys.readouterr().err
+
+
+def test_several_workers_need_a_shared_store(capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from terminal.cli.main import main
+
+    monkeypatch.delenv(STORE_ENV, raising=False)
+    assert main(["backend", "serve", "--dev", "--port", "0", "--workers", "2"]) != 0
+    assert "several workers need a store they share" in capsys.readouterr().err
