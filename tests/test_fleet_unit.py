@@ -450,3 +450,23 @@ def test_a_batch_whose_puback_is_late_is_waited_for_not_sent_twice(
             assert outbox.counts().pending == 0
         finally:
             link.stop()
+
+
+def test_a_unit_that_starts_before_its_broker_connects_when_the_broker_comes(
+        tmp_path: Path) -> None:
+    need_mosquitto()
+    from backend.fleet.broker import Broker, free_port
+    from terminal.fleet.link import MqttLink
+
+    broker = Broker.for_dev([UNIT], directory=tmp_path / "mqtt", port=free_port())
+    link = MqttLink(FleetSettings(device_id=UNIT, host=broker.host, port=broker.port,
+                                  password=broker.password_of(UNIT), reconnect_min_s=1.0,
+                                  reconnect_max_s=2.0)).start()
+    try:
+        assert not link.wait_connected(0.5)  # nothing listens yet: it keeps trying
+        with broker:
+            assert link.wait_connected(15)
+            assert link.connects == 1
+            link.stop()
+    finally:
+        link.stop()
