@@ -54,6 +54,19 @@ def test_a_short_fleet_run_loses_nothing_duplicates_nothing_and_every_command_is
     assert png.stat().st_size > 1000
 
 
+def test_nothing_is_lost_or_stored_twice_across_a_broker_restart() -> None:
+    """Units and the bridge reconnect; persistent sessions keep what was queued; batches
+    without a PUBACK are sent again and stored once."""
+    need_mosquitto()
+    plan = FleetPlan(locks=20, seconds=3.0, heartbeat_s=1.0, rides_per_s=4.0,
+                     commands_per_s=4.0, ride_s=(0.2, 0.6), seed=5, restart_broker=True)
+    result = run_fleet(plan)
+    assert result.broker_restarts == 1 and result.reconnects >= 20
+    assert result.events_sent > 0 and result.lost == 0 and result.duplicated == 0
+    assert result.commands_acked == result.commands_sent, result.unanswered
+    assert result.offline_at_end == []
+
+
 @pytest.fixture
 def broker() -> Iterator[Broker]:
     need_mosquitto()

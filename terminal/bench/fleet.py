@@ -67,6 +67,9 @@ class FleetPlan:
     workers: int = 1
     http_connections: int = 16
     seed: int = 1
+    # Restart the broker halfway through the window (units and bridge reconnect; persistent
+    # sessions keep what was queued), to show nothing is lost or stored twice across it.
+    restart_broker: bool = False
 
     @property
     def ride_rate(self) -> float:
@@ -85,6 +88,7 @@ class CommandTrace:
     status: str = "sent"
     acked_at: float | None = None
     http_status: int = 0
+    published_at: str | None = None
 
 
 @dataclass
@@ -118,11 +122,17 @@ class FleetResult:
     rides_completed: int = 0
     rides_failed: int = 0
     ride_errors: dict[str, int] = field(default_factory=dict)
+    # Commands without an answer in the back end: what the unit saw of them (at most 10).
+    unanswered: list[dict[str, Any]] = field(default_factory=list)
     double_charges: int = 0
     stored_twice: int = 0
     unexpected_events: int = 0
     batches_resent: int = 0
+    broker_restarts: int = 0
     reconnects: int = 0
+    sessions_lost: int = 0
+    # Units not connected when the window ended (their ids, at most 10).
+    offline_at_end: list[str] = field(default_factory=list)
     connect_s: float = 0.0
     http_p99_ms: dict[str, float] = field(default_factory=dict)
     loop_lag_p99_ms: float = 0.0
@@ -168,6 +178,8 @@ class _Run:
         self.lags: list[float] = []
         self.units: list[SimUnit] = []
         self.in_flight: list[asyncio.Task[None]] = []
+        self.broker_restarts = 0
+        self.offline: list[str] = []
 
     async def run(self) -> FleetResult:
         from backend.keyring import dev_api_key
@@ -204,9 +216,12 @@ class _Run:
         drivers = [loop.create_task(self._rides(stop_at)),
                    loop.create_task(self._commands(console, operator_key, stop_at)),
                    loop.create_task(self._sample(meter, stop_at))]
+        if plan.restart_broker:
+            drivers.append(loop.create_task(self._restart_broker(meter, t0 + plan.seconds / 2)))
         await asyncio.gather(*drivers, *telemetry)
         window = loop.time() - t0
         meter.sample()
+        self.offline = [u.device_id for u in self.units if not u.mqtt.connected]
         _progress("window over; waiting for rides, acks and the back end to finish")
         await asyncio.gather(*self.in_flight)
         await asyncio.gather(*(u.wait_idle() for u in self.units))
@@ -309,6 +324,8 @@ class _Run:
                                                key)
             except HttpError:
                 status, body = 0, {}
+            if status == 200:
+                trace.published_at = body.get("published_at")
             if status == 200 and body.get("status") not in (None, "sent", "pending"):
                 trace.status = str(body["status"])
                 trace.acked_at = _acked_at(body) or time.time()
@@ -320,6 +337,18 @@ class _Run:
         """Give commands still unacknowledged a last look (they may have been acked late)."""
         late = [t for t in self.commands if t.command_id and t.acked_at is None]
         await asyncio.gather(*(self._watch(http, key, t) for t in late))
+
+    async def _restart_broker(self, meter: Any, at: float) -> None:
+        """Stop and start the broker (SIGTERM: it saves its sessions) at loop time ``at``."""
+        if self.stack.restart_broker is None:
+            raise TerminalError("--restart-broker needs the broker this benchmark starts, "
+                                "not one given with --broker")
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(max(0.0, at - loop.time()))  # the planned moment
+        _progress("restarting the broker")
+        await asyncio.to_thread(self.stack.restart_broker)
+        meter.roots = {**meter.roots, "broker": self.stack.pids["broker"]}
+        self.broker_restarts += 1
 
     async def _sample(self, meter: Any, stop_at: float) -> None:
         """CPU every second and the event loop's lag (how late a 100 ms timer fires)."""
@@ -369,6 +398,12 @@ class _Run:
         acked = sum(1 for t in self.commands if t.status in ("done", "failed", "expired",
                                                               "refused"))
         cpu = meter.report()
+        unanswered = [{"command_id": t.command_id, "device_id": t.device_id,
+                       "command": t.command, "status": t.status,
+                       "published_at": t.published_at,
+                       "unit_received": t.command_id in rec.commands_received,
+                       "unit_ack_taken_by_broker": t.command_id in rec.acks_published}
+                      for t in self.commands if t.acked_at is None][:10]
         mqtt_msgs = rec.heartbeats + rec.positions + rec.event_batches + len(rec.acks_published)
         p99_cmd = percentile(cmd_lat, 0.99)
         result = FleetResult(
@@ -386,8 +421,11 @@ class _Run:
             mqtt_messages_per_s=round(mqtt_msgs / window, 1) if window else 0.0,
             rides_started=rec.rides_started, rides_completed=rec.rides_completed,
             rides_failed=rec.rides_failed, ride_errors=dict(rec.ride_errors),
-            double_charges=double, stored_twice=twice, unexpected_events=unexpected,
-            batches_resent=rec.batches_resent, reconnects=rec.reconnects,
+            unanswered=unanswered, double_charges=double, stored_twice=twice,
+            unexpected_events=unexpected,
+            batches_resent=rec.batches_resent, broker_restarts=self.broker_restarts,
+            reconnects=rec.reconnects, sessions_lost=rec.sessions_lost,
+            offline_at_end=self.offline[:10],
             connect_s=round(connect_s, 2),
             http_p99_ms={k: _ms(percentile(v, 0.99)) or 0.0
                          for k, v in rec.http_latency_s.items()},
@@ -566,6 +604,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="rides started per second over the fleet (default: locks/200)")
     p.add_argument("--commands-per-s", type=_rate, default=2.0,
                    help="remote commands sent per second (default 2)")
+    p.add_argument("--restart-broker", action="store_true",
+                   help="restart the broker halfway through each run (units and the bridge "
+                   "reconnect); the records must still show nothing lost or stored twice")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"where fleet.json and the plot go (default {DEFAULT_OUT})")
@@ -580,7 +621,7 @@ def _main(args: argparse.Namespace) -> int:
         plan = FleetPlan(locks=n, seconds=args.seconds, heartbeat_s=args.heartbeat_s,
                          rides_per_s=args.rides_per_s, commands_per_s=args.commands_per_s,
                          store=args.store, broker=args.broker, workers=args.workers,
-                         seed=args.seed)
+                         seed=args.seed, restart_broker=args.restart_broker)
         result = run_fleet(plan)
         results.append(result)
         if args.json:

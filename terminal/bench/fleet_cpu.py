@@ -109,12 +109,17 @@ class CpuMeter:
         if len(self.samples) < 2:
             return out
         (t0, first), (t1, last) = self.samples[0], self.samples[-1]
+        pairs = list(zip(self.samples, self.samples[1:], strict=False))
         for name in self.roots:
-            peak = 0.0
-            for (ta, a), (tb, b) in zip(self.samples, self.samples[1:], strict=False):
+            peak, used = 0.0, 0
+            for (ta, a), (tb, b) in pairs:
+                # Fewer ticks than before: a new process (a restarted broker) counts from 0.
+                delta = b.get(name, 0) - a.get(name, 0) if b.get(name, 0) >= a.get(name, 0) \
+                    else b.get(name, 0)
+                used += delta
                 if tb > ta:
-                    peak = max(peak, (b[name] - a[name]) / hz / (tb - ta))
-            mean = (last[name] - first[name]) / hz / (t1 - t0) if t1 > t0 else 0.0
+                    peak = max(peak, delta / hz / (tb - ta))
+            mean = used / hz / (t1 - t0) if t1 > t0 else 0.0
             out[name] = {"mean_cores": round(mean, 3), "peak_cores": round(peak, 3),
                          "limit_cores": float(self.limits.get(name, 1.0))}
         cores = os.cpu_count() or 1

@@ -172,6 +172,7 @@ class MqttClient:
     def __init__(self, client_id: str, *, host: str, port: int, username: str | None = None,
                  password: str | None = None, keepalive_s: int = 60, clean_session: bool = False,
                  will: Will | None = None, on_message: MessageHandler = _ignore,
+                 on_lost: Callable[[], None] | None = None,
                  clock: Callable[[], float] | None = None) -> None:
         self.client_id = client_id
         self.host, self.port = host, port
@@ -180,6 +181,9 @@ class MqttClient:
         self.clean_session = clean_session
         self.will = will
         self.on_message = on_message
+        # Called when the connection ends without our asking (the owner reconnects).
+        self.on_lost = on_lost
+        self._closing = False
         self._clock = clock or asyncio.get_event_loop().time
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -221,6 +225,7 @@ class MqttClient:
             raise MqttError(f"{self.client_id}: the broker refused the connection: {reason}")
         self.session_present = bool(body[0] & 0x01)
         self.closed_reason = None
+        self._closing = False
         self._task = asyncio.get_running_loop().create_task(self._read_loop())
         return self.session_present
 
@@ -278,10 +283,11 @@ class MqttClient:
             self._send(bytes([PINGREQ << 4, 0]))
 
     async def _read_loop(self) -> None:
-        assert self._reader is not None
+        reader, writer = self._reader, self._writer
+        assert reader is not None
         try:
             while True:
-                kind, flags, body = await read_packet(self._reader)
+                kind, flags, body = await read_packet(reader)
                 if kind == PUBLISH:
                     message, packet_id = parse_publish(flags, body)
                     await self.on_message(message)
@@ -301,8 +307,14 @@ class MqttClient:
         except MqttError as exc:
             self.closed_reason = str(exc)
         finally:
-            self._fail_pending()
-            self._close_transport()
+            current = self._writer is writer
+            if current:  # not a connection made since, which is not ours to close
+                self._fail_pending()
+                self._close_transport()
+            elif writer is not None:
+                writer.close()
+        if current and not self._closing and self.on_lost is not None:
+            self.on_lost()
 
     def _fail_pending(self) -> None:
         for future in self._pending.values():
@@ -316,6 +328,7 @@ class MqttClient:
 
     async def disconnect(self) -> None:
         """Send DISCONNECT (the broker then drops our will) and close."""
+        self._closing = True
         if self._writer is not None and not self._writer.is_closing():
             self._writer.write(bytes([DISCONNECT << 4, 0]))
             with contextlib.suppress(ConnectionError):
@@ -324,6 +337,7 @@ class MqttClient:
 
     async def abort(self) -> None:
         """Close the connection without DISCONNECT (the broker publishes our will)."""
+        self._closing = True
         self.closed_reason = self.closed_reason or "closed by us"
         self._close_transport()
         if self._task is not None:

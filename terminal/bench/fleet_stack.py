@@ -66,6 +66,8 @@ class Stack:
     pids: dict[str, int] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)
     _stops: list[Callable[[], None]] = field(default_factory=list)
+    # Restarts the broker this stack started (sessions persist); None for a given broker.
+    restart_broker: Callable[[], None] | None = None
 
     def stop(self) -> None:
         """Stop every server this stack started (last started first)."""
@@ -186,9 +188,11 @@ def start_stack(device_ids: Sequence[str], operator_id: str, *, store: str, brok
                 raise StackError(f"--broker must be mqtt://host:port, got {broker_url!r}")
             host, port, label = parts.hostname, parts.port or 1883, broker_url
             password_of = _dev_password
+            restart = None
         else:
             broker, password_of = _start_broker(stops, device_ids, directory)
             host, port, label = broker.host, broker.port, "mosquitto"
+            restart = broker.restart
             pids["broker"], limits["broker"] = broker.pid, 1.0
         if store == "sqlite":
             kind, url = "sqlite", str(directory / "backend.sqlite")
@@ -227,7 +231,14 @@ def start_stack(device_ids: Sequence[str], operator_id: str, *, store: str, brok
             with contextlib.suppress(Exception):
                 stop()
         raise
-    return Stack(host, port, label, kind, url, http_port, password_of, pids, limits, stops)
+    stack = Stack(host, port, label, kind, url, http_port, password_of, pids, limits, stops,
+                  restart)
+    if restart is not None:  # the restarted broker is a new process: measure that one
+        def restart_and_track() -> None:
+            restart()
+            stack.pids["broker"] = broker.pid
+        stack.restart_broker = restart_and_track
+    return stack
 
 
 def temp_directory() -> tempfile.TemporaryDirectory[str]:

@@ -31,6 +31,8 @@ from terminal.bench.fleet_mqtt import Message, MqttClient, MqttError, Will
 from terminal.errors import TerminalError
 
 HTTP_ATTEMPTS = 5
+# A unit gives up reconnecting after this many tries (about 6 minutes with the back-off).
+RECONNECT_ATTEMPTS = 40
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class FleetRecord:
     ride_errors: dict[str, int] = field(default_factory=dict)
     http_latency_s: dict[str, list[float]] = field(default_factory=dict)
     reconnects: int = 0
+    # Reconnections on which the broker had no session of the unit any more.
+    sessions_lost: int = 0
     connect_failures: int = 0
     mqtt_errors: int = 0
 
@@ -177,33 +181,45 @@ class SimUnit:
                         ("status", "heartbeat", "position", "events", "ack")}
         will = json.dumps({"v": 1, "device_id": device_id, "online": False,
                            "reason": "connection_lost"}, separators=(",", ":")).encode()
+        # Any packet keeps the session alive; heartbeats come well within the keep-alive.
+        keepalive = min(65_535, max(plan.keepalive_s, int(plan.heartbeat_s * 2) + 10))
         self.mqtt = MqttClient(device_id, host=broker[0], port=broker[1], username=device_id,
-                               password=mqtt_password, keepalive_s=plan.keepalive_s,
+                               password=mqtt_password, keepalive_s=keepalive,
                                clean_session=False, will=Will(self._topics["status"], will),
-                               on_message=self._on_message)
+                               on_message=self._on_message, on_lost=self._lost)
         self._reconnecting: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- connection -------------------------------------------------------------------------
 
-    async def connect(self) -> None:
-        """Connect, subscribe to our command topic and say we are online (retained)."""
+    async def connect(self) -> bool:
+        """Connect, subscribe to our command topic and say we are online (retained); whether
+        the broker still had our session."""
         from payments.fleet_messages import down_topic
 
-        await self.mqtt.connect()
+        present = await self.mqtt.connect()
         await self.mqtt.subscribe([(down_topic(self.device_id), 1)])
         online = {"v": 1, "device_id": self.device_id, "sent_at": _fmt(self.wall()),
                   "online": True}
         await self.mqtt.publish(self._topics["status"], _json(online), qos=1, retain=True)
+        return present
+
+    def _lost(self) -> None:
+        """The broker dropped us: reconnect at once, as a real unit's link does (not only
+        when there is something to send)."""
+        self._spawn(self._reconnect())
 
     async def _reconnect(self) -> None:
         if self._reconnecting is None:
             self._reconnecting = asyncio.Lock()
         async with self._reconnecting:
             delay = 0.5
-            while not self.mqtt.connected:
+            for _ in range(RECONNECT_ATTEMPTS):
+                if self.mqtt.connected:
+                    return
                 try:
-                    await self.connect()
+                    if not await self.connect():
+                        self.record.sessions_lost += 1
                     self.record.reconnects += 1
                 except MqttError:
                     self.record.connect_failures += 1
