@@ -508,7 +508,9 @@ def format_result(r: FleetResult) -> str:
         f"round trip p50 {f(r.p50_ms)} ms, p99 {f(r.p99_ms)} ms",
         "cpu        " + ", ".join(f"{k} {v['mean_cores']:g} (peak {v['peak_cores']:g}) of "
                                   f"{v['limit_cores']:g}" for k, v in r.cpu.items()),
-        f"saturated  {r.saturated}; simulator loop lag p99 {r.loop_lag_p99_ms:g} ms",
+        f"saturated  {r.saturated}; simulator loop lag p99 {r.loop_lag_p99_ms:g} ms; "
+        f"something waited for a CPU "
+        f"{100 * r.cpu.get('machine', {}).get('cpu_waiting_share', 0):.0f}% of the time",
         "targets    " + ", ".join(f"{k} {'PASS' if ok else 'MISS'}" for k, ok in r.targets.items()),
     ]
     return "\n".join(lines)

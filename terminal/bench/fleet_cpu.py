@@ -20,6 +20,7 @@ PROC = Path("/proc")
 SATURATED_SHARE = 0.85
 # The report's entry for the whole machine (every process, ours or not).
 MACHINE = "machine"
+STALL = "machine_cpu_stall_us"
 
 
 def _ticks_per_s() -> int:
@@ -77,6 +78,19 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def cpu_stall_us() -> int:
+    """Microseconds so far in which some runnable task waited for a CPU (Linux pressure
+    stall information, /proc/pressure/cpu ``some total``); 0 where the kernel has none."""
+    try:
+        first = (PROC / "pressure" / "cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return 0
+    for part in first.split():
+        if part.startswith("total="):
+            return int(part[len("total="):])
+    return 0
+
+
 def self_ticks() -> int:
     """CPU ticks this process used so far (all its threads)."""
     stat = _stat(os.getpid())
@@ -99,6 +113,7 @@ class CpuMeter:
         reading = {name: (self_ticks() if pid == os.getpid() else tree_ticks(pid, table))
                    for name, pid in self.roots.items()}
         reading[MACHINE], reading[MACHINE + "_total"] = machine_ticks()
+        reading[STALL] = cpu_stall_us()
         self.samples.append((now, reading))
 
     def report(self) -> dict[str, dict[str, float]]:
@@ -132,7 +147,11 @@ class CpuMeter:
         peak = max(machine(a, b) for (_, a), (_, b) in zip(self.samples, self.samples[1:],
                                                             strict=False))
         out[MACHINE] = {"mean_cores": round(machine(first, last), 3),
-                        "peak_cores": round(peak, 3), "limit_cores": float(cores)}
+                        "peak_cores": round(peak, 3), "limit_cores": float(cores),
+                        # Share of the time some runnable task waited for a CPU.
+                        "cpu_waiting_share": round(
+                            (last[STALL] - first[STALL]) / 1e6 / (t1 - t0), 3)
+                        if t1 > t0 else 0.0}
         return out
 
 
