@@ -345,12 +345,31 @@ class FaceSection:
     # Derivation in docs/face.md.
     clip_blink_closed_ratio: float = 0.85
     clip_turn_deg: float = 15.0
+    # Screen and print cues on the face (vision.face.passive), checked once per challenge.
+    max_moire: float = 2.6
+    max_specular: float = 0.12
+    min_gamut: float = 2.0
+    # Replayed videos (vision.face.session_cues, measured over the whole challenge; limits
+    # re-derived by `scanpay bench face --only replay`, docs/face.md). The face's image flow is
+    # "flat" -- a screen or photo tilted to fake a head turn -- when it bent by at least
+    # `flat_motion_min_bend` face widths and a homography leaves at most `flat_motion_max_ratio`
+    # of that bend; a screen's drifting flicker bands and its moiré veto above their limits.
+    flat_motion_min_bend: float = 0.01
+    flat_motion_max_ratio: float = 0.45
+    max_banding: float = 2.0
+    max_screen_moire: float = 1.6
 
     def __post_init__(self) -> None:
         if not 0.0 < self.clip_blink_closed_ratio < 1.0:
             raise ValueError("face.clip_blink_closed_ratio must be between 0 and 1")
         if not 0.0 < self.clip_turn_deg < 90.0:
             raise ValueError("face.clip_turn_deg must be between 0 and 90 degrees")
+        if not (self.flat_motion_min_bend > 0 and 0 < self.flat_motion_max_ratio < 1
+                and self.max_banding > 0 and self.max_screen_moire > 0 and self.max_moire > 0
+                and 0 < self.max_specular <= 1 and self.min_gamut >= 0):
+            raise ValueError("face: flat_motion_min_bend, max_banding, max_screen_moire and "
+                             "max_moire must be > 0, flat_motion_max_ratio and max_specular "
+                             "between 0 and 1, min_gamut >= 0")
         if not 0.0 < self.payment_threshold < 2.0:
             raise ValueError("face.payment_threshold must be between 0 and 2")
         if self.enroll_frames < 1 or self.probe_frames < 1 or self.challenge_steps < 1:

@@ -20,6 +20,7 @@ from vision.errors import VisionError
 from vision.face.liveness import LivenessEvidence, LivenessStatus
 from vision.face.probe import Probe
 from vision.face.quality import QualityReport, assess_quality
+from vision.face.session_cues import SessionCues
 from vision.face.types import CheckResult, FaceObservation
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class VisionFaceSensor:
         self._pool: EmbeddingPool | None = None
         self._pool_failed = False
         self._last_good: Sample | None = None
+        self._cues: SessionCues | None = None  # image evidence of the running challenge
         self._closed = False
 
     def observe(self, image: np.ndarray, timestamp: float) -> FaceObservation | None:
@@ -130,7 +132,11 @@ class VisionFaceSensor:
             from vision.face.tracker import FaceTracker
 
             self._tracker = FaceTracker(mode=self._tracker_mode)
-        return self._tracker.process(image, timestamp)  # type: ignore[attr-defined,no-any-return]
+        observation: FaceObservation | None = self._tracker.process(  # type: ignore[attr-defined]
+            image, timestamp)
+        if observation is not None and self._cues is not None:
+            self._cues.add(image, observation)
+        return observation
 
     def quality(self, observation: FaceObservation, image: np.ndarray) -> QualityReport:
         """Quality gates with the configured limits; remembers the latest passing frame."""
@@ -195,6 +201,7 @@ class VisionFaceSensor:
 
         s = self.settings
         self._last_good = None
+        self._cues = SessionCues()
         if self._judge_factory is not None:
             return self._judge_factory(self)
         plan = ChallengePlan.random(
@@ -210,13 +217,23 @@ class VisionFaceSensor:
         return self._clock
 
     def passive_checks(self) -> dict[str, CheckResult]:
-        """Screen/print cues and the optional model on the latest good frame of the session."""
+        """Screen/print cues and the optional model on the latest good frame of the session,
+        and the session's image evidence (flat motion, flicker bands, moiré) over all of it."""
         if self._last_good is None:
             return {"passive": CheckResult("passive", False, 0.0, "no good frame to examine")}
         from vision.face.passive import screen_print_cues
+        from vision.face.session_cues import session_cue_checks
 
+        s = self.settings
         image, observation = self._last_good
-        checks = dict(screen_print_cues(image, observation))
+        checks = dict(screen_print_cues(image, observation, max_moire=s.max_moire,
+                                        max_specular=s.max_specular, min_gamut=s.min_gamut))
+        if self._cues is not None:
+            checks.update(session_cue_checks(
+                self._cues, flat_min_bend=s.flat_motion_min_bend,
+                flat_max_ratio=s.flat_motion_max_ratio, max_banding=s.max_banding,
+                max_moire=s.max_screen_moire))
+            self._cues = None  # the frames leave memory with the challenge
         model = self._antispoof_model()
         if model is not None:
             checks["antispoof_model"] = model.check(  # type: ignore[attr-defined]
@@ -244,3 +261,4 @@ class VisionFaceSensor:
             if self._pool is not None:
                 self._pool.close()
             self._last_good = None
+            self._cues = None

@@ -46,7 +46,7 @@ S, E = SmileState, SmileEvent
 
 # Checks whose failure means "a photo, a screen or a mask", not "did not answer in time".
 PASSIVE_CHECKS = frozenset({"planar_motion", "moire", "specular", "gamut", "antispoof_model",
-                            "passive"})
+                            "passive", "flat_motion", "banding", "screen_moire"})
 # (digits sent, gateway's reason) -> fewest digits to ask next; anything else ends the attempt.
 _ESCALATION: dict[tuple[str, str], DigitsAsk] = {
     ("none", "ask_for_digits"): "last4", ("none", "no_match"): "last4",
