@@ -93,7 +93,12 @@ class CommandTrace:
 
 @dataclass
 class FleetResult:
-    """The numbers of one run (the ``--json`` object)."""
+    """The numbers of one run (the ``--json`` object).
+
+    ``p50_ms`` / ``p99_ms`` are the command round trip (the issue's target); the event
+    end-to-end latency is ``event_p50_ms`` / ``event_p99_ms``. ``duplicated`` counts events
+    stored twice, stored events nobody sent, and rides charged twice.
+    """
 
     locks: int
     store: str
