@@ -10,6 +10,8 @@ The store reaches ``BackendSettings`` through :data:`backend.settings.STORE_ENV`
 
 Module-scoped back-end fixtures take ``backend_store`` as an argument so that they are built
 again for each store. Without PostgreSQL binaries the ``[postgresql]`` tests are skipped.
+A test of such a module that no store can change (a CLI's options, a broker's refusal) is
+marked ``@pytest.mark.sqlite_only`` and runs once, on SQLite.
 """
 
 from __future__ import annotations
@@ -29,15 +31,19 @@ BOTH_STORES_MODULES = frozenset({
     "tests.test_backend_signing", "tests.test_backend_store", "tests.test_backend_workers",
     "tests.test_clients_backend", "tests.test_emvco_orders",
     "tests.test_disputes", "tests.test_person_report", "tests.test_retention",  # person's side
+    "tests.test_fleet_bridge", "tests.test_console_auth", "tests.test_console_disputes",
+    "tests.test_console_fleet",  # the fleet and the operator console
 })
 STORES = ("sqlite", "postgresql")
 _schemas = itertools.count(1)
 
 
 def parametrize_stores(metafunc: pytest.Metafunc) -> None:
-    """The ``pytest_generate_tests`` hook: both stores for the modules that want them."""
+    """The ``pytest_generate_tests`` hook: both stores for the modules that want them (but
+    not for their tests marked ``sqlite_only``: what no store can change)."""
     if metafunc.module.__name__ in BOTH_STORES_MODULES and \
-            "backend_store" in metafunc.fixturenames:
+            "backend_store" in metafunc.fixturenames and \
+            metafunc.definition.get_closest_marker("sqlite_only") is None:
         metafunc.parametrize("backend_store", STORES, indirect=True, scope="module")
 
 

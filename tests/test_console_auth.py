@@ -185,6 +185,7 @@ def test_a_page_refreshing_itself_does_not_keep_the_session_alive(server, clock)
     assert answer.status_code == 401 and "session has ended" in answer.json()["message"]
 
 
+@pytest.mark.sqlite_only
 def test_pages_carry_strict_security_headers_and_stay_out_of_the_api(server) -> None:
     http = sign_in(server)
     page = http.get(server.url + "/console/fleet", timeout=5)
@@ -201,6 +202,7 @@ def test_pages_carry_strict_security_headers_and_stay_out_of_the_api(server) -> 
     assert requests.get(server.url + "/console/static/secret.py", timeout=5).status_code == 404
 
 
+@pytest.mark.sqlite_only
 def test_the_cli_prints_a_link_a_keyring_back_end_accepts(tmp_path: Path, capsys) -> None:
     ring = tmp_path / "ring.json"
     assert main(["backend", "keys", "create", "--keyring", str(ring), "--terminal", "ops-anna",
@@ -230,6 +232,7 @@ def test_the_cli_prints_a_link_a_keyring_back_end_accepts(tmp_path: Path, capsys
     assert json.loads(ring.read_text())["format"].startswith("scanpay-backend-keyring")
 
 
+@pytest.mark.sqlite_only
 def test_dev_links_need_an_operator_id(capsys) -> None:
     assert main(["backend", "console-link", "--dev", "--operator", "emu-bike-0001"]) == 1
     assert "not a development operator id" in capsys.readouterr().err

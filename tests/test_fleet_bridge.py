@@ -355,12 +355,14 @@ def test_gbfs_hides_trips_and_rotates_ids(fleet: dict[str, Any]) -> None:
     assert len(after) == 2 and len(after & ids_before) == 1  # bike-0001 has a new id
 
 
+@pytest.mark.sqlite_only
 def test_bridge_refused_with_a_wrong_password(fleet: dict[str, Any]) -> None:
     bad = Bridge(fleet["server"].backend, fleet["broker"].url, "wrong", client_id="other")
     with pytest.raises(BridgeError, match="could not subscribe"):
         bad.start(timeout_s=2)
 
 
+@pytest.mark.sqlite_only
 def test_mqtt_urls() -> None:
     assert parse_mqtt_url("mqtt://127.0.0.1:1884") == ("127.0.0.1", 1884)
     assert parse_mqtt_url("mqtt://broker") == ("broker", 1883)
