@@ -470,3 +470,34 @@ def test_a_unit_that_starts_before_its_broker_connects_when_the_broker_comes(
             link.stop()
     finally:
         link.stop()
+
+
+# -- an open latch without a ride --------------------------------------------------------------
+
+
+def _plain_unit(emulator: Emulator, tmp: Path, lock: EmulatedLock) -> BikeLockStack:
+    return BikeLockStack(BASE, emulator.endpoints(), state_dir=tmp / "plain",
+                         clock=ManualClock(time.time()), lock=lock,
+                         indicator=EmulatedIndicator())
+
+
+def test_a_latch_opened_without_a_ride_takes_the_bike_out_of_service_until_it_closes(
+        emulator: Emulator, tmp_path: Path) -> None:
+    lock = EmulatedLock()
+    with _plain_unit(emulator, tmp_path, lock) as stack:
+        lock.unlock()  # by hand: no ride, no money
+        assert stack.unit.in_service
+        refused = stack.unit.present_code(emulator.wallet_code("rider-good"))
+        assert refused.failure == "in_service"
+        lock.close_latch()
+        assert not stack.unit.in_service and stack.unit.state is RideState.IDLE
+
+
+def test_a_unit_that_restarts_with_the_latch_open_and_no_ride_is_out_of_service(
+        emulator: Emulator, tmp_path: Path) -> None:
+    lock = EmulatedLock(closed=False)
+    with _plain_unit(emulator, tmp_path, lock) as stack:
+        assert stack.unit.resume() == []
+        assert stack.unit.in_service
+        lock.close_latch()
+        assert not stack.unit.in_service

@@ -204,6 +204,11 @@ class BikeLockUnit:
         """The latch opened (the rider took the bike)."""
         with self._mutex:
             self.lock_fault = None
+            if self._rental is None and not self._in_service:
+                # Opened without a ride (by hand, a tool): not available until it closes.
+                self._in_service = True
+                self._notice("latch opened without a ride: out of service until it is closed",
+                             service=True)
             if self._machine.state is RideState.UNLOCKED:
                 self._fire(RideEvent.BIKE_TAKEN, "bike taken; ride timing")
 
@@ -280,16 +285,17 @@ class BikeLockUnit:
             if not self._lock.is_closed:
                 self._in_service = True
                 return "done", "the latch is already open; the bike stays in service"
+            self._in_service = True  # before the latch moves: its opening is no ride
             try:
                 self._lock.unlock()
             except LockError as exc:
+                self._in_service = False
                 self.lock_fault = "jammed" if isinstance(exc, LockJammedError) else "fault"
                 log.error("ALARM service unlock at %s: the lock did not open (%s)",
                           self._settings.terminal_id, exc)
                 self._notice(f"remote unlock: the lock did not open ({exc})",
                              reason=f"lock_{self.lock_fault}")
                 return "failed", f"the lock did not open: {exc}"
-            self._in_service = True
             self._notice("unlocked remotely by the operator: in service, no ride",
                          service=True)
             return "done", "unlocked for service; no fare, no deposit"
@@ -365,6 +371,10 @@ class BikeLockUnit:
                     self._notice(f"back end unreachable while resuming ({exc.code}); will retry")
                 if self._machine.state in END_STATES and self._rental is rental:
                     self._finish()
+            if self._rental is None and not self._lock.is_closed and not self._in_service:
+                self._in_service = True  # open with no ride to resume: not available
+                self._notice("the latch is open with no ride: out of service until it is "
+                             "closed", service=True)
             if self._rental is None:
                 self.reconcile()
         return touched
