@@ -21,6 +21,8 @@ SATURATED_SHARE = 0.85
 # The report's entry for the whole machine (every process, ours or not).
 MACHINE = "machine"
 STALL = "machine_cpu_stall_us"
+# Peaks are taken over sampling intervals at least this long.
+MIN_PEAK_INTERVAL_S = 0.5
 
 
 def _ticks_per_s() -> int:
@@ -132,7 +134,7 @@ class CpuMeter:
                 delta = b.get(name, 0) - a.get(name, 0) if b.get(name, 0) >= a.get(name, 0) \
                     else b.get(name, 0)
                 used += delta
-                if tb > ta:
+                if tb - ta >= MIN_PEAK_INTERVAL_S:  # shorter: a few clock ticks look huge
                     peak = max(peak, delta / hz / (tb - ta))
             mean = used / hz / (t1 - t0) if t1 > t0 else 0.0
             out[name] = {"mean_cores": round(mean, 3), "peak_cores": round(peak, 3),
@@ -144,8 +146,8 @@ class CpuMeter:
             return cores * (b[MACHINE] - a[MACHINE]) / total if total > 0 else 0.0
 
         # Every process on the machine, other users' included.
-        peak = max(machine(a, b) for (_, a), (_, b) in zip(self.samples, self.samples[1:],
-                                                            strict=False))
+        peak = max((machine(a, b) for (ta, a), (tb, b) in pairs
+                    if tb - ta >= MIN_PEAK_INTERVAL_S), default=0.0)
         out[MACHINE] = {"mean_cores": round(machine(first, last), 3),
                         "peak_cores": round(peak, 3), "limit_cores": float(cores),
                         # Share of the time some runnable task waited for a CPU.
