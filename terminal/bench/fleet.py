@@ -522,7 +522,8 @@ def format_result(r: FleetResult) -> str:
 
 
 def plot(results: Sequence[FleetResult], path: Path) -> Path:
-    """Latency (command round trip and event end-to-end, p50 and p99) against fleet size."""
+    """Latency (command round trip and event end-to-end, p50 and p99) against fleet size,
+    and beside it the CPU each process used (what saturates first)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -530,7 +531,7 @@ def plot(results: Sequence[FleetResult], path: Path) -> Path:
 
     ordered = sorted(results, key=lambda r: r.locks)
     xs = [r.locks for r in ordered]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, (ax, cpu_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     series = [("command p50", "command_p50_ms", "-o"), ("command p99", "command_p99_ms", "-s"),
               ("event p50", "event_p50_ms", "--o"), ("event p99", "event_p99_ms", "--s")]
     for label, key, style in series:
@@ -542,9 +543,21 @@ def plot(results: Sequence[FleetResult], path: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("simulated locks")
     ax.set_ylabel("latency (ms)")
-    ax.set_title(f"Fleet latency against size ({ordered[0].store}, {ordered[0].broker})")
+    ax.set_title(f"Latency against size ({ordered[0].store}, {ordered[0].broker})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    names = sorted({name for r in ordered for name in r.cpu})
+    for name in names:
+        ys = [r.cpu.get(name, {}).get("mean_cores", float("nan")) for r in ordered]
+        style = ":" if name == "machine" else "-o"
+        label = "whole machine (all users)" if name == "machine" else name
+        cpu_ax.plot(xs, ys, style, label=label)
+    cpu_ax.set_xscale("log")
+    cpu_ax.set_xlabel("simulated locks")
+    cpu_ax.set_ylabel("mean CPU (cores)")
+    cpu_ax.set_title("CPU per process over the measured window")
+    cpu_ax.grid(True, which="both", alpha=0.3)
+    cpu_ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
