@@ -274,7 +274,9 @@ class _Run:
         loop = asyncio.get_running_loop()
         rate = self.plan.ride_rate
         while rate > 0:
-            await asyncio.sleep(self.rng.expovariate(rate))  # Poisson arrivals
+            gap = self.rng.expovariate(rate)
+            # Poisson arrivals; one due after the window ends is not waited for.
+            await asyncio.sleep(min(gap, max(0.0, stop_at - loop.time())))
             if loop.time() >= stop_at:
                 break
             unit = self.rng.choice(self.units)
@@ -286,7 +288,9 @@ class _Run:
         loop = asyncio.get_running_loop()
         rate = self.plan.commands_per_s
         while rate > 0:
-            await asyncio.sleep(self.rng.expovariate(rate))  # Poisson arrivals
+            gap = self.rng.expovariate(rate)
+            # Poisson arrivals; one due after the window ends is not waited for.
+            await asyncio.sleep(min(gap, max(0.0, stop_at - loop.time())))
             if loop.time() >= stop_at:
                 break
             unit = self.rng.choice(self.units)
