@@ -80,7 +80,8 @@ def run_idempotent(
         except ApiError as exc:
             conn.execute("ROLLBACK TO op")
             status, content = exc.status, error_body(exc.code, exc.message, req_id)
-        conn.execute("RELEASE op")
+        # The savepoint is left to end with the transaction: a RELEASE would be one more
+        # round trip on PostgreSQL and changes nothing.
         conn.execute("UPDATE idempotency SET status = ?, body = ?"
                      " WHERE terminal_id = ? AND key = ?",
                      (status, json.dumps(content), terminal_id, key))
