@@ -50,6 +50,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/v1/fleet/vehicles"): frozenset({"operator"}),
     ("GET", "/v1/fleet/vehicles/{device_id}"): frozenset({"operator"}),
     ("POST", "/v1/fleet/vehicles/{device_id}/commands"): frozenset({"operator"}),
+    ("POST", "/v1/fleet/vehicles/{device_id}/alarms/{code}/clear"): frozenset({"operator"}),
     ("GET", "/v1/fleet/commands/{command_id}"): frozenset({"operator"}),
 }
 

@@ -15,10 +15,12 @@ from backend.idempotency import IdempotencyKey, run_idempotent
 SCHEMA_SQL = state.SCHEMA_SQL + commands.SCHEMA_SQL + """
 CREATE INDEX IF NOT EXISTS events_by_terminal_time ON events(terminal_id, time);
 """
+MIGRATIONS = state.MIGRATIONS
 
 router = APIRouter(tags=["fleet"])
 
 DeviceId = Annotated[str, Path(max_length=64)]
+AlarmCode = Annotated[str, Path(max_length=32)]
 
 
 class CommandRequest(BaseModel):
@@ -65,6 +67,24 @@ def post_command(device_id: DeviceId, body: CommandRequest, request: Request,
                               body=body.model_dump(), operation=operation)
     service.wake_bridge(backend)
     return response
+
+
+@router.post("/v1/fleet/vehicles/{device_id}/alarms/{code}/clear",
+             summary="Clear a vehicle's open alarm (Idempotency-Key)")
+def post_alarm_clear(device_id: DeviceId, code: AlarmCode, request: Request,
+                     backend: BackendDep, caller: CallerDep, key: IdempotencyKey
+                     ) -> JSONResponse:
+    """Close the vehicle's open ``code`` alarm, recording who and when; ``200 {"cleared",
+    "cleared_at", "cleared_by", "state", "alarms"}``. ``409 alarm_not_open`` when none is
+    open; the same Idempotency-Key replays the first answer."""
+    now = backend.now()
+
+    def operation(conn: Any) -> tuple[int, dict[str, Any]]:
+        return 200, service.clear_alarm(conn, device_id, code, cleared_by=caller.terminal_id,
+                                        now=now)
+
+    return run_idempotent(request, terminal_id=caller.terminal_id, key=key, body={},
+                          operation=operation)
 
 
 @router.get("/v1/fleet/commands/{command_id}", summary="A command's status")

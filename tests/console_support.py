@@ -112,6 +112,11 @@ class ContractUnit:
         self._publish(self.fm.Heartbeat(self.device_id, self._now(), self.lock, "idle",
                                         battery_pct, 3880, -71, 60, self.seq))
 
+    def alarm(self, code: str, message: str) -> None:
+        """Raise an alarm (e.g. ``jammed``)."""
+        self.seq += 1
+        self._publish(self.fm.Alarm(self.device_id, self._now(), code, message, self.seq))
+
     def _on_command(self, client: object, _u: object, raw: object) -> None:
         fm = self.fm
         cmd = fm.decode("command", raw.payload)  # type: ignore[attr-defined]

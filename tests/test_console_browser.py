@@ -1,6 +1,6 @@
 """The operator console in the real headless Chromium: sign in with a one-time link, a unit seen
-through a real MQTT heartbeat, "find" acknowledged by a unit following the fleet contract, a
-dispute corrected with the person's new score, sign out; axe-core on every page."""
+through a real MQTT heartbeat, "find" acknowledged by a unit following the fleet contract, its
+alarm cleared, a dispute corrected with the person's new score, sign out; axe-core on every page."""
 
 from __future__ import annotations
 
@@ -34,12 +34,20 @@ def _heard(stack: FleetStack, device_id: str, battery: int) -> None:
     wait_for(seen, f"{device_id}'s heartbeat")
 
 
+def _open_alarms(stack: FleetStack, device_id: str) -> list[str]:
+    from backend.fleet import service
+
+    return [a["code"] for a in service.vehicle_detail(stack.server.backend, device_id)["alarms"]]
+
+
 def test_an_operator_signs_in_finds_a_bike_and_corrects_a_dispute(stack, page_factory) -> None:
     from playwright.sync_api import expect
 
     first = stack.unit("bike-0007")
     first.heartbeat(battery_pct=58)
+    first.alarm("tamper", "The frame was forced.")
     _heard(stack, "bike-0007", 58)
+    wait_for(lambda: _open_alarms(stack, "bike-0007") == ["tamper"], "the tamper alarm")
     dispute_id = disputes.open_dispute(stack.server.backend, "rider-low",
                                        {"kind": "event", "id": WRONG_PARKING_EVENT_ID},
                                        "I left the bike in the marked bay by the station.")[
@@ -70,6 +78,11 @@ def test_an_operator_signs_in_finds_a_bike_and_corrects_a_dispute(stack, page_fa
     expect(status).to_contain_text("beeped and flashed")
     assert len(first.executed) == 1
     screenshot(page, "console-vehicle-find-done", "landscape")
+    page.get_by_role("button", name="Clear the tamper alarm").click()
+    expect(page.locator("#alarm-cleared")).to_contain_text("Alarm tamper cleared.")
+    expect(page.locator('tr[data-alarm="tamper"]')).to_have_attribute("data-open", "no")
+    assert _open_alarms(stack, "bike-0007") == []
+    check_axe(page, "console-vehicle-alarm-cleared")
 
     page.get_by_role("link", name="Disputes").click()
     expect(page.get_by_role("heading", name="Disputes", level=1)).to_be_visible()

@@ -97,3 +97,30 @@ def test_a_unit_that_never_answers_shows_timed_out(stack) -> None:
     stack.clock.now += 600  # long past the deadline and its grace (the session is still live)
     status = http.get(f"{stack.server.url}/console/commands/{command_id}", timeout=5).json()
     assert status["status"] == "timed_out"
+
+
+def test_an_alarm_is_cleared_from_the_unit_page_with_who_and_when(stack) -> None:
+    unit = stack.unit("bike-0007")
+    unit.heartbeat()
+    unit.alarm("tamper", "The frame was forced.")
+    http = sign_in(stack.server)
+    page_url = f"{stack.server.url}/console/fleet/bike-0007"
+    wait_for(lambda: 'data-alarm="tamper" data-open="yes"' in http.get(page_url, timeout=5).text,
+             "the open alarm on the unit page")
+    page = http.get(page_url, timeout=5).text
+    assert 'class="clear-alarm" data-code="tamper"' in page
+    clear_url = f"{page_url}/alarms/tamper/clear"
+    refused = http.post(clear_url, data={"csrf": "forged"}, allow_redirects=False, timeout=5)
+    assert refused.status_code == 403
+    assert 'data-alarm="tamper" data-open="yes"' in http.get(page_url, timeout=5).text
+    stack.clock.now += 42
+    answer = http.post(clear_url, data={"csrf": hidden_fields(page)["csrf"]},
+                       allow_redirects=False, timeout=5)
+    assert answer.status_code == 303 and answer.headers["location"].endswith("?cleared=tamper")
+    after = http.get(stack.server.url + answer.headers["location"], timeout=5).text
+    assert "Alarm tamper cleared." in after
+    assert 'data-alarm="tamper" data-open="no"' in after and "clear-alarm" not in after
+    assert "2026-12-01 04:40:42.000 UTC by console:emu-operator-0001" in after
+    twice = http.post(clear_url, data={"csrf": hidden_fields(page)["csrf"]},
+                      allow_redirects=False, timeout=5)
+    assert twice.status_code == 409 and "no open &#39;tamper&#39; alarm" in twice.text

@@ -64,6 +64,12 @@ class FakeUnit:
         self.publish(fm.Heartbeat(self.device_id, self.now(), self.lock, "idle", battery, 3900,
                                   -70, interval, self.seq))
 
+    def alarm(self, code: str, message: str = "Something is wrong.") -> fm.Alarm:
+        self.seq += 1
+        msg = fm.Alarm(self.device_id, self.now(), code, message, self.seq)
+        self.publish(msg)
+        return msg
+
     def position(self, lat: float = 31.23, lon: float = 121.47) -> None:
         self.seq += 1
         self.publish(fm.Position(self.device_id, self.now(), lat, lon, 4.0, self.seq))
@@ -269,6 +275,63 @@ def test_command_validation_and_idempotency_key(fleet: dict[str, Any]) -> None:
     assert first.json()["command_id"] == again.json()["command_id"]
     eventually(lambda: vehicle(fleet).get("interval_s") == 30, "interval applied")
     assert len(unit.executed) == 1
+
+
+def clear(fleet: dict[str, Any], code: str, *, device_id: str = "bike-0001",
+          key: str | None = None, auth: dict[str, str] | None = None) -> requests.Response:
+    return requests.post(
+        f"{fleet['server'].url}/v1/fleet/vehicles/{device_id}/alarms/{code}/clear", timeout=5,
+        headers={**(auth or fleet["auth"]), "Idempotency-Key": key or uuid.uuid4().hex})
+
+
+def _open_codes(fleet: dict[str, Any]) -> list[str]:
+    return [a["code"] for a in vehicle(fleet).get("alarms", [])]
+
+
+def test_an_operator_clears_an_alarm_and_one_raised_again_opens_anew(
+        fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.heartbeat()
+    first = unit.alarm("unlock_failed", "The lock did not open.")
+    unit.alarm("tamper")
+    eventually(lambda: _open_codes(fleet) == ["unlock_failed", "tamper"], "two open alarms")
+    assert vehicle(fleet)["state"] == "non_operational"
+    fleet["clock"].advance(30)
+    answer = clear(fleet, "unlock_failed", key="clear-1")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["cleared"] == 1 and body["cleared_by"] == "operator-0001"
+    assert body["cleared_at"] == fm.format_time(START + 30)
+    assert body["state"] == "available" and [a["code"] for a in body["alarms"]] == ["tamper"]
+    replay = clear(fleet, "unlock_failed", key="clear-1")
+    assert replay.json() == body and replay.headers["Idempotent-Replayed"] == "true"
+    again = clear(fleet, "unlock_failed")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "alarm_not_open"
+    detail = vehicle(fleet)
+    closed = [a for a in detail["alarm_history"] if a["code"] == "unlock_failed"]
+    assert closed == [{"code": "unlock_failed", "message": "The lock did not open.",
+                       "raised_at": first.sent_at, "open": False,
+                       "cleared_at": fm.format_time(START + 30),
+                       "cleared_by": "operator-0001"}]
+    assert {"kind": "alarm_cleared", "code": "unlock_failed", "by": "operator-0001",
+            "at": START + 30} in detail["recent"]
+    # The same alarm delivered again stays cleared; raised again (a new seq) it opens anew.
+    unit.publish(first)
+    fleet["clock"].advance(30)
+    unit.alarm("unlock_failed", "The lock did not open again.")
+    eventually(lambda: _open_codes(fleet) == ["tamper", "unlock_failed"], "raised anew")
+    history = [(a["code"], a["open"]) for a in vehicle(fleet)["alarm_history"]]
+    assert history == [("unlock_failed", True), ("tamper", True), ("unlock_failed", False)]
+    assert vehicle(fleet)["state"] == "non_operational"
+    # Operators only; unknown vehicles, bad codes and a missing key are plain errors.
+    bike = {"Authorization": f"Bearer {fleet['server'].api_key_for('bike-0001')}"}
+    assert clear(fleet, "tamper", auth=bike).status_code == 403
+    assert clear(fleet, "tamper", device_id="bike-9999").json()["error"][
+        "code"] == "unknown_vehicle"
+    assert clear(fleet, "Not-A-Code").json()["error"]["code"] == "invalid_alarm"
+    no_key = requests.post(f"{fleet['server'].url}/v1/fleet/vehicles/bike-0001/alarms/tamper"
+                           "/clear", headers=fleet["auth"], timeout=5)
+    assert no_key.status_code == 400 and _open_codes(fleet) == ["tamper", "unlock_failed"]
 
 
 def test_expired_deadline_is_reported_expired(fleet: dict[str, Any]) -> None:

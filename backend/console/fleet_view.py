@@ -58,8 +58,9 @@ def vehicle(backend: Backend, device_id: str) -> dict[str, Any] | None:
         "lock": body.get("lock"), "signal_dbm": body.get("signal_dbm"),
         "lat": body.get("lat"), "lon": body.get("lon"),
         "alarms": [{"time": a.get("raised_at"), "code": a.get("code", ""),
-                    "message": a.get("message", ""), "open": True}
-                   for a in body.get("alarms", [])],
+                    "message": a.get("message", ""), "open": bool(a.get("open")),
+                    "cleared_at": a.get("cleared_at"), "cleared_by": a.get("cleared_by")}
+                   for a in body.get("alarm_history", [])],
         "events": [{"time": e.get("time"), "type": e.get("type", ""),
                     "detail": " ".join(x for x in (e.get("id", ""),
                                                    e.get("subject_id") or "") if x)}
@@ -81,6 +82,16 @@ def send(backend: Backend, device_id: str, command: str, operator_id: str) -> di
     except ApiError as exc:
         raise FleetProblem(exc.status, exc.message) from None
     return _command(body)
+
+
+def clear_alarm(backend: Backend, device_id: str, code: str, operator_id: str
+                ) -> dict[str, Any]:
+    """Close a unit's open ``code`` alarm on behalf of an operator (who and when recorded)."""
+    try:
+        return _service().clear_alarm_now(backend, device_id, code,
+                                          cleared_by=f"console:{operator_id}")
+    except ApiError as exc:
+        raise FleetProblem(exc.status, exc.message) from None
 
 
 def command(backend: Backend, command_id: str) -> dict[str, Any] | None:

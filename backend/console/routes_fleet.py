@@ -33,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 REFRESH_S = 5
 _DEVICE_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _COMMAND_RE = re.compile(r"cmd_[0-9a-f]{32}")
+_ALARM_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 @router.get(f"{PREFIX}/fleet")
@@ -68,8 +69,10 @@ async def fleet_rows(request: Request, state: str = "") -> Response:
 
 @router.get(PREFIX + "/fleet/{device_id}")
 @guarded
-async def vehicle_page(request: Request, device_id: str, command: str = "") -> Response:
-    """One unit: its facts, alarms, recent events and telemetry, commands and their acks."""
+async def vehicle_page(request: Request, device_id: str, command: str = "",
+                       cleared: str = "") -> Response:
+    """One unit: its facts, alarms, recent events and telemetry, commands and their acks
+    (``cleared``: the alarm code an operator just cleared, shown as a notice)."""
     session = await signed_in(request)
     backend = backend_of(request)
     if not _DEVICE_RE.fullmatch(device_id):
@@ -85,6 +88,7 @@ async def vehicle_page(request: Request, device_id: str, command: str = "") -> R
     return render_page(request, "vehicle.html", {
         "title": text(language(request), "unit.title", id=device_id), "section": "fleet",
         "session": session, "v": detail, "commands": fleet_view.COMMANDS, "command": shown,
+        "cleared": cleared if _ALARM_RE.fullmatch(cleared) else "",
         "deadline_s": fleet_view.DEADLINE_S}, now=backend.now())
 
 
@@ -105,6 +109,23 @@ async def send_command(request: Request, device_id: str) -> Response:
     except fleet_view.FleetProblem as exc:
         raise Refused(exc.status, "error.service", text=str(exc)) from None
     return redirect(f"{PREFIX}/fleet/{device_id}", command=sent["command_id"])
+
+
+@router.post(PREFIX + "/fleet/{device_id}/alarms/{code}/clear")
+@guarded
+async def clear_alarm(request: Request, device_id: str, code: str) -> Response:
+    """Close a unit's open alarm (who and when recorded); back to the unit page."""
+    session = await signed_in(request)
+    form = await read_form(request)
+    check_csrf(session, form)
+    if not _DEVICE_RE.fullmatch(device_id) or not _ALARM_RE.fullmatch(code):
+        raise Refused(404, "error.no_such_unit")
+    try:
+        await run_in_threadpool(fleet_view.clear_alarm, backend_of(request), device_id, code,
+                                session.operator_id)
+    except fleet_view.FleetProblem as exc:
+        raise Refused(exc.status, "error.service", text=str(exc)) from None
+    return redirect(f"{PREFIX}/fleet/{device_id}", cleared=code)
 
 
 @router.get(PREFIX + "/commands/{command_id}")

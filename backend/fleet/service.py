@@ -2,11 +2,13 @@
 
 Each function takes the :class:`~backend.context.Backend` (its store and clock) and returns the
 JSON body of docs/api.md, "Fleet"; errors are :class:`~backend.errors.ApiError` (``404
-unknown_vehicle``, ``404 unknown_command``, ``400 invalid_command``).
+unknown_vehicle``, ``404 unknown_command``, ``400 invalid_command``, ``400 invalid_alarm``,
+``409 alarm_not_open``).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
@@ -20,6 +22,8 @@ from payments.fleet_messages import FleetMessageError, format_time
 # Bridges running in this process, woken when a command is issued (keyed by store identity).
 _WAKERS: dict[int, Callable[[], None]] = {}
 _WAKERS_LOCK = threading.Lock()
+# An alarm code as units send them (payments.fleet_messages: snake_case, at most 32).
+_ALARM_CODE_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 def register_waker(backend: Backend, wake: Callable[[], None] | None) -> None:
@@ -83,9 +87,49 @@ def vehicle_detail(backend: Backend, device_id: str) -> dict[str, Any]:
             raise ApiError(404, "unknown_vehicle", f"no vehicle {device_id!r} has reported")
         body = vehicle_summary(*rows[0], now)
         body["recent"] = state.recent(conn, device_id)
+        body["heartbeats"] = [{**h, "at": format_time(h["at"])}
+                              for h in state.heartbeats(conn, device_id)]
+        body["alarm_history"] = [_alarm_body(a) for a in state.alarm_history(conn, device_id)]
         body["events"] = _recent_events(conn, device_id)
         body["commands"] = commands.recent_for(conn, device_id)
     return body
+
+
+def _alarm_body(alarm: Mapping[str, Any]) -> dict[str, Any]:
+    cleared = alarm["cleared_at"]
+    return {"code": alarm["code"], "message": alarm["message"],
+            "raised_at": format_time(alarm["raised_at"]), "open": cleared is None,
+            "cleared_at": None if cleared is None else format_time(cleared),
+            "cleared_by": alarm["cleared_by"]}
+
+
+def clear_alarm(conn: sqlite3.Connection, device_id: str, code: str, *, cleared_by: str,
+                now: float) -> dict[str, Any]:
+    """Close the vehicle's open alarms of ``code`` on an operator's word, inside an open
+    transaction; the ``200`` body. ``404 unknown_vehicle``, ``400 invalid_alarm``,
+    ``409 alarm_not_open``. The same alarm raised again afterwards opens anew."""
+    if not _ALARM_CODE_RE.fullmatch(code):
+        raise ApiError(400, "invalid_alarm", "an alarm code is snake_case, at most 32 characters")
+    if conn.execute("SELECT 1 FROM fleet_vehicles WHERE device_id = ?",
+                    (device_id,)).fetchone() is None:
+        raise ApiError(404, "unknown_vehicle", f"no vehicle {device_id!r} has reported")
+    closed = state.clear_alarms(conn, device_id, (code,), now, by=cleared_by)
+    if not closed:
+        raise ApiError(409, "alarm_not_open", f"vehicle {device_id!r} has no open {code!r} alarm")
+    state.record_recent(conn, device_id, "alarm_cleared", {"code": code, "by": cleared_by},
+                        now)
+    row, alarms = state.vehicle_rows(conn, device_id)[0]
+    return {"device_id": device_id, "code": code, "cleared": closed,
+            "cleared_at": format_time(now), "cleared_by": cleared_by,
+            "state": state.mds_state(row, (a["code"] for a in alarms), now),
+            "alarms": vehicle_summary(row, alarms, now)["alarms"]}
+
+
+def clear_alarm_now(backend: Backend, device_id: str, code: str, *,
+                    cleared_by: str) -> dict[str, Any]:
+    """:func:`clear_alarm` in its own transaction (the console's Clear button)."""
+    with backend.store.transaction() as conn:
+        return clear_alarm(conn, device_id, code, cleared_by=cleared_by, now=backend.now())
 
 
 def _recent_events(conn: sqlite3.Connection, device_id: str) -> list[dict[str, Any]]:

@@ -2,7 +2,10 @@
 
 Stored per vehicle: lock state, unit state, battery, signal, position, online, last seen, the
 reporting interval, whether it is on a trip or in service (an operator's remote unlock), its
-GBFS id (rotated after every trip), open alarms, and a bounded list of recent telemetry.
+GBFS id (rotated after every trip), open alarms (closed by the unit's own report or by an
+operator, who and when recorded), a bounded list of recent telemetry, and its last
+:data:`HEARTBEATS_KEPT` heartbeats (battery and signal over time, one row per slot: the table
+never grows past that many rows per vehicle).
 
 MDS state (:func:`mds_state`), first rule that applies:
 
@@ -36,6 +39,12 @@ DEFAULT_INTERVAL_S = 60
 RECENT_KEPT = 20
 # A low_battery alarm clears at this charge.
 BATTERY_CLEAR_PCT = 30
+# Heartbeats kept per vehicle (battery and signal over time).
+HEARTBEATS_KEPT = 20
+# Alarms (open and closed) shown in a vehicle's detail.
+ALARM_HISTORY = 20
+# Who closes an alarm when the unit's own heartbeat shows it is over.
+CLEARED_BY_UNIT = "unit"
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS fleet_vehicles (
@@ -80,6 +89,25 @@ CREATE TABLE IF NOT EXISTS fleet_recent (
 );
 """
 
+# Changes to the tables above, each applied once (backend/migrations.py), in this order.
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("0001_alarm_cleared_by", "ALTER TABLE fleet_alarms ADD COLUMN cleared_by TEXT"),
+    ("0002_heartbeats", """
+CREATE TABLE IF NOT EXISTS fleet_heartbeats (
+    device_id TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
+    at REAL NOT NULL,
+    lock_state TEXT NOT NULL,
+    unit_state TEXT NOT NULL,
+    battery_pct INTEGER NOT NULL,
+    battery_mv INTEGER,
+    signal_dbm INTEGER,
+    PRIMARY KEY (device_id, slot)
+);
+"""),
+)
+
 
 def new_gbfs_id() -> str:
     """A fresh public vehicle id for the GBFS feed (unlinkable to the device id)."""
@@ -95,13 +123,17 @@ def ensure_vehicle(conn: sqlite3.Connection, device_id: str, now: float) -> None
 
 def record_recent(conn: sqlite3.Connection, device_id: str, kind: str, body: Mapping[str, Any],
                   now: float) -> None:
-    """Keep ``body`` among the vehicle's last :data:`RECENT_KEPT` telemetry entries."""
+    """Keep ``body`` among the vehicle's last :data:`RECENT_KEPT` telemetry entries.
+
+    The counter is bumped before it is read: on PostgreSQL the UPDATE locks the vehicle's row,
+    so two writers at once (the bridge, an operator's request) never take the same number."""
+    conn.execute("UPDATE fleet_vehicles SET recent_n = recent_n + 1 WHERE device_id = ?",
+                 (device_id,))
     row = conn.execute("SELECT recent_n FROM fleet_vehicles WHERE device_id = ?",
                        (device_id,)).fetchone()
     if row is None:
         return
-    n = int(row["recent_n"]) + 1
-    conn.execute("UPDATE fleet_vehicles SET recent_n = ? WHERE device_id = ?", (n, device_id))
+    n = int(row["recent_n"])
     conn.execute("INSERT INTO fleet_recent(device_id, n, kind, at, body) VALUES (?, ?, ?, ?, ?)"
                  " ON CONFLICT (device_id, n) DO NOTHING",
                  (device_id, n, kind, now, json.dumps(dict(body), sort_keys=True)))
@@ -135,6 +167,7 @@ def apply_heartbeat(conn: sqlite3.Connection, msg: Heartbeat, now: float) -> Non
                        (msg.device_id,)).fetchone()
     conn.execute("UPDATE fleet_vehicles SET online = 1, last_seen = ? WHERE device_id = ?",
                  (now, msg.device_id))
+    record_heartbeat(conn, msg, at)
     if row["heartbeat_at"] is not None and at < float(row["heartbeat_at"]):
         return  # older than the one we have
     conn.execute(
@@ -148,6 +181,31 @@ def apply_heartbeat(conn: sqlite3.Connection, msg: Heartbeat, now: float) -> Non
         clear_alarms(conn, msg.device_id, ("jammed", "unlock_failed", "lock_timeout"), now)
     if msg.battery_pct >= BATTERY_CLEAR_PCT:
         clear_alarms(conn, msg.device_id, ("low_battery",), now)
+
+
+def record_heartbeat(conn: sqlite3.Connection, msg: Heartbeat, at: float) -> None:
+    """Keep the heartbeat among the vehicle's last :data:`HEARTBEATS_KEPT` (slot ``seq`` modulo
+    that number, so a redelivery rewrites its own slot and the rows per vehicle are bounded; a
+    late heartbeat never replaces a newer one)."""
+    conn.execute(
+        "INSERT INTO fleet_heartbeats(device_id, slot, seq, at, lock_state, unit_state,"
+        " battery_pct, battery_mv, signal_dbm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (device_id, slot) DO UPDATE SET seq = excluded.seq, at = excluded.at,"
+        " lock_state = excluded.lock_state, unit_state = excluded.unit_state,"
+        " battery_pct = excluded.battery_pct, battery_mv = excluded.battery_mv,"
+        " signal_dbm = excluded.signal_dbm WHERE fleet_heartbeats.at <= excluded.at",
+        (msg.device_id, msg.seq % HEARTBEATS_KEPT, msg.seq, at, msg.lock, msg.unit_state,
+         msg.battery_pct, msg.battery_mv, msg.signal_dbm))
+
+
+def heartbeats(conn: sqlite3.Connection, device_id: str) -> list[dict[str, Any]]:
+    """The vehicle's last heartbeats, newest first (times as the unit sent them)."""
+    rows = conn.execute("SELECT seq, at, lock_state, unit_state, battery_pct, battery_mv,"
+                        " signal_dbm FROM fleet_heartbeats WHERE device_id = ?"
+                        " ORDER BY at DESC, seq DESC", (device_id,)).fetchall()
+    return [{"seq": int(r["seq"]), "at": float(r["at"]), "lock": r["lock_state"],
+             "unit_state": r["unit_state"], "battery_pct": r["battery_pct"],
+             "battery_mv": r["battery_mv"], "signal_dbm": r["signal_dbm"]} for r in rows]
 
 
 def apply_position(conn: sqlite3.Connection, msg: Position, now: float) -> None:
@@ -178,11 +236,28 @@ def apply_alarm(conn: sqlite3.Connection, msg: Alarm, now: float) -> None:
 
 
 def clear_alarms(conn: sqlite3.Connection, device_id: str, codes: Iterable[str],
-                 now: float) -> None:
-    """Close the open alarms of ``codes``."""
+                 now: float, *, by: str = CLEARED_BY_UNIT) -> int:
+    """Close the open alarms of ``codes``, recording who (``by``: the unit, or an operator) and
+    when; the number closed. An alarm raised again later opens anew (a new row)."""
+    closed = 0
     for code in codes:
-        conn.execute("UPDATE fleet_alarms SET cleared_at = ? WHERE device_id = ? AND code = ?"
-                     " AND cleared_at IS NULL", (now, device_id, code))
+        cur = conn.execute("UPDATE fleet_alarms SET cleared_at = ?, cleared_by = ?"
+                           " WHERE device_id = ? AND code = ? AND cleared_at IS NULL",
+                           (now, by, device_id, code))
+        closed += int(cur.rowcount or 0)
+    return closed
+
+
+def alarm_history(conn: sqlite3.Connection, device_id: str,
+                  limit: int = ALARM_HISTORY) -> list[dict[str, Any]]:
+    """The vehicle's last alarms, open and closed, newest first."""
+    rows = conn.execute("SELECT code, message, raised_at, cleared_at, cleared_by"
+                        " FROM fleet_alarms WHERE device_id = ?"
+                        " ORDER BY raised_at DESC, alarm_id DESC LIMIT ?",
+                        (device_id, limit)).fetchall()
+    return [{"code": r["code"], "message": r["message"], "raised_at": float(r["raised_at"]),
+             "cleared_at": None if r["cleared_at"] is None else float(r["cleared_at"]),
+             "cleared_by": r["cleared_by"]} for r in rows]
 
 
 def apply_events(conn: sqlite3.Connection, device_id: str, events: Iterable[Mapping[str, Any]],
