@@ -107,6 +107,12 @@ class Stack:
                           (terminal_prefix + "%",))
         return int(rows[0][0])
 
+    def count_vehicles(self, device_prefix: str) -> int:
+        """Vehicles the back end's fleet state has of the simulated units."""
+        rows = self.query("SELECT COUNT(*) FROM fleet_vehicles WHERE device_id LIKE ?",
+                          (device_prefix + "%",))
+        return int(rows[0][0])
+
     def charges_per_ride(self, terminal_prefix: str) -> dict[str, int]:
         """Ride reference -> number of charges stored for it."""
         rows = self.query("SELECT reference, COUNT(*) FROM charges WHERE terminal_id LIKE ? "
