@@ -44,6 +44,17 @@ def test_a_heartbeat_shows_the_unit_in_the_list_with_its_state_and_battery(stack
     assert detail.status_code == 200
     assert "<dd>64 %</dd>" in detail.text and "<dd>-71 dBm</dd>" in detail.text
     assert "<td>status</td><td>online True</td>" in detail.text  # the unit's retained status
+    assert "<p>No heartbeats yet.</p>" not in detail.text and "battery-line" not in detail.text
+    stack.clock.now += 60
+    unit.heartbeat(battery_pct=61)
+    detail = wait_for(lambda: (p := http.get(f"{stack.server.url}/console/fleet/bike-0007",
+                                             timeout=5).text) and "<dd>61 %</dd>" in p and p,
+                      "the second heartbeat")
+    table = detail[detail.index('id="heartbeat-table"'):detail.index("</table>",
+                                                                     detail.index("heartbeat-"))]
+    assert table.index("<td>61 %</td>") < table.index("<td>64 %</td>")  # newest first
+    assert table.count("<td>-71 dBm</td>") == 2 and "<td>3880 mV</td>" in table
+    assert 'class="battery-line"' in detail and 'points="0.0,14.4 200.0,15.6"' in detail
     unknown = http.get(f"{stack.server.url}/console/fleet/bike-9999", timeout=5)
     assert unknown.status_code == 404 and "No unit bike-9999 has reported" in unknown.text
 

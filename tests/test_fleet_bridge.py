@@ -177,6 +177,37 @@ def test_heartbeat_shows_in_the_vehicle_list(fleet: dict[str, Any]) -> None:
     assert r.status_code == 403
 
 
+def test_the_last_20_heartbeats_are_kept_newest_first_and_no_more(
+        fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    for i in range(25):
+        unit.heartbeat(battery=100 - i)
+        fleet["clock"].advance(60)
+    eventually(lambda: vehicle(fleet).get("battery_pct") == 76, "25 heartbeats")
+    beats = vehicle(fleet)["heartbeats"]
+    assert [b["battery_pct"] for b in beats] == list(range(76, 96))
+    assert [b["seq"] for b in beats] == list(range(25, 5, -1))
+    assert beats[0] == {"seq": 25, "at": fm.format_time(START + 24 * 60), "lock": "locked",
+                        "unit_state": "idle", "battery_pct": 76, "battery_mv": 3900,
+                        "signal_dbm": -70}
+    # A late heartbeat whose slot holds a newer one replaces nothing; one delivered twice
+    # takes its own slot again.
+    late = fm.Heartbeat("bike-0001", fm.format_time(START + 4 * 60), "locked", "idle", 50, 3900,
+                        -70, 60, 5)
+    unit.publish(late)
+    newest = fm.Heartbeat("bike-0001", unit.now(), "unlocked", "riding", 75, None, None, 60, 26)
+    unit.publish(newest)
+    unit.publish(newest)
+    eventually(lambda: vehicle(fleet).get("battery_pct") == 75, "the newest heartbeat")
+    beats = vehicle(fleet)["heartbeats"]
+    assert [b["seq"] for b in beats] == list(range(26, 6, -1))
+    assert beats[0]["battery_mv"] is None and 50 not in [b["battery_pct"] for b in beats]
+    with fleet["server"].backend.store.read() as conn:
+        rows = conn.execute("SELECT COUNT(*) AS n FROM fleet_heartbeats WHERE device_id = ?",
+                            ("bike-0001",)).fetchone()
+    assert int(rows["n"]) == 20
+
+
 def _events_payload(device_id: str, n: int, clock: ManualClock) -> bytes:
     events = tuple(make_event("terminal.started", terminal_id=device_id, subject_id=None,
                               clock=clock).to_dict() for _ in range(n))

@@ -68,8 +68,22 @@ def vehicle(backend: Backend, device_id: str) -> dict[str, Any] | None:
         "telemetry": [{"time": t.get("at"), "kind": t.get("kind", ""), "detail": _fields(t)}
                       for t in body.get("recent", [])[:20]],
         "commands": [_command(c) for c in body.get("commands", [])],
+        "heartbeats": [{"time": h.get("at"), "battery_pct": h.get("battery_pct"),
+                        "battery_mv": h.get("battery_mv"), "signal_dbm": h.get("signal_dbm"),
+                        "lock": h.get("lock")} for h in body.get("heartbeats", [])],
     })
+    view["battery_line"] = battery_line([h["battery_pct"] for h in view["heartbeats"]])
     return view
+
+
+def battery_line(newest_first: list[Any], width: int = 200, height: int = 40) -> str:
+    """SVG polyline points of battery percentages, oldest on the left ('' for fewer than 2)."""
+    values = [v for v in reversed(newest_first) if isinstance(v, int)]
+    if len(values) < 2:
+        return ""
+    step = width / (len(values) - 1)
+    return " ".join(f"{i * step:.1f},{height - height * v / 100:.1f}"
+                    for i, v in enumerate(values))
 
 
 def send(backend: Backend, device_id: str, command: str, operator_id: str) -> dict[str, Any]:
