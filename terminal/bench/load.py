@@ -60,6 +60,8 @@ class LoadPlan:
     seed: int = 1
     # "sqlite", "postgresql" (a private server for the run) or a store URL.
     store: str = "sqlite"
+    # PostgreSQL connections per worker at most.
+    pool_max: int = 16
     # Offered requests/s over all terminals (paced); 0: closed loop, as fast as answers come.
     rate: float = 0.0
     mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
@@ -175,8 +177,8 @@ def store_for(store: str, work_dir: Path,
     yield str(path)
 
 
-def start_server(db: Path | str, workers: int,
-                 terminals: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(db: Path | str, workers: int, terminals: list[str],
+                 pool_max: int = 16) -> tuple[subprocess.Popen[bytes], int]:
     """Serve the back end on loopback (``scanpay backend serve --dev``) in ``workers``
     processes, with development keys for ``terminals``; waits for health."""
     from terminal.errors import TerminalError
@@ -184,7 +186,7 @@ def start_server(db: Path | str, workers: int,
     port = _free_port()
     cmd = [sys.executable, "-m", "terminal.cli.main", "backend", "serve", "--dev",
            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-           "--store", str(db), "--no-dev-routes"]
+           "--store", str(db), "--no-dev-routes", "--pool-max", str(pool_max)]
     for terminal_id in terminals:
         cmd += ["--terminal", terminal_id]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
@@ -384,7 +386,7 @@ def summarise(latencies: Mapping[str, list[float]], statuses: Mapping[str, Mappi
     total = stats(everything, merged)
     return {"terminals": plan.terminals, "stored_events": plan.events,
             "seconds": round(window_s, 2), "workers": plan.workers, "seed": plan.seed,
-            "store": store_kind(plan.store),
+            "store": store_kind(plan.store), "pool_max": plan.pool_max,
             "offered_rps": plan.rate or None,
             "mix": dict(plan.mix), "cpus": os.cpu_count(), "total": total,
             "by_kind": {k: stats(latencies[k], statuses[k]) for k in KINDS if latencies[k]},
@@ -403,7 +405,8 @@ def run_load(plan: LoadPlan, work_dir: Path) -> tuple[dict[str, Any], dict[str, 
         prefill_s = time.monotonic() - started
         print(f"load: pre-filled in {prefill_s:.1f} s; serving with {plan.workers} worker(s)",
               file=sys.stderr, flush=True)
-        proc, port = start_server(db, plan.workers, [t.terminal_id for t in terminals])
+        proc, port = start_server(db, plan.workers, [t.terminal_id for t in terminals],
+                                  plan.pool_max)
         roots = {"backend": proc.pid, **pids, "load_generator": os.getpid()}
         meter = CpuMeter(roots, {"backend": float(plan.workers), "postgres": float(
             os.cpu_count() or 1), "load_generator": 1.0})
@@ -484,6 +487,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="offered requests/s over all terminals, each terminal paced; "
                              "0 (default): closed loop, each terminal sends as soon as it has "
                              "its answer")
+    parser.add_argument("--pool-max", type=int, default=16, metavar="N",
+                        help="PostgreSQL connections per worker at most (default 16)")
     parser.add_argument("--seed", type=int, default=1, metavar="S", help="random seed")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", type=Path, default=Path("bench-results/load"),
@@ -544,7 +549,8 @@ def _run(args: argparse.Namespace) -> int:
         raise TerminalError("--terminals must be >= 1, --events and --rate >= 0, --seconds > 0")
     summaries = [_one(args, LoadPlan(
         terminals=args.terminals, events=args.events, seconds=args.seconds, workers=n,
-        seed=args.seed, rate=args.rate, store=args.store)) for n in counts]
+        seed=args.seed, rate=args.rate, store=args.store, pool_max=args.pool_max))
+        for n in counts]
     if len(summaries) > 1:
         name = f"load{'-pg' if summaries[0]['store'] == 'postgresql' else ''}-scaling" \
             + (f"-r{args.rate:g}" if args.rate else "")
