@@ -50,13 +50,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", action="append", default=[], choices=SECTIONS,
                    help="run only this section (repeatable); 'liveness' (real blink, no-blink "
                         "and head-turn clips, EyeBlink8) takes about a minute, 'attacks' "
-                        "(spoof images, held photos) most of the 17")
+                        "(spoof images, held photos) most of the 17, 'replay' (replayed "
+                        "videos and genuine customers through the kiosk's challenge) ~15")
+    p.add_argument("--replay-seeds", type=int, default=2, metavar="N",
+                   help="replay attempts per person, screen and distance (default 2)")
     p.set_defaults(handler=run)
 
 
 # latency: per-stage ms; verification: LFW pairs; liveness: the clip checks on real footage and
-# EyeBlink8; attacks: spoof images and held-photo challenge sessions.
-SECTIONS = ("latency", "verification", "liveness", "attacks")
+# EyeBlink8; attacks: spoof images and held-photo challenge sessions; replay: replayed videos
+# and genuine customers through the kiosk's challenge (terminal.bench.face_replay).
+SECTIONS = ("latency", "verification", "liveness", "attacks", "replay")
 
 
 def sections_to_run(only: list[str], skip: list[str]) -> list[str]:
@@ -410,7 +414,8 @@ def run(args: argparse.Namespace) -> int:
         threshold = FaceSection().payment_threshold
     sections = sections_to_run(args.only, args.skip)
     args.out.mkdir(parents=True, exist_ok=True)
-    antispoof = load_antispoof(shared) if set(sections) - {"verification"} else None
+    antispoof = (load_antispoof(shared) if set(sections) - {"verification", "replay"}
+                 else None)
     report: dict[str, Any] = {"threshold": threshold, "sections": sections}
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if "latency" in sections:
@@ -439,7 +444,15 @@ def run(args: argparse.Namespace) -> int:
         report["liveness"] = bench_liveness(faces, antispoof, clip_limits(FaceSection()))
     if "attacks" in sections:
         report["attacks"] = bench_attacks(faces, antispoof)
-    plots = plot_all(args.out, report, curves)
+    plots: list[Path] = []
+    if "replay" in sections:
+        from terminal.bench.face_replay import bench_replay, plot_replay, write_csv
+
+        report["replay"] = bench_replay(faces, seeds=max(1, args.replay_seeds))
+        if report["replay"]:
+            plots += plot_replay(args.out, report["replay"])
+            plots.append(write_csv(args.out / "replay_attempts.csv", report["replay"]))
+    plots = plot_all(args.out, report, curves) + plots
     report.pop("_latency_raw", None)
     name = "face.json" if sections == list(SECTIONS) else f"face-{'-'.join(sections)}.json"
     (args.out / name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -484,3 +497,7 @@ def print_report(report: dict[str, Any]) -> None:
         h = attacks["held_photo"]
         print(f"held photo attacks: {h['sessions_passed']}/{h['sessions']} challenge sessions "
               f"passed, {h['clips_live']}/{h['sessions']} clips judged live")
+    if report.get("replay"):
+        from terminal.bench.face_replay import print_replay
+
+        print_replay(report["replay"])
