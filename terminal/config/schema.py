@@ -159,7 +159,8 @@ class EmulatorSection:
     host: str = "127.0.0.1"
     # 0 picks a free port.
     port: int = 0
-    # SQLite file of the back end; "" keeps it in the state folder.
+    # The back end's store: "" a SQLite file in the state folder; a path; a postgresql:// URL;
+    # or "postgresql" for a private PostgreSQL server started and removed with the session.
     database: str = ""
     # Secret the back end signs payment codes with (development only).
     signing_seed_hex: str = "5ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9a75ca9"

@@ -38,20 +38,46 @@ class Emulator:
         self._state_dir = state_dir
         self.server = BackendServer(settings, host=section.host, port=section.port)
         self.fleet: Any = None  # terminal.emulator.fleet.EmulatedFleet when [emulator] mqtt
+        # database = "postgresql": a private PostgreSQL server for this session.
+        self._postgres: Any = None
 
     def start(self) -> Emulator:
         """Start serving (and, with ``[emulator] mqtt``, the broker and bridge); returns self."""
         from terminal.emulator.fleet import start_fleet
 
-        self.server.start()
+        if self.server.settings.database == "postgresql" and self._postgres is None:
+            self._start_postgres()
+        try:
+            self.server.start()
+        except BaseException:
+            self._stop_postgres()
+            raise
         try:
             self.fleet = start_fleet(self.server, self._config, state_dir=self._state_dir,
                                      seed_hex=self._config.emulator.signing_seed_hex
                                      if self._config.emulator else "")
         except BaseException:
             self.server.close()
+            self._stop_postgres()
             raise
         return self
+
+    def _start_postgres(self) -> None:
+        from dataclasses import replace
+
+        from backend.errors import BackendError
+        from backend.localpg import LocalPostgres
+
+        try:
+            self._postgres = LocalPostgres(durable=False).start()
+        except BackendError as exc:
+            raise EmulatorError(f"[emulator] database = \"postgresql\": {exc}") from None
+        self.server.settings = replace(self.server.settings, database=self._postgres.url())
+
+    def _stop_postgres(self) -> None:
+        postgres, self._postgres = self._postgres, None
+        if postgres is not None:
+            postgres.stop()
 
     def fleet_settings(self) -> FleetSettings | None:
         """The unit's fleet link to the emulated broker, or None when there is none."""
@@ -95,6 +121,7 @@ class Emulator:
         if fleet is not None:
             fleet.close()
         self.server.close()
+        self._stop_postgres()
 
     def __enter__(self) -> Emulator:
         return self.start()
