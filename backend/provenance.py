@@ -29,8 +29,8 @@ _COMMON = frozenset({"terminal.started", "code.rejected", "payment.captured",
 # Event kinds each role may send.
 ROLE_EVENT_TYPES: Mapping[str, frozenset[str]] = {
     "bike_lock": _COMMON | {"ride.started", "ride.ended", "deposit.held", "deposit.released",
-                            "deposit.captured", "deposit.waived", "unlock.failed",
-                            "parking.reported"},
+                            "deposit.captured", "deposit.waived", "deposit.declined",
+                            "unlock.failed", "parking.reported"},
     "kiosk": _COMMON | {"liveness.failed", "face.verified", "face.rejected", "face.enrolled",
                         "face.deleted", "order.paid", "order.cancelled"},
     "scorer": frozenset({"parking.reported"}),

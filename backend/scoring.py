@@ -68,10 +68,10 @@ RULES: tuple[Rule, ...] = (
 # Event types that are recorded but never move the score. Being unrecognised by a camera or
 # having a code refused is never held against anyone.
 NEUTRAL_TYPES: frozenset[str] = frozenset({
-    "ride.started", "deposit.held", "deposit.released", "deposit.waived", "payment.captured",
-    "payment.refunded", "unlock.failed", "code.rejected", "liveness.failed", "face.verified",
-    "face.rejected", "face.enrolled", "face.deleted", "order.paid", "order.cancelled",
-    "terminal.started",
+    "ride.started", "deposit.held", "deposit.released", "deposit.waived", "deposit.declined",
+    "payment.captured", "payment.refunded", "unlock.failed", "code.rejected", "liveness.failed",
+    "face.verified", "face.rejected", "face.enrolled", "face.deleted", "order.paid",
+    "order.cancelled", "terminal.started",
 })
 
 

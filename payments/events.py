@@ -52,6 +52,7 @@ EVENT_TYPES: Mapping[str, str] = MappingProxyType({
     "deposit.released": "A deposit hold was released without charge.",
     "deposit.captured": "A deposit hold was captured (charged).",
     "deposit.waived": "No deposit was needed for a ride.",
+    "deposit.declined": "The deposit decision declined a ride (a restriction or a low score).",
     "payment.captured": "A fare or order was charged.",
     "payment.declined": "A payment or hold was declined.",
     "payment.refunded": "Money was returned against a charge.",

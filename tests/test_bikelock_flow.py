@@ -109,6 +109,10 @@ def test_blacklisted_rider_is_declined_and_the_lock_stays_shut(rig: Rig) -> None
     assert [r["code"] for r in rental.reasons] == ["court_blacklist"]
     assert "contest" in rental.reasons[0]["text"]
     assert rig.lock.history == [] and rig.lock.is_closed
+    assert rig.event_types() == ["deposit.declined"]  # its reasons reach the event log
+    declined = rig.stack.outbox.pending(1)[0].event
+    assert dict(declined.attributes) == {"ride_id": rental.ride_id,
+                                         "reason_codes": "court_blacklist"}
     assert rig.unit.state is RideState.IDLE
 
 

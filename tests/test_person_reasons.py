@@ -157,6 +157,18 @@ def test_the_bike_shows_and_logs_the_reasons_the_policy_gave(
         check_reasons(expected, report)
         # The decision's event carries the same codes (codes only: no words, no numbers).
         logged = {p.event.type: dict(p.event.attributes) for p in stack.outbox.pending(50)}
-        kind = {"waived": "deposit.waived", "required": "deposit.held"}.get(expected.outcome)
+        kind = {"waived": "deposit.waived", "required": "deposit.held",
+                "declined": "deposit.declined"}.get(expected.outcome)
         if kind is not None:
             assert logged[kind]["reason_codes"] == ",".join(expected.reason_codes)
+        if expected.outcome == "declined":
+            # Codes only (and the ride's id): the back end takes it and it scores 0.
+            assert set(logged[kind]) == {"ride_id", "reason_codes"}
+            assert expected.reason_codes and "court_blacklist" in logged[kind]["reason_codes"]
+            flushed = stack.uploader.flush(5.0)
+            assert flushed.pending == 0 and flushed.rejected == 0, flushed
+            assert scores.get_score(subject).score == report.score
+            with emulator.server.backend.store.read() as conn:
+                stored = conn.execute("SELECT type FROM events WHERE subject_id = ?"
+                                      " AND type = 'deposit.declined'", (subject,)).fetchall()
+            assert len(stored) >= 1

@@ -458,6 +458,8 @@ class BikeLockUnit:
             rental.currency = decision.deposit.currency
         reasons = {"summary": rental.summary, "reasons": rental.reasons}
         if decision.outcome == "declined":
+            # Logged so its reasons reach the event log and the person's report (scores 0).
+            self._log("deposit.declined", rental, reason_codes=_codes(rental))
             self._fire(RideEvent.RIDE_DECLINED, "ride declined", **reasons)
             return False
         if decision.outcome == "waived":
