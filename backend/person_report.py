@@ -4,13 +4,16 @@ Score, range, baseline and date; the points scorecard (each factor with the even
 counted); every scored event with its terminal, date, points and status; restrictions with
 their origin; what the terminals hold about the person (face enrollment, the consent they
 signed with its text version, until when the template is kept, or the tombstone of its
-deletion); the score reads of the last 90 days; and their disputes. Served to the person by
+deletion); the score reads of the last 90 days; the deposit decisions terminals logged in that
+time with their reason codes (a declined ride too); and their disputes. Served to the person by
 ``GET /v1/person/report`` and usable by the operator console.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from backend import retention, score_reads
@@ -19,6 +22,10 @@ from backend.disputes import list_disputes, restrictions_in_force, under_review
 from backend.restrictions import restrictions_of
 from backend.score_state import scorecard, scored_items
 from backend.scoring import BASE_SCORE, SCORE_RANGE
+
+# The events in which a terminal logs its deposit decision, and the outcome each stands for.
+DECISION_EVENTS: dict[str, str] = {"deposit.held": "required", "deposit.waived": "waived",
+                                   "deposit.declined": "declined"}
 
 
 def person_report(backend: Backend, subject_id: str, *,
@@ -55,8 +62,30 @@ def person_report(backend: Backend, subject_id: str, *,
         "terminal_data": terminal_data(conn, subject_id,
                                        retention_days=backend.settings.face_retention_days),
         "decisions": score_reads.recent(conn, subject_id, now),
+        "deposit_decisions": deposit_decisions(conn, subject_id, now),
         "disputes": list_disputes(backend, subject_id=subject_id, conn=conn),
     }
+
+
+def deposit_decisions(conn: sqlite3.Connection, subject_id: str, now: float,
+                      days: int = score_reads.REPORT_DAYS) -> list[dict[str, Any]]:
+    """The deposit decisions terminals logged about the person in the last ``days`` days,
+    newest first (at most 500): outcome, terminal, time and the reason codes it gave."""
+    marks = ", ".join("?" for _ in DECISION_EVENTS)
+    rows = conn.execute(f"SELECT event_id, type, time, terminal_id, attributes FROM events"
+                        f" WHERE subject_id = ? AND type IN ({marks})"
+                        f" ORDER BY time DESC, event_id LIMIT 500",
+                        (subject_id, *DECISION_EVENTS)).fetchall()
+    since = now - days * 86400.0
+    out = []
+    for r in rows:
+        if datetime.fromisoformat(str(r["time"])).timestamp() < since:
+            continue
+        codes = str(json.loads(r["attributes"]).get("reason_codes") or "")
+        out.append({"id": r["event_id"], "type": r["type"], "outcome": DECISION_EVENTS[r["type"]],
+                    "time": r["time"], "terminal_id": r["terminal_id"],
+                    "reason_codes": [c for c in codes.split(",") if c]})
+    return out
 
 
 def terminal_data(conn: sqlite3.Connection, subject_id: str, *,

@@ -17,6 +17,7 @@ from hardware.emulated.clock import ManualClock
 from hardware.emulated.lock import EmulatedLock
 from payments.clients import ScoreClient, ServiceSettings
 from payments.clients.models import ScoreReport
+from payments.clients.person import PersonClient
 from payments.policy import (
     MAX_REASONS,
     NO_FACTOR_CODES,
@@ -28,6 +29,8 @@ from terminal.bikelock.stack import BikeLockStack
 from terminal.bikelock.unit import Notice
 from terminal.config import default_config_path, load_config
 from terminal.emulator.session import Emulator
+from terminal.kiosk.web.person import PersonPages
+from terminal.kiosk.web.texts import load_texts
 
 TERMINAL = "emu-bike-0001"
 
@@ -172,3 +175,13 @@ def test_the_bike_shows_and_logs_the_reasons_the_policy_gave(
                 stored = conn.execute("SELECT type FROM events WHERE subject_id = ?"
                                       " AND type = 'deposit.declined'", (subject,)).fetchall()
             assert len(stored) >= 1
+            # The person's report, and its page on their phone, list the decision's reasons.
+            with PersonClient(emulator.endpoints().score) as people:
+                token = people.open_session(emulator.wallet_code(subject)).token
+                with people.for_token(token) as mine:
+                    person = mine.report()
+                    html = PersonPages(mine, load_texts()).render("en", token, person)
+            shown = [d for d in person.deposit_decisions if d.outcome == "declined"]
+            assert shown and shown[0].reason_codes == expected.reason_codes
+            assert 'data-outcome="declined"' in html and "Ride declined" in html
+            assert '<span class="reason" data-code="court_blacklist">Listed by a court' in html

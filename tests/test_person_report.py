@@ -97,6 +97,7 @@ def test_the_report_has_every_field_and_lists_every_point(api: Api) -> None:
     assert report["terminal_data"] == {"face_enrolled": False, "consent": None,
                                        "retention_until": None, "tombstone": None}
     assert report["decisions"] == [] and report["disputes"] == []
+    assert report["deposit_decisions"] == []
 
 
 @pytest.mark.parametrize("subject", [s.subject_id for s in DEMO_SUBJECTS])
@@ -178,3 +179,28 @@ def test_the_kiosk_records_the_version_of_the_notice_it_showed(api: Api) -> None
                                       retention_days=30, text_version=version,
                                       given_at=datetime.fromtimestamp(START - 60, UTC)))
     assert api.report("rider-good")["terminal_data"]["consent"]["text_version"] == version
+
+
+def test_a_declined_ride_shows_its_reasons_in_the_report_and_costs_nothing(api: Api) -> None:
+    bike = {"Authorization": f"Bearer {api.server.api_key_for('bike-0555')}"}
+    before = api.report("rider-blacklisted")
+    resolved = api.post("/v1/payment-codes/resolve", {"code": api.code("rider-blacklisted")}, bike)
+    assert resolved.status_code == 200, resolved.text  # the bike served the person
+
+    def event(type_: str, when: float, codes: str) -> dict[str, Any]:
+        return {"id": f"evt_{uuid.uuid4().hex}", "schema": 1, "type": type_,
+                "time": rfc3339(when), "terminal_id": "bike-0555",
+                "subject_id": "rider-blacklisted",
+                "attributes": {"ride_id": "ride-1", "reason_codes": codes}}
+
+    declined = event("deposit.declined", START - 60, "court_blacklist")
+    old = event("deposit.waived", START - 91 * 86400, "on_time_returns")  # past 90 days
+    upload = requests.post(api.server.url + "/v1/events:batch", json={"events": [declined, old]},
+                           headers=bike, timeout=5)
+    assert upload.status_code == 200 and upload.json()["accepted"] == 2, upload.text
+    after = api.report("rider-blacklisted")
+    assert after["score"] == before["score"]  # a refusal never lowers the score
+    assert after["deposit_decisions"] == [
+        {"id": declined["id"], "type": "deposit.declined", "outcome": "declined",
+         "time": declined["time"], "terminal_id": "bike-0555", "reason_codes": ["court_blacklist"]}]
+    assert declined["id"] not in {e["id"] for e in after["events"]}  # not a scored event

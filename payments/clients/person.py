@@ -102,6 +102,18 @@ class ScoreUse:
 
 
 @dataclass(frozen=True)
+class DepositDecision:
+    """A deposit decision a terminal logged: its outcome (``required``, ``waived`` or
+    ``declined``), where and when, and the reason codes it gave."""
+
+    event_id: str
+    outcome: str
+    time: datetime | None
+    terminal_id: str
+    reason_codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DisputeStep:
     """One step of a dispute: its status then, when, who, and a note."""
 
@@ -150,6 +162,7 @@ class PersonReport:
     terminal_data: TerminalData
     decisions: tuple[ScoreUse, ...]
     disputes: tuple[Dispute, ...]
+    deposit_decisions: tuple[DepositDecision, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The report as one JSON object (the back end's field names)."""
@@ -172,6 +185,10 @@ class PersonReport:
                     "deleted_at": _iso(td.deleted_at)}},
             "decisions": [{"time": _iso(d.time), "terminal_id": d.terminal_id,
                            "purpose": d.purpose, "score": d.score} for d in self.decisions],
+            "deposit_decisions": [{"id": d.event_id, "outcome": d.outcome, "time": _iso(d.time),
+                                   "terminal_id": d.terminal_id,
+                                   "reason_codes": list(d.reason_codes)}
+                                  for d in self.deposit_decisions],
             "disputes": [d.to_json() for d in self.disputes],
         }
 
@@ -366,6 +383,15 @@ def parse_report(body: object, request_id: str | None) -> PersonReport:
         d = Fields(item, what=f"person report decisions[{i}]", request_id=request_id)
         decisions.append(ScoreUse(d.time("time", optional=True), str(d.raw("terminal_id") or ""),
                                   str(d.raw("purpose") or ""), d.integer("score")))
+    deposit_decisions = []
+    for i, item in enumerate(f.items("deposit_decisions", optional=True)):
+        d = Fields(item, what=f"person report deposit_decisions[{i}]", request_id=request_id)
+        codes = d.items("reason_codes", optional=True)
+        if not all(isinstance(c, str) for c in codes):
+            raise d.error("reason_codes", "must be a list of codes")
+        deposit_decisions.append(DepositDecision(
+            d.text("id"), d.text("outcome"), d.time("time", optional=True),
+            str(d.raw("terminal_id") or ""), tuple(codes)))
     baseline = f.raw("baseline")
     return PersonReport(
         subject_id=f.text("subject_id"), score=f.integer("score"), range=(span[0], span[1]),
@@ -374,7 +400,7 @@ def parse_report(body: object, request_id: str | None) -> PersonReport:
         as_of=f.time("as_of", optional=True), source=str(f.raw("source") or ""),
         factors=tuple(factors), events=tuple(events), restrictions=restrictions,
         terminal_data=_terminal_data(f.raw("terminal_data"), request_id),
-        decisions=tuple(decisions),
+        decisions=tuple(decisions), deposit_decisions=tuple(deposit_decisions),
         disputes=tuple(parse_dispute(item, request_id, f"person report disputes[{i}]")
                        for i, item in enumerate(f.items("disputes", optional=True))))
 

@@ -129,6 +129,10 @@ def report_lines(report: Any) -> list[str]:
     lines.append(f"decisions    {len(report.decisions)} used the score in the last 90 days")
     for d in report.decisions:
         lines.append(f"  {_when(d.time)}  {d.terminal_id}  {d.purpose or '-'}  score {d.score}")
+    lines.append(f"deposits     {len(report.deposit_decisions)} decision(s) in the last 90 days")
+    for d in report.deposit_decisions:
+        lines.append(f"  {_when(d.time)}  {d.terminal_id}  {d.outcome}  "
+                     f"reasons: {', '.join(d.reason_codes) or '-'}")
     lines.append(f"disputes     {len(report.disputes)}")
     for d in report.disputes:
         lines.append(f"  {d.dispute_id}  {d.status}  {d.kind} {d.item_id}")

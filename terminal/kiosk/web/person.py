@@ -87,11 +87,21 @@ class PersonPages:
             t=t, lang=lang, html_lang=HTML_LANG[lang], other_lang=other,
             other_html_lang=HTML_LANG[other], r=report, token=token, error=error,
             opened=opened, reason=reason, item=item, max_reason=MAX_REASON_CHARS,
-            when=_when, contested=_contested(report), self_url=f"/me/{token}")
+            when=_when, contested=_contested(report), self_url=f"/me/{token}",
+            reason_words=_reason_words(report))
 
 
 def _when(value: datetime | None) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _reason_words(report: PersonReport | None) -> dict[str, str]:
+    """Reason codes the report can put in words: its factors and its restrictions."""
+    if report is None:
+        return {}
+    words = {r.code: r.description for r in report.restrictions}
+    words.update({f.code: f.text for f in report.factors if f.text})
+    return words
 
 
 def _contested(report: PersonReport | None) -> set[str]:
