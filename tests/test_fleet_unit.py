@@ -75,10 +75,12 @@ def _settings(broker: Any, device: str = UNIT, **changes: Any) -> FleetSettings:
 
 def _unit(emulator: Emulator, tmp: Path, broker: Any, *, lock: EmulatedLock | None = None,
           indicator: EmulatedIndicator | None = None,
-          clock: ManualClock | None = None) -> BikeLockStack:
+          clock: ManualClock | None = None,
+          unit_clock: ManualClock | None = None) -> BikeLockStack:
     config = dataclasses.replace(BASE, lock=dataclasses.replace(BASE.lock, low_battery_pct=15))
     return BikeLockStack(config, emulator.endpoints(), state_dir=tmp / "unit",
-                         clock=ManualClock(time.time()), lock=lock or EmulatedLock(),
+                         clock=unit_clock or ManualClock(time.time()),
+                         lock=lock or EmulatedLock(),
                          indicator=indicator or EmulatedIndicator(),
                          fleet=_settings(broker), fleet_clock=clock or ManualClock(0.0),
                          fleet_tick_s=0)
@@ -152,6 +154,25 @@ def test_a_low_battery_raises_one_alarm_until_it_is_charged(
         stack.fleet.tick()
         backend.seen.wait(lambda: len(backend.seen.of("alarm", UNIT)) == 2)
         assert stack.fleet.reporter.alarms == ["low_battery", "low_battery"]
+
+
+def test_a_ride_past_the_time_limit_raises_the_lock_timeout_alarm(
+        emulator: Emulator, broker: Any, backend: BackendSeat, tmp_path: Path) -> None:
+    lock, unit_clock = EmulatedLock(), ManualClock(time.time())
+    with _started(_unit(emulator, tmp_path, broker, lock=lock,
+                        unit_clock=unit_clock)) as stack:
+        assert stack.fleet is not None
+        stack.unit.present_code(emulator.wallet_code("rider-good"))
+        assert stack.unit.state is RideState.RIDING
+        stack.fleet.tick()
+        unit_clock.advance(BASE.ride.on_time_limit_h * 3600 + 60)  # a day and a minute
+        stack.fleet.tick()
+        stack.fleet.tick()
+        backend.seen.wait(lambda: bool(backend.seen.of("alarm", UNIT)))
+        assert [a["code"] for a in backend.seen.of("alarm", UNIT)] == ["lock_timeout"]
+        lock.close_latch()  # the late return ends the ride; the alarm clears on the unit
+        stack.fleet.tick()
+        assert stack.fleet.reporter.alarms == ["lock_timeout"]
 
 
 # -- events from the outbox --------------------------------------------------------------------
