@@ -7,7 +7,8 @@ from ``PATH`` or Debian's ``/usr/lib/postgresql/<version>/bin`` (the newest); wi
 :class:`PostgresMissing` says what to install. Run as root, the server runs as the ``postgres``
 system user (``initdb`` refuses root).
 
-Never a system-wide service: the server lives exactly as long as the object.
+Never a system-wide service: the server is this process's child and lives as long as the
+object (and no longer than this process, where util-linux's ``setpriv`` is installed).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import logging
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -79,6 +82,7 @@ class LocalPostgres:
         self.dir: Path | None = None
         self._bin: Path | None = None
         self._user: str | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def socket_dir(self) -> Path:
@@ -117,9 +121,7 @@ class LocalPostgres:
             for attempt in range(3):
                 self.port = _free_port()
                 try:
-                    self._cmd(["pg_ctl", "-D", str(self.dir / "data"), "-l",
-                               str(self.dir / "server.log"), "-w", "-t", "60",
-                               "-o", self._options(), "start"])
+                    self._launch()
                     break
                 except BackendError:
                     if attempt == 2:
@@ -131,14 +133,72 @@ class LocalPostgres:
         log.info("local PostgreSQL on port %d in %s", self.port, self.dir)
         return self
 
-    def _options(self) -> str:
+    def _options(self) -> list[str]:
         opts = {"listen_addresses": "127.0.0.1", "unix_socket_directories": str(self.socket_dir),
                 "unix_socket_permissions": "0777", "max_connections": str(self.max_connections),
                 "synchronous_commit": "off", "log_min_messages": "warning"}
         if not self.durable:
             opts.update({"fsync": "off", "full_page_writes": "off"})
         opts.update(self.settings)
-        return f"-p {self.port} " + " ".join(f"-c {k}={v}" for k, v in opts.items())
+        return ["-p", str(self.port), *(a for k, v in opts.items() for a in ("-c", f"{k}={v}"))]
+
+    def _launch(self) -> None:
+        """Run ``postgres`` as this process's child and wait until it accepts connections.
+
+        Through util-linux's ``setpriv --pdeathsig QUIT`` (when there) the server shuts down
+        at once if this process dies without stopping it (killed, timed out): no server is
+        left running behind a test run.
+        """
+        import psycopg
+
+        assert self._bin is not None and self.dir is not None
+        argv = [str(self._bin / "postgres"), "-D", str(self.dir / "data"), *self._options()]
+        kwargs: dict[str, Any] = {}
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            creds = ["--reuid", self._user, "--regid", self._user, "--init-groups"] \
+                if self._user else []
+            argv = [setpriv, *creds, "--pdeathsig", "QUIT", "--", *argv]
+        elif self._user is not None:
+            kwargs["user"] = self._user
+        log_file = (self.dir / "server.log").open("ab")
+        try:
+            self._proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, cwd=self.dir, **kwargs)
+        except OSError as exc:
+            raise BackendError(f"cannot start postgres: {exc}") from None
+        finally:
+            log_file.close()
+        deadline = time.monotonic() + 60.0
+        while True:
+            if self._proc.poll() is not None:
+                tail = (self.dir / "server.log").read_text(errors="replace")[-800:]
+                self._proc = None
+                raise BackendError(f"postgres exited at start: {tail}")
+            try:
+                with psycopg.connect(self.url("postgres"), connect_timeout=2):
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    self._terminate()
+                    raise BackendError("postgres did not accept connections within 60 s") \
+                        from None
+            time.sleep(0.05)  # polling a child process's start: there is no event to await
+
+    def _terminate(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        # SIGINT: PostgreSQL's fast shutdown (clients disconnected, no checkpoint wait).
+        for signum, wait_s in ((signal.SIGINT, 15.0), (signal.SIGQUIT, 5.0),
+                               (signal.SIGKILL, 5.0)):
+            if proc.poll() is not None:
+                break
+            proc.send_signal(signum)
+            try:
+                proc.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                continue
 
     @staticmethod
     def _run_as() -> str | None:
@@ -174,12 +234,7 @@ class LocalPostgres:
     @property
     def pid(self) -> int | None:
         """The server's (postmaster's) process id; None when not running."""
-        if self.dir is None:
-            return None
-        try:
-            return int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def create_database(self, name: str) -> str:
         """Create database ``name`` (if missing); returns its store URL."""
@@ -198,11 +253,7 @@ class LocalPostgres:
         if directory is None:
             return
         atexit.unregister(self.stop)
-        if (directory / "data" / "postmaster.pid").exists() and self._bin is not None:
-            kwargs: dict[str, Any] = {"user": self._user} if self._user else {}
-            subprocess.run([str(self._bin / "pg_ctl"), "-D", str(directory / "data"), "-m",
-                            "immediate", "-w", "stop"], capture_output=True, timeout=60,
-                           check=False, **kwargs)
+        self._terminate()
         shutil.rmtree(directory, ignore_errors=True)
 
     def __enter__(self) -> LocalPostgres:
