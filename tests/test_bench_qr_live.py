@@ -105,3 +105,29 @@ def test_both_renderers_draw_a_steady_phone_that_zxing_reads() -> None:
         assert gray.shape == (480, 640)
         assert [c.payload for c in zxing_decode(gray)] == [seq.payload.encode()]
     assert not np.array_equal(frames[0], frames[1])
+
+
+def test_seeds_pool_into_one_summary_with_the_spread_of_the_gain() -> None:
+    from terminal.bench.qr_live import DECODERS, pool
+
+    def run(seed: int, live: list[float | None], zx: list[float | None]) -> dict:
+        res = {"live": [LiveResult(s, 1, 3, 0, 0) for s in live],
+               "cascade": [LiveResult(s, 1, 3, 0, 0) for s in live],
+               "zxing": [LiveResult(s, 1, 3, 1, 0) for s in zx]}
+        summary = {"independent": {d: summarise(res[d]) for d in DECODERS}}
+        return {"seed": seed, "per_kind": 1, "budget_ms": 30.0, "summary": summary,
+                "targets": targets(summary), "_results": {"independent": res},
+                "_curves": {"independent": {d: [x.seconds for x in res[d]] for d in DECODERS}},
+                "_kinds": {"independent": list(KINDS)}}
+
+    a = run(1, [0.2, 0.3, 0.4, 0.5, 0.6], [0.2, 0.3, 0.4, 0.5, None])  # +20 pp
+    b = run(2, [0.2, 0.3, 0.4, 1.5, None], [0.2, 0.3, 0.4, 1.5, None])  # +0 pp
+    pooled = pool([a, b])
+    spread = pooled["spread"]["independent"]
+    assert spread["within_1s_gain_pp"] == [20.0, 0.0]
+    assert (spread["gain_min_pp"], spread["gain_max_pp"]) == (0.0, 20.0)
+    s = pooled["summary"]["independent"]
+    assert s["live"]["sequences"] == 10 and s["live"]["within_1s"] == 8
+    assert s["zxing"]["within_1s"] == 7 and s["zxing"]["dropped_frames"] == 10
+    assert pooled["targets"]["independent"]["within_1s_gain_pp"] == "+10.0"
+    assert pooled["by_kind"]["independent"]["far_near"]["live"]["within_1s"] == 1

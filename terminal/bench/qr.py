@@ -80,8 +80,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="instead: rendered 15-30 fps sequences of a phone coming into view, "
                         "time to the first decode for the live scanner vs zxing-cpp, on two "
                         "independent renderers (qr-live.json)")
-    p.add_argument("--sequences", type=int, default=6, metavar="N",
-                   help="with --live: sequences of each motion per renderer (default 6)")
+    p.add_argument("--sequences", type=int, default=12, metavar="N",
+                   help="with --live: sequences of each motion per renderer and seed "
+                        "(default 12: 60 per renderer)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="with --live: run seeds --seed .. --seed+N-1 and report their spread "
+                        "(default 1)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="with --live: seeds run in N processes at once (default 1)")
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="with --live: time decodes (and keep their budget) on the process's "
+                        "CPU time, so other load on the machine does not count, or on the wall "
+                        "clock (default cpu)")
     p.set_defaults(handler=run)
 
 

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("enter", "shake", "tilt", "far_near", "defocus")
 RENDERERS: tuple[str, ...] = ("scene", "independent")
-DECODERS: tuple[str, ...] = ("live", "zxing")
+DECODERS: tuple[str, ...] = ("live", "cascade", "zxing")
 FRAME_RATES: tuple[float, ...] = (15.0, 20.0, 25.0, 30.0)
 WITHIN_S = 1.0
 SIZE = (640, 480)
@@ -388,20 +388,52 @@ def replay(frames: list[np.ndarray], fps: float, entry: int, expected: str,
     return LiveResult(None, None, processed, len(frames) - processed, false)
 
 
-def decoders(budget_ms: float) -> tuple[dict[str, Callable[[np.ndarray], list[Any]]],
-                                        Callable[[], None]]:
-    """The decoders compared, and a function releasing them."""
+def decoders(budget_ms: float, clock: Callable[[], float] = time.perf_counter
+             ) -> tuple[dict[str, Decoder], Callable[[], None]]:
+    """The decoders compared (each with its ``reset`` for a new sequence, or None), and a
+    function releasing them. Every budget is kept on ``clock``, the one the replay times."""
     from vision.qr.cascade import CascadeSettings, QrDecoder
     from vision.qr.engines import EngineSet
+    from vision.qr.stream import StreamDecoder
 
-    live = QrDecoder(CascadeSettings(budget_ms=budget_ms))
+    inner = QrDecoder(CascadeSettings(budget_ms=budget_ms), clock=clock)
+    stream = StreamDecoder(inner, clock=clock)
+    cascade = QrDecoder(CascadeSettings(budget_ms=budget_ms), clock=clock)
     engines = EngineSet()
+    costs: dict[str, list[float]] = {d: [] for d in DECODERS}
+
+    def timed(name: str, fn: Callable[[np.ndarray], list[Any]]) -> Callable[[np.ndarray],
+                                                                             list[Any]]:
+        def run(gray: np.ndarray) -> list[Any]:
+            t0 = clock()
+            out = fn(gray)
+            costs[name].append((clock() - t0) * 1000.0)
+            return out
+        return run
 
     def close() -> None:
-        live.close()
+        stream.close()
+        inner.close()
+        cascade.close()
         engines.close()
 
-    return {"live": lambda g: list(live.decode(g).codes), "zxing": engines.zxing}, close
+    use = {
+        "live": Decoder(timed("live", lambda g: list(stream.decode(g).codes)), stream.reset,
+                        costs["live"]),
+        "cascade": Decoder(timed("cascade", lambda g: list(cascade.decode(g).codes)), None,
+                           costs["cascade"]),
+        "zxing": Decoder(timed("zxing", engines.zxing), None, costs["zxing"]),
+    }
+    return use, close
+
+
+@dataclass
+class Decoder:
+    """One compared decoder: its decode function, its reset between sequences, its costs."""
+
+    decode: Callable[[np.ndarray], list[Any]]
+    reset: Callable[[], None] | None
+    ms: list[float]
 
 
 def summarise(results: list[LiveResult]) -> dict[str, Any]:
@@ -415,6 +447,7 @@ def summarise(results: list[LiveResult]) -> dict[str, Any]:
             if secs else 0.0,
             "median_s": None if math.isinf(median) else round(median, 3),
             "median_frames": float(np.median([r.frames for r in decoded])) if decoded else None,
+            "processed_frames": sum(r.processed for r in results),
             "dropped_frames": sum(r.dropped for r in results),
             "false_decodes": sum(r.false for r in results)}
 
@@ -434,51 +467,112 @@ def targets(by_renderer: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]
     return out
 
 
+def _ms_summary(ms: list[float]) -> dict[str, float | None]:
+    if not ms:
+        return {"frames": 0, "median_ms": None, "p95_ms": None, "max_ms": None}
+    arr = np.array(ms)
+    return {"frames": len(ms), "median_ms": round(float(np.median(arr)), 2),
+            "p95_ms": round(float(np.percentile(arr, 95)), 2),
+            "max_ms": round(float(arr.max()), 2)}
+
+
 def bench_live(per_kind: int, seed: int, budget_ms: float,
                renderers: tuple[str, ...] = RENDERERS,
-               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+               progress: Callable[[str], None] | None = None,
+               clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
     """Every decoder on ``per_kind`` sequences of each kind, drawn by each renderer."""
     seqs = [make_sequence(kind, i, seed) for kind in KINDS for i in range(per_kind)]
-    use, close = decoders(budget_ms)
+    use, close = decoders(budget_ms, clock)
     raw: dict[str, dict[str, list[LiveResult]]] = {}
     per_seq: dict[str, list[dict[str, Any]]] = {}
+    cost: dict[str, dict[str, dict[str, float | None]]] = {}
     try:
         for renderer in renderers:
             raw[renderer] = {d: [] for d in DECODERS}
             per_seq[renderer] = []
+            for dec in use.values():
+                dec.ms.clear()
             for k, seq in enumerate(seqs, 1):
                 frames = rendered(seq, renderer)
                 digest = hashlib.sha256(seq.payload.encode()).hexdigest()
                 row: dict[str, Any] = {"sequence": seq.name, "fps": seq.fps,
                                        "frames": len(frames), "entry_frame": seq.entry}
                 for name in DECODERS:
-                    r = replay(frames, seq.fps, seq.entry, digest, use[name])
+                    dec = use[name]
+                    if dec.reset is not None:
+                        dec.reset()
+                    r = replay(frames, seq.fps, seq.entry, digest, dec.decode, clock)
                     raw[renderer][name].append(r)
                     row[name] = {"seconds": None if r.seconds is None else round(r.seconds, 3),
-                                 "frames": r.frames, "dropped": r.dropped}
+                                 "frames": r.frames, "dropped": r.dropped, "false": r.false}
                 per_seq[renderer].append(row)
                 if progress is not None:
-                    progress(f"{renderer}: {k}/{len(seqs)} sequences")
+                    progress(f"seed {seed}, {renderer}: {k}/{len(seqs)} sequences")
+            cost[renderer] = {d: _ms_summary(use[d].ms) for d in DECODERS}
     finally:
         close()
     summary = {r: {d: summarise(raw[r][d]) for d in DECODERS} for r in renderers}
+    for r in renderers:
+        for d in DECODERS:
+            summary[r][d]["decode_ms"] = cost[r][d]
     by_kind = {r: {kind: {d: summarise([x for s, x in zip(seqs, raw[r][d], strict=True)
                                          if s.kind == kind]) for d in DECODERS}
                    for kind in KINDS} for r in renderers}
     curves = {r: {d: [x.seconds for x in raw[r][d]] for d in DECODERS} for r in renderers}
+    kinds = {r: [s.kind for s in seqs] for r in renderers}
     return {"per_kind": per_kind, "seed": seed, "budget_ms": budget_ms,
             "within_s": WITHIN_S, "summary": summary, "by_kind": by_kind,
-            "targets": targets(summary), "sequences": per_seq, "_curves": curves}
+            "targets": targets(summary), "sequences": per_seq, "_curves": curves,
+            "_kinds": kinds, "_results": raw}
 
 
-def plot_live(out: Path, report: dict[str, Any]) -> Path:
-    """Share of sequences decoded by time after the code came into view, per renderer."""
+def pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several seeds' runs together: pooled summaries, per-kind, targets and the spread of the
+    within-1 s gain and the medians across seeds."""
+    renderers = list(runs[0]["summary"])
+    curves = {r: {d: [s for run in runs for s in run["_curves"][r][d]] for d in DECODERS}
+              for r in renderers}
+    kinds = {r: [k for run in runs for k in run["_kinds"][r]] for r in renderers}
+
+    def results(r: str, d: str, kind: str | None = None) -> list[LiveResult]:
+        every = [x for run in runs for x in run["_results"][r][d]]
+        return [x for x, k in zip(every, kinds[r], strict=True) if kind is None or k == kind]
+
+    summary: dict[str, dict[str, Any]] = {}
+    for r in renderers:
+        summary[r] = {}
+        for d in DECODERS:
+            summary[r][d] = summarise(results(r, d))
+    by_kind = {r: {k: {d: {key: v for key, v in summarise(results(r, d, k)).items()
+                           if key in ("sequences", "decoded", "within_1s", "within_1s_rate",
+                                      "median_s")}
+                       for d in DECODERS} for k in KINDS} for r in renderers}
+    spread: dict[str, dict[str, Any]] = {}
+    for r in renderers:
+        gains = [100 * (run["summary"][r]["live"]["within_1s_rate"]
+                        - run["summary"][r]["zxing"]["within_1s_rate"]) for run in runs]
+        spread[r] = {"seeds": [run["seed"] for run in runs],
+                     "within_1s_gain_pp": [round(g, 1) for g in gains],
+                     "gain_min_pp": round(min(gains), 1), "gain_max_pp": round(max(gains), 1),
+                     "live_median_s": [run["summary"][r]["live"]["median_s"] for run in runs],
+                     "zxing_median_s": [run["summary"][r]["zxing"]["median_s"] for run in runs],
+                     "targets_per_seed": [run["targets"][r] for run in runs]}
+    return {"seeds": [run["seed"] for run in runs], "per_kind": runs[0]["per_kind"],
+            "budget_ms": runs[0]["budget_ms"], "within_s": WITHIN_S, "summary": summary,
+            "by_kind": by_kind, "targets": targets(summary), "spread": spread,
+            "_curves": curves}
+
+
+def plot_live(out: Path, report: dict[str, Any]) -> list[Path]:
+    """Share of sequences decoded by time after the code came into view, per renderer; the
+    distribution of those times; the share within 1 s per motion kind."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     curves = report["_curves"]
+    paths = []
     fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4), squeeze=False)
     grid = np.linspace(0, 2.2, 221)
     for ax, (renderer, per) in zip(axes[0], curves.items(), strict=True):
@@ -494,56 +588,138 @@ def plot_live(out: Path, report: dict[str, Any]) -> Path:
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("QR over a live stream: live scanner (cascade) vs zxing-cpp on every frame",
-                 fontsize=10)
+    fig.suptitle("QR over a live stream: live scanner vs the one-frame cascade vs zxing-cpp "
+                 "on every frame", fontsize=10)
     fig.tight_layout()
-    path = out / "qr_live_time_to_decode.png"
-    fig.savefig(path, dpi=110)
+    paths.append(out / "qr_live_time_to_decode.png")
+    fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
-    return path
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4), squeeze=False)
+    bins = np.linspace(0, 2.2, 23)
+    for ax, (renderer, per) in zip(axes[0], curves.items(), strict=True):
+        data = [[s for s in secs if s is not None] for secs in per.values()]
+        ax.hist(data, bins=bins, label=[f"{n} (never: {sum(s is None for s in secs)})"
+                                        for n, secs in per.items()])
+        ax.axvline(WITHIN_S, color="k", lw=0.7, ls="--")
+        ax.set_title(f"time to first decode, renderer: {renderer}", fontsize=9)
+        ax.set_xlabel("seconds from code in view")
+        ax.set_ylabel("sequences")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out / "qr_live_seconds.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    by_kind = report["by_kind"]
+    fig, axes = plt.subplots(1, len(by_kind), figsize=(5.5 * len(by_kind), 4), squeeze=False)
+    for ax, (renderer, kinds) in zip(axes[0], by_kind.items(), strict=True):
+        x = np.arange(len(KINDS))
+        width = 0.8 / len(DECODERS)
+        for i, d in enumerate(DECODERS):
+            ax.bar(x + i * width, [100 * kinds[k][d]["within_1s_rate"] for k in KINDS], width,
+                   label=d)
+        ax.set_xticks(x + width * (len(DECODERS) - 1) / 2, KINDS, fontsize=8)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("decoded within 1 s (%)")
+        ax.set_title(f"by motion, renderer: {renderer}", fontsize=9)
+        ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    paths.append(out / "qr_live_by_kind.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
 def run_live(args: Any) -> int:
-    """`scanpay bench qr --live`: the numbers, ``qr-live.json`` and the plot."""
+    """`scanpay bench qr --live`: the numbers, ``qr-live.json`` and the plots."""
     from terminal.errors import TerminalError
 
     if args.sequences < 1:
         raise TerminalError("--sequences must be at least 1")
+    seeds = getattr(args, "seeds", 1)
+    if seeds < 1:
+        raise TerminalError("--seeds must be at least 1")
+    clock_name = getattr(args, "clock", "cpu")
+    if clock_name not in CLOCKS:
+        raise TerminalError(f"--clock must be one of {', '.join(CLOCKS)}")
 
     def say(msg: str) -> None:
-        print(f"\r{msg}", end="", file=sys.stderr, flush=True)
+        print(f"\r{msg}   ", end="", file=sys.stderr, flush=True)
 
-    report = bench_live(args.sequences, args.seed, args.budget_ms, progress=say)
-    print(file=sys.stderr)
+    jobs = getattr(args, "jobs", 1)
+    if jobs < 1:
+        raise TerminalError("--jobs must be at least 1")
     args.out.mkdir(parents=True, exist_ok=True)
-    plot = plot_live(args.out, report)
-    report.pop("_curves")
-    (args.out / "qr-live.json").write_text(json.dumps(report, indent=2) + "\n",
+    runs = []
+    todo = list(range(args.seed, args.seed + seeds))
+    if jobs == 1 or len(todo) == 1:
+        for seed in todo:
+            runs.append(bench_live(args.sequences, seed, args.budget_ms, progress=say,
+                                   clock=CLOCKS[clock_name]))
+    else:  # seeds in parallel processes; decode times are per process on the cpu clock
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo))) as pool_:
+            futures = [pool_.submit(bench_live, args.sequences, seed, args.budget_ms,
+                                    RENDERERS, _line_progress, CLOCKS[clock_name])
+                       for seed in todo]
+            for seed, future in zip(todo, futures, strict=True):
+                runs.append(future.result())
+                say(f"seed {seed} done")
+    for run in runs:
+        (args.out / f"qr-live-seed{run['seed']}.json").write_text(
+            json.dumps(_public(run), indent=2) + "\n", encoding="utf-8")
+    print(file=sys.stderr)
+    report = pool(runs)
+    report["clock"] = clock_name
+    report["runs"] = [_public(run) for run in runs]
+    plots = plot_live(args.out, report)
+    (args.out / "qr-live.json").write_text(json.dumps(_public(report), indent=2) + "\n",
                                            encoding="utf-8")
     print_live(report)
-    print(f"\nwrote {args.out / 'qr-live.json'} and {plot}")
+    print(f"\nwrote {args.out / 'qr-live.json'} and {', '.join(str(p) for p in plots)}")
     return 0
 
 
+def _line_progress(msg: str) -> None:
+    """Progress of a seed running in its own process: one line each (they interleave)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _public(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if not k.startswith("_")}
+
+
 def print_live(report: dict[str, Any]) -> None:
-    """A readable table per renderer, per kind, and the targets."""
+    """A readable table per renderer, per kind, the spread across seeds and the targets."""
     n = report["per_kind"] * len(KINDS)
-    print(f"QR over a live stream: {n} sequences per renderer ({report['per_kind']} of each of "
-          f"{', '.join(KINDS)}), 15-30 fps, budget {report['budget_ms']} ms")
+    seeds = report["seeds"]
+    print(f"QR over a live stream: {n} sequences per renderer and seed ({report['per_kind']} of "
+          f"each of {', '.join(KINDS)}), seeds {', '.join(map(str, seeds))}, 15-30 fps, "
+          f"budget {report['budget_ms']} ms, decode time on the {report.get('clock', 'cpu')} "
+          "clock")
     for renderer, rows in report["summary"].items():
-        print(f"\nrenderer {renderer}:")
-        print(f"  {'decoder':8s} {'decoded':>8s} {'in 1 s':>8s} {'median s':>9s} "
+        print(f"\nrenderer {renderer} ({len(seeds)} seed(s) pooled):")
+        print(f"  {'decoder':8s} {'decoded':>9s} {'in 1 s':>8s} {'median s':>9s} "
               f"{'frames':>7s} {'dropped':>8s} {'false':>6s}")
         for name, s in rows.items():
             median = "-" if s["median_s"] is None else f"{s['median_s']:.3f}"
-            frames = "-" if s["median_frames"] is None else f"{s['median_frames']:.0f}"
-            print(f"  {name:8s} {s['decoded']:>4d}/{s['sequences']:<3d} "
-                  f"{100 * s['within_1s_rate']:>7.1f}% {median:>9s} {frames:>7s} "
-                  f"{s['dropped_frames']:>8d} {s['false_decodes']:>6d}")
+            print(f"  {name:8s} {s['decoded']:>4d}/{s['sequences']:<4d} "
+                  f"{100 * s['within_1s_rate']:>7.1f}% {median:>9s} "
+                  f"{s['processed_frames']:>7d} {s['dropped_frames']:>8d} "
+                  f"{s['false_decodes']:>6d}")
         kinds = report["by_kind"][renderer]
         print("  within 1 s by kind: " + "; ".join(
             f"{k} " + "/".join(f"{kinds[k][d]['within_1s']}" for d in DECODERS)
             for k in KINDS) + f" ({'/'.join(DECODERS)})")
+        sp = report["spread"][renderer]
+        print("  live - zxing within 1 s per seed: "
+              + ", ".join(f"{g:+.1f}" for g in sp["within_1s_gain_pp"])
+              + f" pp; medians live {sp['live_median_s']} zxing {sp['zxing_median_s']}")
         t = report["targets"][renderer]
-        print(f"  targets: median not slower than zxing-cpp {t['median_not_slower']}; "
+        print(f"  targets (pooled): median not slower than zxing-cpp {t['median_not_slower']}; "
               f">= +10 pp within 1 s {t['within_1s_gain']} ({t['within_1s_gain_pp']} pp)")

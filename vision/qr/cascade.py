@@ -135,6 +135,11 @@ class QrDecoder:
         """Release engine resources; idempotent."""
         self._engines.close()
 
+    @property
+    def engines(self) -> EngineSet:
+        """The decoder's engine instances (the live scanner's rescue steps reuse them)."""
+        return self._engines
+
     def decode(self, image: np.ndarray) -> DecodeResult:
         """Find and decode every QR code the cascade can read in ``image`` (BGR, BGRA or gray)."""
         start = self._clock()
@@ -144,7 +149,7 @@ class QrDecoder:
             raise InvalidImageError(str(exc)) from exc
         s = self.settings
         attempts = ["zxing"]
-        codes, located = _zxing_with_errors(gray)
+        codes, located = zxing_with_outlines(gray)
         if codes:
             return self._result(start, codes, attempts)
         frame, notes = self._plan(gray, located)
@@ -252,7 +257,7 @@ class QrDecoder:
 Quad = tuple[tuple[float, float], ...]
 
 
-def _zxing_with_errors(gray: np.ndarray) -> tuple[list[QrCode], list[Quad]]:
+def zxing_with_outlines(gray: np.ndarray) -> tuple[list[QrCode], list[Quad]]:
     """zxing-cpp returning decoded codes plus the corners of symbols it located but not read."""
     try:
         import zxingcpp

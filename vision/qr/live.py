@@ -2,10 +2,13 @@
 
 A capture thread keeps reading the frame source and holds just the newest frame; a frame
 that is replaced before the decoder got to it is dropped (counted in ``stats``), so decoding
-never lags behind the camera. The caller's thread decodes. A code is reported once it was
-read in ``confirm_frames`` processed frames in a row, and the same payload is not reported
-again until it has been out of view for ``repeat_after_s`` seconds (frame timestamps).
-Code-free frames cost little because the decoder rejects them fast.
+never lags behind the camera. The caller's thread decodes, through a
+:class:`vision.qr.stream.StreamDecoder` around the given cascade: the cheap path on every
+frame, and the heavy rescue only where a symbol was seen in the last frames, on the sharpest
+of them. A code is reported once it was read in ``confirm_frames`` processed frames in a row,
+and the same payload is not reported again until it has been out of view for
+``repeat_after_s`` seconds (frame timestamps). Code-free frames cost little because the
+decoder rejects them fast.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from vision.errors import VisionError
 from vision.qr.cascade import QrDecoder
 from vision.qr.result import QrCode
+from vision.qr.stream import StreamDecoder, StreamSettings
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +103,12 @@ class QrScanner:
 
     def __init__(self, source: FrameSource, decoder: QrDecoder | None = None, *,
                  confirm_frames: int = 1, repeat_after_s: float = 3.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 stream: StreamSettings | None = None) -> None:
         self._source = source
         self._decoder = decoder or QrDecoder()
         self._own_decoder = decoder is None
+        self._stream = StreamDecoder(self._decoder, stream)
         self._tracker = CodeTracker(confirm_frames, repeat_after_s)
         self._clock = clock
         self._cond = threading.Condition()
@@ -157,7 +163,7 @@ class QrScanner:
 
     def process(self, frame: FrameLike) -> list[ScanEvent]:
         """Decode one frame (in the caller's thread) and return the codes it confirms."""
-        result = self._decoder.decode(frame.image)
+        result = self._stream.decode(frame.image)
         with self._cond:
             self._processed += 1
         confirmed = self._tracker.update(result.codes, float(frame.timestamp))
