@@ -633,7 +633,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--locks", type=_locks, default=[100], metavar="N[,N...]",
                    help="simulated units; several (e.g. 100,1000,10000) run each and plot "
                    "latency against N (default 100)")
-    p.add_argument("--seconds", type=_positive, default=30.0, help="measured seconds per run")
+    p.add_argument("--seconds", type=_positive, default=30.0,
+                   help="measured seconds per run (default 30)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per run (one line each)")
     p.add_argument("--store", default="sqlite",
@@ -642,7 +643,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--broker", default="", metavar="URL",
                    help="mqtt://host:port of a running broker that knows the units' "
                    "development passwords (default: start mosquitto)")
-    p.add_argument("--workers", type=int, default=1, help="back-end worker processes")
+    p.add_argument("--workers", type=int, default=1,
+                   help="back-end worker processes (default 1, which also runs the MQTT "
+                   "bridge; with more, the bridge runs as a process of its own)")
     p.add_argument("--heartbeat-s", type=_positive, default=30.0,
                    help="each unit's heartbeat (and position) interval (default 30)")
     p.add_argument("--rides-per-s", type=_rate, default=0.0,
@@ -652,7 +655,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restart-broker", action="store_true",
                    help="restart the broker halfway through each run (units and the bridge "
                    "reconnect); the records must still show nothing lost or stored twice")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1,
+                   help="seed of the units' behaviour, rides and commands (default 1)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"where fleet.json and the plot go (default {DEFAULT_OUT})")
     p.set_defaults(handler=_main)
