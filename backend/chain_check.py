@@ -63,13 +63,17 @@ class ChainLinker:
                          (now, terminal, own))
         if prev is None:
             return
-        if conn.execute("SELECT 1 FROM event_links WHERE terminal_id = ? AND hash = ? LIMIT 1",
-                        (terminal, prev)).fetchone() is None:
+        # Is the predecessor here, and does another event name it too? One statement (one
+        # round trip on PostgreSQL) answers both, through the two indexes.
+        found, forked = conn.execute(
+            "SELECT COALESCE(MAX(CASE WHEN hash = ? THEN 1 ELSE 0 END), 0),"
+            " COALESCE(MAX(CASE WHEN prev_hash = ? AND event_id != ? THEN 1 ELSE 0 END), 0)"
+            " FROM event_links WHERE terminal_id = ? AND (hash = ? OR prev_hash = ?)",
+            (prev, prev, event["id"], terminal, prev, prev)).fetchone()
+        if not found:
             _flag(conn, terminal, "gap", prev, event["id"], now)
             self._open_gaps = True
-        if conn.execute("SELECT 1 FROM event_links WHERE terminal_id = ? AND prev_hash = ?"
-                        " AND event_id != ? LIMIT 1",
-                        (terminal, prev, event["id"])).fetchone() is not None:
+        if forked:
             _flag(conn, terminal, "fork", prev, event["id"], now)
 
 
