@@ -43,6 +43,7 @@ def _module(name: str, schema: str = "", steps: tuple[tuple[str, str], ...] = ()
     return module
 
 
+@pytest.mark.sqlite_only
 def test_store_urls() -> None:
     memory = open_store("")
     assert memory.dialect == "sqlite" and not memory.shared
@@ -57,6 +58,7 @@ def test_store_urls() -> None:
         parse_url("postgresql://u@h/db?schema=Bad;DROP")
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_url_names_a_file(tmp_path) -> None:
     path = tmp_path / "x.sqlite3"
     opened = open_store(f"sqlite:///{path}")
@@ -65,6 +67,7 @@ def test_sqlite_url_names_a_file(tmp_path) -> None:
     assert path.is_file()
 
 
+@pytest.mark.sqlite_only
 def test_postgresql_translation() -> None:
     assert pg_sql("SELECT a FROM t WHERE b = ? AND c LIKE 'x%'") == \
         "SELECT a FROM t WHERE b = %s AND c LIKE 'x%%'"
@@ -75,6 +78,7 @@ def test_postgresql_translation() -> None:
     assert pg_sql("SELECT 'INTEGER' FROM t") == "SELECT 'INTEGER' FROM t"  # not DDL
 
 
+@pytest.mark.sqlite_only
 def test_split_statements_keeps_quoted_semicolons() -> None:
     assert split_statements("CREATE TABLE a (x TEXT DEFAULT ';'); -- a; comment\n"
                             "CREATE INDEX i ON a(x);\n") == \
@@ -136,6 +140,7 @@ def test_migrations_run_once_in_order_and_later_registrations_join(store: BaseSt
     assert len(applied(store)) == 4
 
 
+@pytest.mark.sqlite_only
 def test_a_migration_name_used_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="twice"):
         from_modules([], [_module("m", "", (("1", "SELECT 1"), ("1", "SELECT 2")))])
@@ -244,6 +249,7 @@ def test_the_migrate_command_lists_then_applies(store_url: str, tmp_path,
     assert "applied 0 migration(s)" in capsys.readouterr().out
 
 
+@pytest.mark.sqlite_only
 def test_the_migrate_command_needs_a_store(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     from backend.settings import STORE_ENV

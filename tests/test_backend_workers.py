@@ -106,6 +106,7 @@ def test_money_is_moved_once_whichever_worker_answers(workers: str) -> None:
     assert other.status_code == 409 and other.json()["error"]["code"] == "code_already_used"
 
 
+@pytest.mark.sqlite_only
 def test_a_port_another_server_holds_is_refused_not_shared(
         tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
     from terminal.cli.main import main
@@ -121,6 +122,7 @@ def test_a_port_another_server_holds_is_refused_not_shared(
     assert "Address already in use" in capsys.readouterr().err
 
 
+@pytest.mark.sqlite_only
 def test_several_workers_need_a_shared_store(capsys: pytest.CaptureFixture[str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from terminal.cli.main import main
