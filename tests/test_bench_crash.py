@@ -85,7 +85,11 @@ def test_a_short_backend_kill_sample_leaves_the_books_clean(tmp_path: Path) -> N
     assert extra["backend_kills_mid_life"] >= 2  # the kills struck during rentals
     assert extra["final"] == {"served": True, "unfinished": 0, "money_open": 0,
                               "outbox_pending": 0}
-    assert extra["rides"] >= 3 and extra["states"] == {"settled": extra["rentals"]}
+    # A rider whose code could not be checked while the back end was down longer than the
+    # unit's budget is told to try again ("failed", nothing charged); every other rental
+    # settles.
+    assert extra["rides"] >= 3 and set(extra["states"]) <= {"settled", "failed"}
+    assert extra["states"]["settled"] >= extra["rentals"] - 1
     assert extra["events_stored"] == extra["events_logged"]  # kept across the restarts
 
 
