@@ -211,10 +211,13 @@ def start_stack(device_ids: Sequence[str], operator_id: str, *, store: str, brok
         else:
             raise StackError(f"--store must be sqlite, postgresql or a postgresql:// URL, "
                              f"got {store!r}")
-        from terminal.bench.fleet_app import MQTT_ENV, PASSWORD_ENV
+        from terminal.bench.fleet_app import MQTT_ENV, PASSWORD_ENV, TERMINALS_FILE_ENV
 
         http_port = free_port()
-        env = {**os.environ, DB_ENV: url, TERMINALS_ENV: ",".join([*device_ids, operator_id])}
+        terminals = directory / "terminals.txt"
+        terminals.write_text("\n".join([*device_ids, operator_id]) + "\n", encoding="utf-8")
+        env = {**os.environ, DB_ENV: url, TERMINALS_FILE_ENV: str(terminals)}
+        env.pop(TERMINALS_ENV, None)
         bridge_env = {MQTT_ENV: f"mqtt://{host}:{port}",
                       PASSWORD_ENV: password_of(BACKEND_USER)}
         # One worker runs the bridge itself (woken at once by a command); several share one
