@@ -28,7 +28,6 @@ import logging
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -36,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from terminal.bench.crash import CrashReport, _after_nth, _rows
+from terminal.bench.crash import CrashReport, _after_nth, _ChildRunner, _rows
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,6 @@ KILL_POINTS: dict[str, tuple[int, int]] = {
     "order": (1, 4),  # order book settlement (paid, failed, voided)
 }
 TIMED_SHARE = 0.4
-CHILD_TIMEOUT_S = 90.0
 PAY_TIMEOUT_S = 20.0
 PAYMENT_EVENTS = ("payment.captured", "order.paid")
 
@@ -126,70 +124,21 @@ def run_kiosk_crash_bench(
     return report, extra
 
 
-class _KioskChild:
-    """Starts lives of the kiosk in child processes."""
+class _KioskChild(_ChildRunner):
+    """Starts lives of the kiosk in child processes (killed, hung and final as a unit's)."""
 
     def __init__(self, url: str, wallet_url: str, key: str, kiosk_dir: Path,
                  orders: int) -> None:
-        self._url, self._wallet_url, self._key = url, wallet_url, key
-        self._dir, self._orders = kiosk_dir, orders
-        self.killed = False
+        super().__init__(url, key, kiosk_dir, orders, wallet_url=wallet_url)
 
     def _command(self, life: int, seed: int, extra: list[str]) -> list[str]:
         return [sys.executable, "-m", "terminal.bench.crash_kiosk", "--url", self._url,
                 "--wallet-url", self._wallet_url, "--state-dir", str(self._dir),
-                "--life", str(life), "--seed", str(seed), "--orders", str(self._orders),
+                "--life", str(life), "--seed", str(seed), "--orders", str(self._rentals),
                 *extra]
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, KEY_ENV: self._key}
-
-    def life(self, life: int, *, seed: int, kill_after_s: float | None = None,
-             kill_at: str = "") -> bool:
-        """One life, killed ``kill_after_s`` after it is ready or at ``kill_at``; False when
-        it hung."""
-        extra = ["--kill-at", kill_at] if kill_at else []
-        with subprocess.Popen(self._command(life, seed, extra), stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True, env=self._env()) as proc:
-            assert proc.stdout is not None
-            if kill_after_s is not None and proc.stdout.readline().strip() == "ready":
-                time.sleep(kill_after_s)
-                proc.send_signal(signal.SIGKILL)
-            try:
-                proc.wait(CHILD_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                log.error("kiosk life %d hung and was killed", life)
-                self.killed = True
-                return False
-        self.killed = proc.returncode == -signal.SIGKILL
-        return True
-
-    def final(self, life: int, *, seed: int) -> dict[str, Any]:
-        """A clean last life that serves one order and uploads everything; its report."""
-        try:
-            done = subprocess.run(self._command(life, seed, ["--final"]), capture_output=True,
-                                  text=True, env=self._env(), timeout=CHILD_TIMEOUT_S * 2,
-                                  check=False)
-        except subprocess.TimeoutExpired:
-            return {"served": False, "error": "the final run hung"}
-        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-        if done.returncode != 0 or not lines:
-            return {"served": False, "error": done.stderr.strip().splitlines()[-1:]}
-        result: dict[str, Any] = json.loads(lines[-1])
-        return result
-
-    def lives(self) -> list[dict[str, Any]]:
-        """What each life recorded once it was ready for its first customer."""
-        path = self._dir / "lives.jsonl"
-        out = []
-        for line in path.read_text().splitlines() if path.exists() else []:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut by the kill
-        return out
 
 
 def check_kiosk_books(backend_db: Path, kiosk_dir: Path, terminal_id: str, cycles: int,
