@@ -56,9 +56,21 @@ def served(conn: sqlite3.Connection, terminal_id: str, subject_id: str) -> bool:
     return False
 
 
+def served_among(conn: sqlite3.Connection, terminal_id: str, subjects: set[str]) -> set[str]:
+    """Which of ``subjects`` have a served-subjects record of ``terminal_id`` (one statement;
+    a subject missing here may still be served through a hold or charge: :func:`served`)."""
+    if not subjects:
+        return set()
+    ordered = sorted(subjects)
+    return {str(r[0]) for r in conn.execute(
+        "SELECT subject_id FROM served_subjects WHERE terminal_id = ? AND subject_id IN"
+        f" ({', '.join('?' * len(ordered))})", (terminal_id, *ordered))}
+
+
 def refusal(conn: sqlite3.Connection, role: str, terminal_id: str,
-            event: Mapping[str, Any]) -> str | None:
-    """Why a well-formed ``event`` from ``terminal_id`` (``role``) is refused, or None."""
+            event: Mapping[str, Any], *, known_served: set[str] | None = None) -> str | None:
+    """Why a well-formed ``event`` from ``terminal_id`` (``role``) is refused, or None.
+    ``known_served``: subjects already known to be served (:func:`served_among`)."""
     kinds = ROLE_EVENT_TYPES.get(role, frozenset())
     if event["type"] not in kinds:
         return f"kind_not_allowed: a {role} terminal may not send {event['type']!r} events"
@@ -70,7 +82,8 @@ def refusal(conn: sqlite3.Connection, role: str, terminal_id: str,
                         (subject,)).fetchone() is None:
             return "unknown_subject: no such subject"
         return None
-    if not served(conn, terminal_id, subject):
+    if (known_served is None or subject not in known_served) \
+            and not served(conn, terminal_id, subject):
         return ("not_served: this terminal has no resolved code, face match, hold or charge "
                 "of this subject")
     return None

@@ -26,7 +26,7 @@ from backend.disputes import restrictions_in_force
 from backend.errors import ApiError
 from backend.event_check import check_event
 from backend.fleet import state as fleet_state
-from backend.provenance import refusal
+from backend.provenance import refusal, served_among
 from backend.score_state import add_event, ensure_current, scorecard
 from backend.scoring import BASE_SCORE, SCORE_RANGE
 
@@ -141,6 +141,11 @@ def store_checked(conn: sqlite3.Connection, checked: list[tuple[Any, str | None]
     stored = {str(r[0]) for r in conn.execute(
         f"SELECT event_id FROM events WHERE event_id IN ({', '.join('?' * len(ids))})",
         ids)} if ids else set()
+    # Likewise the subjects this terminal is on record as having served (provenance).
+    served_now = served_among(conn, caller.terminal_id, {
+        event["subject_id"] for event, reason in checked
+        if reason is None and event["id"] not in stored
+        and isinstance(event.get("subject_id"), str)})
     for event, reason in checked:
         if reason is None:
             linker.link(event, now)  # refused or not, it is part of the chain
@@ -149,7 +154,8 @@ def store_checked(conn: sqlite3.Connection, checked: list[tuple[Any, str | None]
                 continue
             pair = (event["type"], event.get("subject_id"))
             if pair not in refusals:
-                refusals[pair] = refusal(conn, caller.role, caller.terminal_id, event)
+                refusals[pair] = refusal(conn, caller.role, caller.terminal_id, event,
+                                         known_served=served_now)
             reason = refusals[pair]
         if reason is not None:
             event_id = event.get("id") if isinstance(event, dict) else None
