@@ -20,6 +20,7 @@ from backend.fleet.credentials import dev_mqtt_password
 from backend.settings import DEV_SIGNING_SEED_HEX
 from hardware.emulated.clock import ManualClock
 from payments import fleet_messages as fm
+from payments.event_chain import chain_hash
 from payments.events import make_event
 from tests.fleet_support import LinkClient, connect, need_mosquitto
 
@@ -447,6 +448,72 @@ def test_gbfs_hides_trips_and_rotates_ids(fleet: dict[str, Any]) -> None:
     eventually(lambda: vehicle(fleet).get("state") == "available", "trip over")
     after = {v["vehicle_id"] for v in requests.get(url, timeout=5).json()["data"]["vehicles"]}
     assert len(after) == 2 and len(after & ids_before) == 1  # bike-0001 has a new id
+
+
+def _chain(device_id: str, kinds: list[str], clock: ManualClock,
+           prev: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """Events of ``kinds`` logged in this order at one instant, linked as a unit's outbox links
+    them; each later event has a smaller id, so ``time|id`` would put them backwards. Returns
+    the events and the chain head after them."""
+    ids = sorted((f"evt_{uuid.uuid4().hex}" for _ in kinds), reverse=True)
+    events = []
+    for kind, event_id in zip(kinds, ids, strict=True):
+        event = make_event(kind, terminal_id=device_id, subject_id="rider-good", clock=clock,
+                           event_id=event_id).to_dict()
+        if prev is not None:
+            event["prev_hash"] = prev
+        prev = chain_hash(event, prev)
+        events.append(event)
+    return events, prev
+
+
+def _send_events(fleet: dict[str, Any], unit: FakeUnit, *events: dict[str, Any]) -> None:
+    """Publish one events message and wait until the bridge has handled it."""
+    bridge: Bridge = fleet["bridge"]
+    before = bridge.stats.by_kind.get("events", 0)
+    assert unit.link is not None
+    unit.link.publish(fm.up_topic(unit.device_id, "events"),
+                      fm.encode(fm.Events(unit.device_id, unit.now(), events)))
+    eventually(lambda: bridge.stats.by_kind.get("events", 0) > before, "events handled")
+
+
+def test_events_of_one_instant_apply_in_the_units_chain_order(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.heartbeat()
+    eventually(lambda: vehicle(fleet).get("state") == "available", "vehicle known")
+    (started, ended), _ = _chain("bike-0001", ["ride.started", "ride.ended"], fleet["clock"])
+    assert started["time"] == ended["time"] and ended["id"] < started["id"]
+    _send_events(fleet, unit, ended, started)  # batch order does not matter either
+    assert vehicle(fleet)["state"] == "available"
+    assert [e["type"] for e in vehicle(fleet)["recent"] if e["kind"] == "event"] == [
+        "ride.ended", "ride.started"]
+
+
+def test_an_older_event_arriving_late_does_not_turn_state_back(fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.heartbeat()
+    eventually(lambda: vehicle(fleet).get("state") == "available", "vehicle known")
+    (started, ended), head = _chain("bike-0001", ["ride.started", "ride.ended"],
+                                    fleet["clock"])
+    # The later event first (its batch overtook the other), then the earlier one fills the
+    # gap; then both again, as a unit resends after a reconnect.
+    _send_events(fleet, unit, ended)
+    assert vehicle(fleet)["state"] == "available"
+    _send_events(fleet, unit, started)
+    assert vehicle(fleet)["state"] == "available"
+    _send_events(fleet, unit, started)
+    _send_events(fleet, unit, started, ended)
+    assert vehicle(fleet)["state"] == "available"
+    events = [e for e in vehicle(fleet)["recent"] if e["kind"] == "event"]
+    assert [e["type"] for e in events] == ["ride.ended"]  # the late one applied nothing
+    # The chain goes on: the next ride (same instant again) starts and ends.
+    (again,), head = _chain("bike-0001", ["ride.started"], fleet["clock"], head)
+    _send_events(fleet, unit, again)
+    assert vehicle(fleet)["state"] == "on_trip"
+    (over,), _ = _chain("bike-0001", ["ride.ended"], fleet["clock"], head)
+    _send_events(fleet, unit, over)
+    _send_events(fleet, unit, again)
+    assert vehicle(fleet)["state"] == "available"
 
 
 @pytest.mark.sqlite_only

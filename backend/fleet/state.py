@@ -10,7 +10,8 @@ never grows past that many rows per vehicle).
 MDS state (:func:`mds_state`), first rule that applies:
 
 - ``unknown``: nothing heard for more than 3 reporting intervals (e.g. after the last will);
-- ``on_trip``: a ``ride.started`` event without its ``ride.ended``;
+- ``on_trip``: a ``ride.started`` event without its ``ride.ended`` (events apply in the
+  unit's hash-chain order, see :func:`apply_events`);
 - ``non_operational``: in service after a remote unlock (until a ``lock`` command or the
   latch closing), a jammed lock, or an open ``jammed`` / ``unlock_failed`` alarm;
 - ``available`` otherwise. (``reserved`` and ``removed`` are not reported by units.)
@@ -26,6 +27,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from payments.event_chain import chain_hash
 from payments.fleet_messages import Alarm, Heartbeat, Position, Status, parse_time
 
 MDS_STATES: tuple[str, ...] = ("available", "reserved", "on_trip", "non_operational",
@@ -45,6 +47,8 @@ HEARTBEATS_KEPT = 20
 ALARM_HISTORY = 20
 # Who closes an alarm when the unit's own heartbeat shows it is over.
 CLEARED_BY_UNIT = "unit"
+# How far back a unit's event chain is followed to tell that a late event is older.
+CHAIN_LOOKBACK = 5000
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS fleet_vehicles (
@@ -106,6 +110,8 @@ CREATE TABLE IF NOT EXISTS fleet_heartbeats (
     PRIMARY KEY (device_id, slot)
 );
 """),
+    # The chain hash of the last event applied (events apply in the unit's chain order).
+    ("0003_event_head", "ALTER TABLE fleet_vehicles ADD COLUMN event_head TEXT"),
 )
 
 
@@ -262,40 +268,115 @@ def alarm_history(conn: sqlite3.Connection, device_id: str,
 
 def apply_events(conn: sqlite3.Connection, device_id: str, events: Iterable[Mapping[str, Any]],
                  now: float) -> None:
-    """Ride and lock facts from a unit's well-formed events, in time order, each once.
+    """Ride and lock facts from a unit's well-formed events, in the unit's own order, each once.
 
-    Only vehicles already known (by a status or heartbeat) are tracked; events older than the
-    last one applied (a redelivery, a late batch) change nothing.
+    The order is the unit's hash chain (``prev_hash``; docs/api.md "Hash chain"), not the
+    events' times: two events with the same timestamp apply in the order the unit logged them.
+    An event applies only when it comes after the last one applied (its *head*): it names the
+    head as its predecessor, or it is not among the head's last :data:`CHAIN_LOOKBACK`
+    ancestors (the links :mod:`backend.chain_check` stored, this batch's included, so an event
+    that fills a gap is known to be older). Only when the chain cannot tell (a gap not yet
+    filled, a chain the unit started afresh, a fork) does ``time|id`` decide. So an older event
+    arriving late (a redelivery after a reconnect, a batch sent twice) changes nothing.
+
+    Only vehicles already known (by a status or heartbeat) are tracked.
     """
-    row = conn.execute("SELECT last_event_key FROM fleet_vehicles WHERE device_id = ?",
-                       (device_id,)).fetchone()
+    row = conn.execute("SELECT last_event_key, event_head FROM fleet_vehicles"
+                       " WHERE device_id = ?", (device_id,)).fetchone()
     if row is None:
         return
-    last = str(row["last_event_key"])
-    for event in sorted(events, key=_event_key):
+    last, head = str(row["last_event_key"]), row["event_head"]
+    ordered = chain_order(events)
+    if not ordered:
+        return
+    older: set[str] | None = None  # hashes of this batch among the head's ancestors
+    for event, own in ordered:
         key = _event_key(event)
-        if key <= last:
+        if head is not None and event.get("prev_hash") != head:
+            if own == head:
+                continue
+            if older is None:
+                older = _ancestors_among(conn, device_id, head, [h for _, h in ordered])
+            if own in older or key <= last:
+                continue
+        elif head is None and key <= last:
+            continue  # applied before the chain was followed
+        last, head = key, own
+        _apply_event(conn, device_id, event, now)
+    conn.execute("UPDATE fleet_vehicles SET last_event_key = ?, event_head = ?"
+                 " WHERE device_id = ?", (last, head, device_id))
+
+
+def chain_order(events: Iterable[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], str]]:
+    """Each distinct event (by id) with its chain hash, predecessors first.
+
+    An event follows the event of the batch its ``prev_hash`` names; events whose predecessor is
+    not in the batch start a run, runs in ``time|id`` order."""
+    seen: set[Any] = set()
+    nodes: list[tuple[Mapping[str, Any], str]] = []
+    for event in events:
+        if event.get("id") in seen:
             continue
-        last = key
-        kind = event.get("type")
-        if kind == "ride.started":
-            conn.execute("UPDATE fleet_vehicles SET on_trip = 1, in_service = 0"
-                         " WHERE device_id = ?", (device_id,))
-        elif kind == "ride.ended":
-            conn.execute("UPDATE fleet_vehicles SET on_trip = 0, gbfs_id = ?"
-                         " WHERE device_id = ?", (new_gbfs_id(), device_id))
-        elif kind == "unlock.failed":
-            conn.execute(
-                "INSERT INTO fleet_alarms(alarm_id, device_id, code, message, raised_at)"
-                " VALUES (?, ?, 'unlock_failed', ?, ?) ON CONFLICT (alarm_id) DO NOTHING",
-                (f"{device_id}:{event.get('id')}", device_id,
-                 "The lock did not open after payment.", now))
+        seen.add(event.get("id"))
+        prev = event.get("prev_hash")
+        nodes.append((event, chain_hash(event, prev if isinstance(prev, str) else None)))
+    hashes = {own for _, own in nodes}
+    children: dict[str, list[tuple[Mapping[str, Any], str]]] = {}
+    roots: list[tuple[Mapping[str, Any], str]] = []
+    for node in nodes:
+        prev = node[0].get("prev_hash")
+        if isinstance(prev, str) and prev in hashes and prev != node[1]:
+            children.setdefault(prev, []).append(node)
         else:
+            roots.append(node)
+    out: list[tuple[Mapping[str, Any], str]] = []
+    stack = sorted(roots, key=lambda n: _event_key(n[0]), reverse=True)
+    placed: set[str] = set()
+    while stack:
+        node = stack.pop()
+        if node[1] in placed:
             continue
-        record_recent(conn, device_id, "event", {"type": kind, "id": event.get("id"),
-                                                 "time": event.get("time")}, now)
-    conn.execute("UPDATE fleet_vehicles SET last_event_key = ? WHERE device_id = ?",
-                 (last, device_id))
+        placed.add(node[1])
+        out.append(node)
+        stack.extend(sorted(children.get(node[1], []), key=lambda n: _event_key(n[0]),
+                            reverse=True))
+    return out
+
+
+def _ancestors_among(conn: sqlite3.Connection, device_id: str, head: str,
+                     hashes: list[str]) -> set[str]:
+    """Which of ``hashes`` are ``head`` or among its last :data:`CHAIN_LOOKBACK` ancestors in
+    the device's stored chain links (one recursive query on either store)."""
+    marks = ", ".join("?" * len(hashes))
+    rows = conn.execute(
+        "WITH RECURSIVE anc(hash, prev_hash, depth) AS ("
+        " SELECT hash, prev_hash, 0 FROM event_links WHERE terminal_id = ? AND hash = ?"
+        " UNION ALL SELECT l.hash, l.prev_hash, a.depth + 1 FROM event_links l"
+        " JOIN anc a ON l.terminal_id = ? AND l.hash = a.prev_hash WHERE a.depth < ?)"
+        f" SELECT DISTINCT hash FROM anc WHERE hash IN ({marks})",
+        (device_id, head, device_id, CHAIN_LOOKBACK, *hashes)).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def _apply_event(conn: sqlite3.Connection, device_id: str, event: Mapping[str, Any],
+                 now: float) -> None:
+    kind = event.get("type")
+    if kind == "ride.started":
+        conn.execute("UPDATE fleet_vehicles SET on_trip = 1, in_service = 0"
+                     " WHERE device_id = ?", (device_id,))
+    elif kind == "ride.ended":
+        conn.execute("UPDATE fleet_vehicles SET on_trip = 0, gbfs_id = ?"
+                     " WHERE device_id = ?", (new_gbfs_id(), device_id))
+    elif kind == "unlock.failed":
+        conn.execute(
+            "INSERT INTO fleet_alarms(alarm_id, device_id, code, message, raised_at)"
+            " VALUES (?, ?, 'unlock_failed', ?, ?) ON CONFLICT (alarm_id) DO NOTHING",
+            (f"{device_id}:{event.get('id')}", device_id,
+             "The lock did not open after payment.", now))
+    else:
+        return
+    record_recent(conn, device_id, "event", {"type": kind, "id": event.get("id"),
+                                             "time": event.get("time")}, now)
 
 
 def _event_key(event: Mapping[str, Any]) -> str:
