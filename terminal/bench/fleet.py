@@ -146,6 +146,7 @@ class FleetResult:
     settle_s: float = 0.0
     http_p99_ms: dict[str, float] = field(default_factory=dict)
     loop_lag_p99_ms: float = 0.0
+    loop_lag_max_ms: float = 0.0
     gc_pause_max_ms: float = 0.0
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)
     plan: dict[str, Any] = field(default_factory=dict)
@@ -480,6 +481,7 @@ class _Run:
             http_p99_ms={k: _ms(percentile(v, 0.99)) or 0.0
                          for k, v in rec.http_latency_s.items()},
             loop_lag_p99_ms=_ms(percentile(self.lags, 0.99)) or 0.0,
+            loop_lag_max_ms=_ms(max(self.lags, default=0.0)) or 0.0,
             gc_pause_max_ms=_ms(max(self.gc_pauses, default=0.0)) or 0.0, cpu=cpu,
             plan={**asdict(plan), "ride_rate": plan.ride_rate})
         result.targets = {
@@ -563,8 +565,8 @@ def format_result(r: FleetResult) -> str:
         f"round trip p50 {f(r.p50_ms)} ms, p99 {f(r.p99_ms)} ms",
         "cpu        " + ", ".join(f"{k} {v['mean_cores']:g} (peak {v['peak_cores']:g}) of "
                                   f"{v['limit_cores']:g}" for k, v in r.cpu.items()),
-        f"saturated  {r.saturated}; simulator loop lag p99 {r.loop_lag_p99_ms:g} ms (longest "
-        f"GC pause {r.gc_pause_max_ms:g} ms); "
+        f"saturated  {r.saturated}; simulator loop lag p99 {r.loop_lag_p99_ms:g} ms, max "
+        f"{r.loop_lag_max_ms:g} ms (longest GC pause {r.gc_pause_max_ms:g} ms); "
         f"something waited for a CPU "
         f"{100 * r.cpu.get('machine', {}).get('cpu_waiting_share', 0):.0f}% of the time",
         "targets    " + ", ".join(f"{k} {'PASS' if ok else 'MISS'}" for k, ok in r.targets.items()),
