@@ -115,10 +115,16 @@ def _create(backend: Backend, conn: sqlite3.Connection, body: OrderRequest,
     except QRBuildError as exc:
         raise ApiError(400, "invalid_order", str(exc)) from None
     order_id = f"ord_{secrets.token_hex(12)}"
-    conn.execute("INSERT INTO orders(order_id, terminal_id, reference, amount_minor, currency,"
-                 " created_at, expires_at, paid_at, qr_payload) VALUES (?,?,?,?,?,?,?,NULL,?)",
-                 (order_id, terminal_id, body.reference, amount.amount_minor, amount.currency,
-                  now, expires_at, payload))
+    # The check above answers the common case; two creations racing with one reference are
+    # decided here by the unique key (the second one waits for the first, then inserts nothing).
+    inserted = conn.execute(
+        "INSERT INTO orders(order_id, terminal_id, reference, amount_minor, currency,"
+        " created_at, expires_at, paid_at, qr_payload) VALUES (?,?,?,?,?,?,?,NULL,?)"
+        " ON CONFLICT (terminal_id, reference) DO NOTHING",
+        (order_id, terminal_id, body.reference, amount.amount_minor, amount.currency,
+         now, expires_at, payload))
+    if inserted.rowcount == 0:
+        raise ApiError(409, "order_exists", "an order with this reference already exists")
     return 201, order_json(load_order(conn, terminal_id, body.reference), now)
 
 

@@ -142,6 +142,26 @@ def test_a_reference_is_used_once_but_a_retry_replays(orders: OrderClient) -> No
     assert info.value.code == "order_exists"
 
 
+def test_orders_racing_for_one_reference_give_one_order_and_conflicts_never_a_500(
+        server: BackendServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ref = _ref()
+    settings = ServiceSettings(url=server.url, api_key=server.api_key_for(KIOSK), max_retries=0)
+
+    def create(_: int) -> str:
+        with OrderClient(settings, sleep=lambda s: None) as client:
+            try:
+                client.create_order(Money(990, "CNY"), ref, new_idempotency_key())
+            except ConflictError as exc:
+                return exc.code
+        return "created"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = sorted(pool.map(create, range(8)))
+    assert outcomes == ["created"] + ["order_exists"] * 7
+
+
 def test_orders_are_private_to_their_terminal(orders: OrderClient, server: BackendServer) -> None:
     ref = _ref()
     orders.create_order(Money(990, "CNY"), ref, new_idempotency_key())
