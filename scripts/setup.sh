@@ -52,6 +52,12 @@ if [ "$dev" -eq 1 ]; then
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing system packages: ${need_apt[*]}"
+  if [[ " ${need_apt[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    # The tests start their own servers in temporary directories: Debian need not create and
+    # start a system-wide cluster on port 5432 when it installs the package.
+    as_root mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
