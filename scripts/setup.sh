@@ -60,7 +60,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   fi
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold \
+    "${need_apt[@]}" >/dev/null
 fi
 
 python3 - <<'PY'
