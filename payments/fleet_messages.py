@@ -41,6 +41,9 @@ CommandName = Literal["unlock", "lock", "find", "set_interval"]
 COMMANDS: tuple[str, ...] = ("unlock", "lock", "find", "set_interval")
 AckStatus = Literal["done", "failed", "expired", "refused"]
 ACK_STATUSES: tuple[str, ...] = ("done", "failed", "expired", "refused")
+# The heartbeat ``unit_state`` of a unit in service: its latch open with no ride (opened by hand,
+# or an operator's remote unlock). The back end shows such a vehicle ``non_operational``.
+SERVICE_STATE = "service"
 # Alarm codes the project raises; any other snake_case code is accepted too.
 KNOWN_ALARM_CODES: tuple[str, ...] = ("jammed", "low_battery", "tamper", "unlock_failed",
                                       "lock_timeout")
@@ -181,13 +184,16 @@ class Status:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """``up/heartbeat``: lock state, state-machine state, battery, signal, interval."""
+    """``up/heartbeat``: lock state, state-machine state, battery, signal, interval.
+
+    ``battery_pct`` is None (JSON null) when the unit has no battery gauge: unknown, never a
+    made-up charge."""
 
     device_id: str
     sent_at: str
     lock: str
     unit_state: str
-    battery_pct: int
+    battery_pct: int | None
     battery_mv: int | None
     signal_dbm: int | None
     interval_s: int
@@ -416,7 +422,8 @@ def check(msg: Message) -> None:
     elif isinstance(msg, Heartbeat):
         _choice(msg.lock, LOCK_STATES, "heartbeat.lock")
         _text(msg.unit_state, "heartbeat.unit_state", empty=False, limit=64)
-        _int(msg.battery_pct, "heartbeat.battery_pct", 0, 100)
+        if msg.battery_pct is not None:
+            _int(msg.battery_pct, "heartbeat.battery_pct", 0, 100)
         if msg.battery_mv is not None:
             _int(msg.battery_mv, "heartbeat.battery_mv", 0, 100_000)
         if msg.signal_dbm is not None:

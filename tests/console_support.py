@@ -106,8 +106,8 @@ class ContractUnit:
         info.wait_for_publish(10)
         assert info.is_published(), "no PUBACK from the broker"
 
-    def heartbeat(self, battery_pct: int = 76) -> None:
-        """Report lock state, battery and signal."""
+    def heartbeat(self, battery_pct: int | None = 76) -> None:
+        """Report lock state, battery (None: no gauge) and signal."""
         self.seq += 1
         self._publish(self.fm.Heartbeat(self.device_id, self._now(), self.lock, "idle",
                                         battery_pct, 3880, -71, 60, self.seq))

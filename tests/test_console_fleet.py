@@ -59,6 +59,22 @@ def test_a_heartbeat_shows_the_unit_in_the_list_with_its_state_and_battery(stack
     assert unknown.status_code == 404 and "No unit bike-9999 has reported" in unknown.text
 
 
+def test_a_unit_without_a_battery_gauge_shows_unknown_not_a_charge(stack) -> None:
+    unit = stack.unit("bike-0008")
+    unit.heartbeat(battery_pct=None)
+    http = sign_in(stack.server)
+    unknown = '<span title="Charge unknown: the unit has no battery gauge">—</span>'
+    rows = wait_for(lambda: (r := _rows(http, stack)) and r["count"] == 1 and r,
+                    "the unit's heartbeat")
+    assert f"<td>{unknown}</td>" in rows["rows_html"] and " %</td>" not in rows["rows_html"]
+    detail = http.get(f"{stack.server.url}/console/fleet/bike-0008", timeout=5).text
+    assert f"<dd>{unknown}</dd>" in detail
+    table = detail[detail.index('id="heartbeat-table"'):]
+    assert f"<td>{unknown}</td>" in table and 'class="battery-line"' not in detail
+    chinese = http.get(f"{stack.server.url}/console/fleet/bike-0008?lang=zh", timeout=5).text
+    assert "电量未知" in chinese
+
+
 def test_find_is_sent_and_its_acknowledgement_shown(stack) -> None:
     unit = stack.unit("bike-0007")
     unit.heartbeat()

@@ -450,6 +450,38 @@ def test_gbfs_hides_trips_and_rotates_ids(fleet: dict[str, Any]) -> None:
     assert len(after) == 2 and len(after & ids_before) == 1  # bike-0001 has a new id
 
 
+def test_a_unit_in_service_is_non_operational_and_no_gauge_means_no_charge(
+        fleet: dict[str, Any]) -> None:
+    unit = fleet["unit"]()
+    unit.position()
+    # The latch opened by hand with no ride: the unit says "service"; it has no battery gauge.
+    unit.seq += 1
+    unit.publish(fm.Heartbeat("bike-0001", unit.now(), "unlocked", fm.SERVICE_STATE, None, None,
+                              -70, 60, unit.seq))
+    v = eventually(lambda: (x := vehicle(fleet)).get("unit_state") == "service" and x,
+                   "the service heartbeat")
+    assert v["state"] == "non_operational" and v["battery_pct"] is None
+    assert v["heartbeats"][0]["battery_pct"] is None
+    url = f"{fleet['server'].url}/gbfs/vehicle_status.json"
+    (listed,) = requests.get(url, timeout=5).json()["data"]["vehicles"]
+    assert listed["is_disabled"] is True and "current_fuel_percent" not in listed
+    # The latch closed: available; a gauge reading shows, and a later null replaces it.
+    fleet["clock"].advance(60)
+    unit.heartbeat(battery=55)
+    eventually(lambda: vehicle(fleet).get("battery_pct") == 55, "the closed latch")
+    assert vehicle(fleet)["state"] == "available"
+    (listed,) = requests.get(url, timeout=5).json()["data"]["vehicles"]
+    assert listed["is_disabled"] is False and listed["current_fuel_percent"] == 0.55
+    fleet["clock"].advance(60)
+    unit.seq += 1
+    unit.publish(fm.Heartbeat("bike-0001", unit.now(), "locked", "idle", None, None, -70, 60,
+                              unit.seq))
+    eventually(lambda: vehicle(fleet).get("battery_pct", 0) is None, "the gauge gone")
+    assert [b["battery_pct"] for b in vehicle(fleet)["heartbeats"]] == [None, 55, None]
+    (listed,) = requests.get(url, timeout=5).json()["data"]["vehicles"]
+    assert "current_fuel_percent" not in listed
+
+
 def _chain(device_id: str, kinds: list[str], clock: ManualClock,
            prev: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """Events of ``kinds`` logged in this order at one instant, linked as a unit's outbox links

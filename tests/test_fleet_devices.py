@@ -95,6 +95,7 @@ def test_a_kiosk_sends_heartbeats_and_events_over_mqtt_and_refuses_lock_commands
                 seat.seen.wait(lambda: bool(seat.seen.of("heartbeat", kiosk_id)))
                 beat = seat.seen.of("heartbeat", kiosk_id)[0]
                 assert beat["lock"] == "unknown" and beat["unit_state"]
+                assert beat["battery_pct"] is None  # mains powered: no gauge, no made-up charge
                 event = make_event("terminal.started", terminal_id=kiosk_id, subject_id=None,
                                    attributes={})
                 app.outbox.append(event)

@@ -96,6 +96,52 @@ def test_the_emulator_runs_heartbeats_events_and_commands_through_the_bridge(
         eventually(lambda: vehicle()["state"] == "available")
 
 
+def test_a_latch_opened_by_hand_is_non_operational_and_no_gauge_is_no_charge(
+        emulator: Emulator, tmp_path: Path) -> None:
+    from backend.fleet import gbfs, service
+
+    backend = emulator.server.backend
+    lock = EmulatedLock(position=Position(22.5431, 114.0579, 5.0))  # no battery gauge
+    with BikeLockStack(WITH_MQTT, emulator.endpoints(), state_dir=tmp_path / "unit",
+                       clock=ManualClock(time.time()), lock=lock,
+                       fleet=emulator.fleet_settings(), fleet_tick_s=0) as stack:
+        assert stack.fleet is not None
+        stack.fleet.start()
+        assert stack.fleet.link.wait_connected(10)
+
+        def vehicle() -> dict[str, Any]:
+            try:
+                return service.vehicle_detail(backend, UNIT)
+            except Exception:  # 404 until the first heartbeat is ingested
+                return {}
+
+        def report() -> None:
+            assert stack.fleet is not None
+            stack.fleet.reporter.report_now()
+            stack.fleet.tick()
+
+        def listed() -> dict[str, Any]:
+            with backend.store.read() as conn:
+                (entry,) = gbfs.vehicle_status(conn, backend.now())["data"]["vehicles"]
+            return entry
+
+        report()
+        eventually(lambda: vehicle().get("unit_state") == "idle"
+                   and vehicle().get("lat") is not None)  # the heartbeat, then its position
+        assert vehicle()["state"] == "available" and vehicle()["battery_pct"] is None
+        assert "current_fuel_percent" not in listed()
+        lock.unlock()  # someone opens the latch by hand: no ride, no command
+        assert stack.unit.in_service and stack.unit.state is RideState.IDLE
+        report()
+        eventually(lambda: vehicle().get("unit_state") == "service")
+        assert vehicle()["state"] == "non_operational" and vehicle()["lock"] == "unlocked"
+        assert listed()["is_disabled"] is True
+        lock.close_latch()
+        report()
+        eventually(lambda: vehicle().get("state") == "available")
+        assert vehicle()["battery_pct"] is None and vehicle()["unit_state"] == "idle"
+
+
 def test_the_demo_goes_over_mqtt_when_the_emulator_has_a_broker(tmp_path: Path) -> None:
     need_mosquitto()
     lines: list[str] = []

@@ -27,6 +27,7 @@ def samples() -> list[fm.Message]:
         fm.Status("bike-0001", False, None, "connection_lost"),
         fm.Heartbeat("bike-0001", SENT, "locked", "idle", 87, 3950, -71, 60, 12),
         fm.Heartbeat("bike-0001", SENT, "unknown", "riding", 0, None, None, 10, 0),
+        fm.Heartbeat("bike-0001", SENT, "unlocked", fm.SERVICE_STATE, None, None, None, 60, 1),
         fm.Position("bike-0001", SENT, 31.2304, 121.4737, 5.0, 3),
         fm.Events("bike-0001", SENT, (_event(),)),
         fm.Alarm("bike-0001", SENT, "jammed", "The latch did not open.", 4),
@@ -138,6 +139,7 @@ BAD_PAYLOADS: list[tuple[str, dict[str, Any], str]] = [
     ("heartbeat", {"battery_pct": -1}, "battery_pct"),
     ("heartbeat", {"battery_pct": 50.5}, "battery_pct"),
     ("heartbeat", {"battery_pct": True}, "battery_pct"),
+    ("heartbeat", {"battery_pct": "unknown"}, "battery_pct"),
     ("heartbeat", {"battery_mv": -5}, "battery_mv"),
     ("heartbeat", {"signal_dbm": 3}, "signal_dbm"),
     ("heartbeat", {"interval_s": 0}, "interval_s"),
@@ -203,6 +205,17 @@ def test_payload_level_errors() -> None:
         fm.decode("status", b"[1]")
     with pytest.raises(FleetMessageError, match="at most"):
         fm.decode("events", b" " * (fm.MAX_PAYLOAD_BYTES + 1))
+
+
+def test_a_unit_without_a_gauge_sends_null_not_a_made_up_charge() -> None:
+    beat = fm.Heartbeat("bike-0001", SENT, "locked", "idle", None, None, None, 60, 7)
+    body = json.loads(fm.encode(beat))
+    assert "battery_pct" in body and body["battery_pct"] is None
+    assert fm.decode("heartbeat", json.dumps(body)) == beat
+    # Null is said, not implied: leaving the field out is still malformed.
+    del body["battery_pct"]
+    with pytest.raises(FleetMessageError, match=r"missing field.*battery_pct"):
+        fm.decode("heartbeat", json.dumps(body))
 
 
 def test_encode_checks_and_limits() -> None:

@@ -12,8 +12,9 @@ MDS state (:func:`mds_state`), first rule that applies:
 - ``unknown``: nothing heard for more than 3 reporting intervals (e.g. after the last will);
 - ``on_trip``: a ``ride.started`` event without its ``ride.ended`` (events apply in the
   unit's hash-chain order, see :func:`apply_events`);
-- ``non_operational``: in service after a remote unlock (until a ``lock`` command or the
-  latch closing), a jammed lock, or an open ``jammed`` / ``unlock_failed`` alarm;
+- ``non_operational``: in service — after a remote unlock, or while the unit's heartbeat says
+  ``unit_state: "service"`` (e.g. its latch opened by hand) — until a ``lock`` command or the
+  latch closing; a jammed lock; or an open ``jammed`` / ``unlock_failed`` alarm;
 - ``available`` otherwise. (``reserved`` and ``removed`` are not reported by units.)
 
 All SQL here runs on SQLite and PostgreSQL (``?`` placeholders, ON CONFLICT, ids from Python).
@@ -28,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from payments.event_chain import chain_hash
-from payments.fleet_messages import Alarm, Heartbeat, Position, Status, parse_time
+from payments.fleet_messages import SERVICE_STATE, Alarm, Heartbeat, Position, Status, parse_time
 
 MDS_STATES: tuple[str, ...] = ("available", "reserved", "on_trip", "non_operational",
                                "removed", "unknown")
@@ -112,6 +113,28 @@ CREATE TABLE IF NOT EXISTS fleet_heartbeats (
 """),
     # The chain hash of the last event applied (events apply in the unit's chain order).
     ("0003_event_head", "ALTER TABLE fleet_vehicles ADD COLUMN event_head TEXT"),
+    # A heartbeat's battery_pct may be null (no gauge): the slots table rebuilt without NOT
+    # NULL on it (SQLite cannot drop a constraint in place), its rows kept.
+    ("0004_heartbeat_battery_nullable", """
+CREATE TABLE fleet_heartbeats_next (
+    device_id TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
+    at REAL NOT NULL,
+    lock_state TEXT NOT NULL,
+    unit_state TEXT NOT NULL,
+    battery_pct INTEGER,
+    battery_mv INTEGER,
+    signal_dbm INTEGER,
+    PRIMARY KEY (device_id, slot)
+);
+INSERT INTO fleet_heartbeats_next(device_id, slot, seq, at, lock_state, unit_state, battery_pct,
+    battery_mv, signal_dbm)
+    SELECT device_id, slot, seq, at, lock_state, unit_state, battery_pct, battery_mv, signal_dbm
+    FROM fleet_heartbeats;
+DROP TABLE fleet_heartbeats;
+ALTER TABLE fleet_heartbeats_next RENAME TO fleet_heartbeats;
+"""),
 )
 
 
@@ -166,7 +189,9 @@ def apply_status(conn: sqlite3.Connection, msg: Status, now: float) -> None:
 
 
 def apply_heartbeat(conn: sqlite3.Connection, msg: Heartbeat, now: float) -> None:
-    """Last lock state, battery, signal and interval; the latch closing ends service mode."""
+    """Last lock state, battery (None: the unit has no gauge), signal and interval; a unit that
+    says it is in service (``unit_state`` :data:`~payments.fleet_messages.SERVICE_STATE`)
+    starts service mode, the latch closing ends it."""
     ensure_vehicle(conn, msg.device_id, now)
     at = parse_time(msg.sent_at)
     row = conn.execute("SELECT heartbeat_at FROM fleet_vehicles WHERE device_id = ?",
@@ -179,13 +204,13 @@ def apply_heartbeat(conn: sqlite3.Connection, msg: Heartbeat, now: float) -> Non
     conn.execute(
         "UPDATE fleet_vehicles SET lock_state = ?, unit_state = ?, battery_pct = ?,"
         " battery_mv = ?, signal_dbm = ?, interval_s = ?, heartbeat_at = ?,"
-        " in_service = CASE WHEN ? = 'locked' THEN 0 ELSE in_service END"
+        " in_service = CASE WHEN ? = 1 THEN 1 WHEN ? = 'locked' THEN 0 ELSE in_service END"
         " WHERE device_id = ?",
         (msg.lock, msg.unit_state, msg.battery_pct, msg.battery_mv, msg.signal_dbm,
-         msg.interval_s, at, msg.lock, msg.device_id))
+         msg.interval_s, at, int(msg.unit_state == SERVICE_STATE), msg.lock, msg.device_id))
     if msg.lock == "locked":
         clear_alarms(conn, msg.device_id, ("jammed", "unlock_failed", "lock_timeout"), now)
-    if msg.battery_pct >= BATTERY_CLEAR_PCT:
+    if msg.battery_pct is not None and msg.battery_pct >= BATTERY_CLEAR_PCT:
         clear_alarms(conn, msg.device_id, ("low_battery",), now)
 
 

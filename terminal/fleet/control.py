@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from hardware.ports import Position, PositionSource
+from payments.fleet_messages import SERVICE_STATE
 from terminal.bikelock.states import RideState
 from terminal.bikelock.unit import BikeLockUnit
 
@@ -26,7 +27,8 @@ class UnitControl(Protocol):
         ...
 
     def unit_state(self) -> str:
-        """The device's state-machine state name (``service`` during a service unlock)."""
+        """The device's state-machine state name (``service`` while in service: a service
+        unlock, or the latch opened by hand with no ride)."""
         ...
 
     def battery(self) -> float | None:
@@ -76,9 +78,10 @@ class BikeControl:
         return "locked" if lock.is_closed else "unlocked"
 
     def unit_state(self) -> str:
-        """The ride state, or ``service`` while unlocked for the operator."""
+        """The ride state, or ``service`` while in service (unlocked by the operator, or the
+        latch opened with no ride)."""
         if self._unit.in_service and self._unit.state is RideState.IDLE:
-            return "service"
+            return SERVICE_STATE
         return self._unit.state.value
 
     def battery(self) -> float | None:

@@ -9,7 +9,9 @@ are raised once when a condition appears and again only after it has cleared:
 - ``low_battery``: the charge fell below the unit's ``low_battery_pct`` (cleared 2 points above);
 - ``lock_timeout``: a ride has lasted past the unit's time limit without the lock closing.
 
-Heartbeats and positions are skipped while offline (stale ones help nobody); alarms are queued
+A unit without a battery gauge (mains powered, or none fitted) sends ``battery_pct: null``:
+the charge is unknown, and an operator must not read a made-up one. Heartbeats and positions
+are skipped while offline (stale ones help nobody); alarms are queued
 and sent after reconnecting.
 """
 
@@ -25,8 +27,6 @@ from terminal.fleet.control import UnitControl
 
 log = logging.getLogger(__name__)
 
-# A device without a gauge (mains powered, or no fuel gauge fitted) reports this charge.
-NO_GAUGE_PCT = 100
 _CLEAR_MARGIN_PCT = 2.0
 
 
@@ -95,8 +95,7 @@ class Reporter:
         level = self._control.battery()
         return Heartbeat(device_id=self._device_id, sent_at=self._now(),
                          lock=self._control.lock_state(), unit_state=self._control.unit_state(),
-                         battery_pct=NO_GAUGE_PCT if level is None else
-                         max(0, min(100, round(level))),
+                         battery_pct=None if level is None else max(0, min(100, round(level))),
                          battery_mv=None, signal_dbm=None, interval_s=self._interval_s,
                          seq=self._next_seq())
 
