@@ -606,7 +606,7 @@ def plot_replay(out: Path, report: dict[str, Any]) -> list[Path]:
     x = np.arange(len(rows))
     bottom = np.zeros(len(rows))
     acc = np.array([r["accepted"] for r in rows.values()], float)
-    ax.bar(x, acc, color="#c44e52", label="accepted")
+    ax.bar(x, acc, color="black", label="accepted")
     bottom += acc
     cmap = plt.get_cmap("tab10")
     for k, name in enumerate(stoppers):

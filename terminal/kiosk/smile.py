@@ -394,7 +394,7 @@ class SmileToPay:
         self._digits_since = self._clock()
         self._digits_reasons = decision.reasons
         return self._show(DIGIT_PROMPTS[decision.ask], reasons=decision.reasons,
-                          digits_asked=decision.ask)
+                          digits_asked=decision.ask, liveness=self._evidence)
 
     def _verify(self, digits: str) -> SmileStatus:
         assert self._probe is not None
