@@ -31,8 +31,8 @@ BOTH_STORES_MODULES = frozenset({
     "tests.test_backend_signing", "tests.test_backend_store", "tests.test_backend_workers",
     "tests.test_clients_backend", "tests.test_emvco_orders",
     "tests.test_disputes", "tests.test_person_report", "tests.test_retention",  # person's side
-    "tests.test_fleet_bridge", "tests.test_console_auth", "tests.test_console_disputes",
-    "tests.test_console_fleet",  # the fleet and the operator console
+    "tests.test_fleet_bridge", "tests.test_fleet_batch", "tests.test_console_auth",
+    "tests.test_console_disputes", "tests.test_console_fleet",  # the fleet and the console
 })
 STORES = ("sqlite", "postgresql")
 _schemas = itertools.count(1)

@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 # Errors of one message's content: the message is dropped (it would fail again).
 _POISON = (FleetMessageError, ApiError, KeyError, ValueError, TypeError)
+# Put in the incoming queue by wake(): cuts short the worker's wait for the next message.
+_WAKE = None
 
 
 class BridgeError(BackendError):
@@ -114,7 +116,8 @@ class Bridge:
         self._keepalive_s = keepalive_s
         # (connection generation, message): a PUBACK goes only on the connection the message
         # came on (after a reconnect the broker redelivers, and message ids are reused).
-        self._incoming: queue.Queue[tuple[int, mqtt.MQTTMessage]] = queue.Queue()
+        # None (_WAKE) only wakes the worker.
+        self._incoming: queue.Queue[tuple[int, mqtt.MQTTMessage] | None] = queue.Queue()
         self._generation = 0
         self._published: queue.Queue[int] = queue.Queue()
         self._inflight: dict[int, str] = {}  # mid -> command id, awaiting PUBACK
@@ -167,7 +170,7 @@ class Bridge:
         at the broker, which delivers them again to the next bridge)."""
         service.register_waker(self.backend, None)
         self._stop.set()
-        self._wake.set()
+        self.wake()
         if self._worker is not None:
             self._worker.join(timeout=10)
             self._worker = None
@@ -189,8 +192,10 @@ class Bridge:
         return self._connected.is_set()
 
     def wake(self) -> None:
-        """Publish issued commands now rather than at the next poll."""
+        """Publish issued commands now rather than at the next poll: the worker's wait for
+        the next message ends at once."""
         self._wake.set()
+        self._incoming.put(_WAKE)
 
     def wait_handled(self, count: int, timeout_s: float = 10.0) -> bool:
         """Wait until at least ``count`` messages were handled since start."""
@@ -266,18 +271,26 @@ class Bridge:
                 self._stop.wait(0.5)
 
     def _take_batch(self) -> list[tuple[int, mqtt.MQTTMessage]]:
+        """Up to a batch of messages; waits up to the poll interval for the first (a wake-up
+        ends the wait at once, with the messages already queued or none)."""
         batch: list[tuple[int, mqtt.MQTTMessage]] = []
         try:
-            batch.append(self._incoming.get(timeout=self._poll_s if not self._wake.is_set()
-                                            else 0.0))
+            first = self._incoming.get(timeout=self._poll_s if not self._wake.is_set()
+                                       else 0.0)
         except queue.Empty:
             self._wake.clear()
             return batch
+        if first is None:  # _WAKE
+            self._wake.clear()
+        else:
+            batch.append(first)
         while len(batch) < self._batch_size:
             try:
-                batch.append(self._incoming.get_nowait())
+                item = self._incoming.get_nowait()
             except queue.Empty:
                 break
+            if item is not None:  # not _WAKE
+                batch.append(item)
         return batch
 
     def _handle(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
