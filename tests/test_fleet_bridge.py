@@ -482,6 +482,34 @@ def test_a_unit_in_service_is_non_operational_and_no_gauge_means_no_charge(
     assert "current_fuel_percent" not in listed
 
 
+def test_heartbeats_kept_when_the_battery_column_becomes_nullable(store_url: str) -> None:
+    from backend.app import migrations
+    from backend.migrations import migrate
+    from backend.store import open_store
+
+    steps = migrations()
+    cut = [m.name for m in steps].index("backend.routes_fleet:0004_heartbeat_battery_nullable")
+    store = open_store(store_url)
+    try:
+        migrate(store, steps[:cut], START)  # a database from before the change, with a row
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO fleet_heartbeats(device_id, slot, seq, at, lock_state,"
+                         " unit_state, battery_pct, battery_mv, signal_dbm)"
+                         " VALUES ('bike-0001', 3, 3, ?, 'locked', 'idle', 64, 3900, -70)",
+                         (START,))
+        assert steps[cut].name in migrate(store, steps, START)
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO fleet_heartbeats(device_id, slot, seq, at, lock_state,"
+                         " unit_state, battery_pct, battery_mv, signal_dbm)"
+                         " VALUES ('bike-0001', 4, 4, ?, 'locked', 'idle', NULL, NULL, NULL)",
+                         (START + 60,))
+            rows = conn.execute("SELECT seq, battery_pct, battery_mv FROM fleet_heartbeats"
+                                " ORDER BY seq").fetchall()
+        assert [tuple(r) for r in rows] == [(3, 64, 3900), (4, None, None)]
+    finally:
+        store.close()
+
+
 def _chain(device_id: str, kinds: list[str], clock: ManualClock,
            prev: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """Events of ``kinds`` logged in this order at one instant, linked as a unit's outbox links
