@@ -86,3 +86,8 @@ def test_genuine_accepted_and_replays_refused_through_the_kiosk_flow() -> None:
     assert genuine["accepted"], genuine
     for summary, played in results:
         assert not summary["accepted"], (summary, played)
+    # Replays that answered the whole challenge were stopped by the screen's own cues.
+    answered = [s for s, _ in results if "banding" in s["checks"]]
+    assert answered, results
+    for summary in answered:
+        assert {"banding", "screen_moire", "flat_motion"} & set(summary["failed_checks"])
