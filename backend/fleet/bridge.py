@@ -8,7 +8,9 @@ only after what it carried is committed to the database, so a crash or a lost co
 the broker deliver it again rather than lose it; events are idempotent by id, so a redelivery
 is counted as duplicates, never stored twice.
 
-Messages are handled on a worker thread in batches, one transaction per batch:
+Messages are handled on a worker thread in batches, one transaction per batch; the heartbeats
+and positions of a batch are folded per vehicle and written in a few statements
+(:mod:`backend.fleet.batch`), the other messages apply one at a time:
 
 - ``status`` / ``heartbeat`` / ``position`` / ``alarm``: the vehicle's fleet state;
 - ``events``: through the same ingestion code as ``POST /v1/events:batch``
@@ -37,6 +39,7 @@ import paho.mqtt.client as mqtt
 
 from backend.context import Backend, Caller
 from backend.errors import ApiError, BackendError
+from backend.fleet import batch as fleet_batch
 from backend.fleet import commands, service, state
 from backend.roles import dev_role
 from payments.fleet_messages import (
@@ -304,19 +307,16 @@ class Bridge:
                             exc)
                 self.stats.malformed += 1
                 parsed.append((raw, None))
+        work = fleet_batch.plan(msg for _raw, msg in parsed if msg is not None)
+        for msg, reason in work.refused:
+            log.warning("fleet bridge: dropped a %s message of %s: %s", msg.kind,
+                        msg.device_id, reason)
+            self.stats.dropped += 1
         with self.backend.store.transaction() as conn:
-            for _raw, msg in parsed:
-                if msg is None:
-                    continue
-                conn.execute("SAVEPOINT fleet_msg")
-                try:
-                    self._apply(conn, msg, now)
-                except _POISON as exc:
-                    conn.execute("ROLLBACK TO SAVEPOINT fleet_msg")
-                    log.warning("fleet bridge: dropped a %s message of %s: %s", msg.kind,
-                                msg.device_id, exc)
-                    self.stats.dropped += 1
-                conn.execute("RELEASE SAVEPOINT fleet_msg")
+            # Heartbeats and positions folded per vehicle: a few statements for the batch.
+            fleet_batch.apply_telemetry(conn, work.telemetry, now)
+            for msg in work.one_by_one:
+                self._apply_one(conn, msg, now)
         # Committed: now the broker may forget them (a message of an earlier connection is
         # delivered again and counted as a duplicate).
         for (gen, _), (raw, msg) in zip(batch, parsed, strict=True):
@@ -328,6 +328,24 @@ class Bridge:
             self.stats.received += len(batch)
             self.stats.handled += len(batch)
             self._progress.notify_all()
+
+    def _apply_one(self, conn: sqlite3.Connection, msg: Message, now: float) -> None:
+        """Apply one message; one whose content is refused is dropped. Only events, which
+        may be refused after some of their statements ran, get a savepoint to roll back to
+        (the other kinds were checked when decoded)."""
+        events = isinstance(msg, Events)
+        if events:
+            conn.execute("SAVEPOINT fleet_msg")
+        try:
+            self._apply(conn, msg, now)
+        except _POISON as exc:
+            if events:
+                conn.execute("ROLLBACK TO SAVEPOINT fleet_msg")
+            log.warning("fleet bridge: dropped a %s message of %s: %s", msg.kind,
+                        msg.device_id, exc)
+            self.stats.dropped += 1
+        if events:
+            conn.execute("RELEASE SAVEPOINT fleet_msg")
 
     def _apply(self, conn: sqlite3.Connection, msg: Message, now: float) -> None:
         if isinstance(msg, Heartbeat):
