@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 
 import numpy as np
 
@@ -14,7 +15,10 @@ from terminal.bench.face_replay import (
     Footage,
     ReplayDirector,
     Segment,
+    _report,
     derive_limits,
+    plot_replay,
+    write_csv,
 )
 
 
@@ -82,3 +86,26 @@ def test_limits_are_derived_between_genuine_and_replays() -> None:
     assert d["flat_motion"]["suggested"] == 0.6  # between 0.4 and the genuine 0.8
     overlap = derive_limits(genuine, [_attempt("replay", banding=1.0)], bend=0.01)
     assert "suggested" not in overlap["banding"]
+
+
+def test_the_report_counts_targets_and_the_plots_are_written(tmp_path: Path) -> None:
+    from terminal.config.schema import FaceSection
+
+    attempts = [
+        Attempt("genuine", "g1", "blink", None, 0, True, "accepted", [], [], [], [],
+                {"banding": 1.1, "flat_motion": 0.9, "flat_motion_bend": 0.02}),
+        Attempt("replay", "p", "phone", 0.22, 0, False, "spoof_suspected",
+                ["spoof_suspected"], ["banding"], [], ["blink:clip"],
+                {"banding": 4.0, "flat_motion": 0.8, "flat_motion_bend": 0.03}),
+        Attempt("replay", "p", "monitor", 0.65, 0, False, "timed_out",
+                ["challenge_not_answered"], ["smile"], [], ["smile:none"], {}),
+    ]
+    people = {"p": Footage("p", [Segment(_frames(1), 30.0)], {})}
+    report = _report(attempts, people, FaceSection())
+    assert report["replay"] == {"attempts": 2, "accepted": 0}
+    assert report["targets"] == {"replays_accepted": "PASS", "genuine_accepted": "PASS"}
+    assert report["per_variant"]["phone@0.22m"]["stopped_by"] == {"banding": 1}
+    assert report["per_variant"]["monitor@0.65m"]["stopped_by"] == {
+        "challenge_not_answered": 1}
+    paths = [*plot_replay(tmp_path, report), write_csv(tmp_path / "a.csv", report)]
+    assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
