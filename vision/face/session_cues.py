@@ -106,9 +106,7 @@ class SessionCues:
         if t - self._last_pair_t >= self.gap_s / 2:
             ref = next((r for r in reversed(self._ring) if t - r[0] >= self.gap_s), None)
             if ref is not None and t - ref[0] <= 3 * self.gap_s:
-                # Normalised only when compared (two frames every gap_s / 2).
-                pair = flow_pair(contrast_normalised(ref[1]), ref[2],
-                                 contrast_normalised(grey), observation)
+                pair = flow_pair(ref[1], ref[2], grey, observation)
                 if pair is not None:
                     self.flow_pairs.append(pair)
                     self._last_pair_t = t
@@ -152,11 +150,13 @@ def contrast_normalised(grey: np.ndarray, sigma: float = 3.0) -> np.ndarray:
     return np.clip((g - mean) / spread * 40.0 + 128.0, 0, 255).astype(np.uint8)
 
 
-def _face_mask(shape: tuple[int, ...], observation: FaceObservation) -> np.ndarray:
+def _face_mask(shape: tuple[int, ...], observation: FaceObservation,
+               origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     import cv2
 
     mask = np.zeros(shape[:2], np.uint8)
-    hull = cv2.convexHull(np.asarray(observation.landmarks, np.float32).reshape(-1, 1, 2))
+    points = np.asarray(observation.landmarks, np.float32) - np.float32(origin)
+    hull = cv2.convexHull(points.reshape(-1, 1, 2))
     cv2.fillConvexPoly(mask, hull.astype(np.int32), 255)
     return cv2.erode(mask, np.ones((5, 5), np.uint8))
 
@@ -164,15 +164,27 @@ def _face_mask(shape: tuple[int, ...], observation: FaceObservation) -> np.ndarr
 def flow_pair(prev: np.ndarray, prev_obs: FaceObservation, cur: np.ndarray,
               cur_obs: FaceObservation) -> FlowPair | None:
     """Track corners of the face from ``prev`` to ``cur`` (grey images) and measure how far
-    the flow is from a similarity and from a homography (None when too few corners track)."""
+    the flow is from a similarity and from a homography (None when too few corners track).
+
+    Both frames are cut to the region around the two faces and contrast-normalised first."""
     import cv2
 
     width = float(cur_obs.box.width)
     if width < 20:
         return None
+    height, full_w = cur.shape[:2]
+    boxes = [o.box.scaled(1.4).clipped(full_w, height) for o in (prev_obs, cur_obs)]
+    left = int(min(b.left for b in boxes))
+    top = int(min(b.top for b in boxes))
+    right = round(max(b.right for b in boxes))
+    bottom = round(max(b.bottom for b in boxes))
+    if right - left < 32 or bottom - top < 32:
+        return None
+    prev = contrast_normalised(prev[top:bottom, left:right])
+    cur = contrast_normalised(cur[top:bottom, left:right])
     corners = cv2.goodFeaturesToTrack(prev, maxCorners=120, qualityLevel=0.005,
                                       minDistance=max(3, int(width / 30)),
-                                      mask=_face_mask(prev.shape, prev_obs))
+                                      mask=_face_mask(prev.shape, prev_obs, (left, top)))
     if corners is None or len(corners) < _MIN_TRACKS:
         return None
     lk = {"winSize": (15, 15), "maxLevel": 3,
@@ -222,9 +234,11 @@ def banding_score(prev: np.ndarray, prev_obs: FaceObservation, cur: np.ndarray,
     region_w = cols.stop - cols.start
     if region_h < 24 or region_w < 24:
         return None
-    warped = cv2.warpPerspective(prev, h, (cur.shape[1], cur.shape[0]), flags=cv2.INTER_LINEAR)
+    # Only the face region is warped: the homography is shifted to the region's origin.
+    shift = np.array([[1, 0, -cols.start], [0, 1, -rows.start], [0, 0, 1]], np.float64)
+    warped = cv2.warpPerspective(prev, shift @ h, (region_w, region_h), flags=cv2.INTER_LINEAR)
     diff = (np.log1p(cur[rows, cols].astype(np.float32))
-            - np.log1p(warped[rows, cols].astype(np.float32)))
+            - np.log1p(warped.astype(np.float32)))
     row_profile = _high_pass(diff.mean(axis=1), region_h)
     col_profile = _high_pass(diff.mean(axis=0), region_w)
     col_energy = float(np.std(col_profile))
