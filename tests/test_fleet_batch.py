@@ -227,3 +227,19 @@ def test_a_batch_of_telemetry_is_a_few_statements_however_many_vehicles(store: A
                            " WHERE device_id = ?", ("bike-0199",)).fetchone()
         assert (row["lock_state"], row["heartbeat_at"], row["position_at"]) == (
             "locked", START + 4, START + 4)
+
+
+@pytest.mark.sqlite_only
+def test_shards_keep_each_devices_messages_together_and_in_order() -> None:
+    rng = random.Random(7)
+    streams = [_unit_stream(rng, f"bike-{i:04d}", 10) for i in range(30)]
+    merged = [m for batch in _batches(random.Random(1), streams) for m in batch]
+    groups = fleet_batch.shard(merged, 4)
+    assert len(groups) == 4 and sum(map(len, groups)) == len(merged)
+    owners = [{m.device_id for m in g} for g in groups]
+    assert all(not (a & b) for i, a in enumerate(owners) for b in owners[i + 1:])
+    for group in groups:
+        for device_id in {m.device_id for m in group}:
+            assert [m for m in group if m.device_id == device_id] == \
+                [m for m in merged if m.device_id == device_id]
+    assert fleet_batch.shard(merged, 1) == [merged] and fleet_batch.shard([], 4) == []

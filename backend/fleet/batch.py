@@ -23,11 +23,14 @@ position applies when it is not older than the stored one.
 
 :func:`plan` splits a batch: a vehicle with any other message in the batch (status, alarm, ack,
 events) has all its messages applied one at a time in arrival order, since those messages and
-its telemetry change the same fields (online, lock state, service mode).
+its telemetry change the same fields (online, lock state, service mode). :func:`shard` splits
+those by device for writers on connections of their own (an event batch alone is tens of
+statements, so on PostgreSQL the bridge applies them on several connections at once).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +110,16 @@ def plan(messages: Iterable[Message]) -> BatchPlan:
         else:
             entry.positions.append((at, msg))
     return BatchPlan(telemetry, one_by_one, refused)
+
+
+def shard(messages: Iterable[Message], parts: int) -> list[list[Message]]:
+    """``messages`` split into at most ``parts`` lists by device (a device's messages stay
+    together, in order), for writers on connections of their own: no two of them touch the
+    same vehicle's rows."""
+    groups: list[list[Message]] = [[] for _ in range(max(1, parts))]
+    for msg in messages:
+        groups[zlib.crc32(msg.device_id.encode()) % len(groups)].append(msg)
+    return [g for g in groups if g]
 
 
 def apply_telemetry(conn: Any, telemetry: Mapping[str, VehicleTelemetry], now: float) -> int:

@@ -30,6 +30,7 @@ import queue
 import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -65,6 +66,8 @@ log = logging.getLogger(__name__)
 _POISON = (FleetMessageError, ApiError, KeyError, ValueError, TypeError)
 # Put in the incoming queue by wake(): cuts short the worker's wait for the next message.
 _WAKE = None
+# Writers (connections) of a batch on PostgreSQL.
+SHARED_WRITERS = 4
 
 
 class BridgeError(BackendError):
@@ -109,8 +112,14 @@ class Bridge:
     def __init__(self, backend: Backend, url: str, password: str, *,
                  username: str = BACKEND_USER, client_id: str = BRIDGE_CLIENT_ID,
                  batch_size: int = 500, poll_s: float = 0.2, sweep_s: float = 1.0,
-                 keepalive_s: int = 30) -> None:
+                 keepalive_s: int = 30, writers: int | None = None) -> None:
         self.backend = backend
+        # Connections a batch is applied on at once (by device): on PostgreSQL a batch waits
+        # on round trips, not on the CPU; SQLite runs one writer at a time anyway.
+        self._writers = max(1, writers if writers is not None else
+                            SHARED_WRITERS if backend.store.dialect == "postgresql" else 1)
+        self._pool: ThreadPoolExecutor | None = None
+        self._stats_lock = threading.Lock()
         self.host, self.port = parse_mqtt_url(url)
         self.stats = BridgeStats()
         self._batch_size = batch_size
@@ -154,6 +163,9 @@ class Bridge:
         if self._worker is not None:
             return self
         self._stop.clear()
+        if self._writers > 1:
+            self._pool = ThreadPoolExecutor(self._writers - 1,
+                                            thread_name_prefix="scanpay-fleet-writer")
         self._client.connect_async(self.host, self.port, keepalive=self._keepalive_s)
         self._client.loop_start()
         self._worker = threading.Thread(target=self._run, name="scanpay-fleet-bridge",
@@ -177,6 +189,9 @@ class Bridge:
         if self._worker is not None:
             self._worker.join(timeout=10)
             self._worker = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self._client.disconnect()
         self._client.loop_stop()
         self._ready.clear()
@@ -312,11 +327,24 @@ class Bridge:
             log.warning("fleet bridge: dropped a %s message of %s: %s", msg.kind,
                         msg.device_id, reason)
             self.stats.dropped += 1
-        with self.backend.store.transaction() as conn:
-            # Heartbeats and positions folded per vehicle: a few statements for the batch.
-            fleet_batch.apply_telemetry(conn, work.telemetry, now)
-            for msg in work.one_by_one:
-                self._apply_one(conn, msg, now)
+        # Heartbeats and positions folded per vehicle (a few statements for the batch); the
+        # other messages by device on several connections at once, each its own transaction.
+        # The PUBACKs below wait for every one of them to commit; if one fails, the whole
+        # batch is applied again (idempotent: events by id, telemetry by time, acks once).
+        groups = fleet_batch.shard(work.one_by_one, self._writers)
+        pool = self._pool
+        futures = [pool.submit(self._write, {}, group, now) for group in groups[1:]] \
+            if pool is not None else []
+        try:
+            self._write(work.telemetry, groups[0] if groups else [], now)
+            if pool is None:
+                for group in groups[1:]:
+                    self._write({}, group, now)
+        finally:
+            for future in futures:
+                future.exception()  # wait for every writer, even when this one failed
+        for future in futures:
+            future.result()  # a writer's failure: the batch is kept and tried again
         # Committed: now the broker may forget them (a message of an earlier connection is
         # delivered again and counted as a duplicate).
         for (gen, _), (raw, msg) in zip(batch, parsed, strict=True):
@@ -328,6 +356,14 @@ class Bridge:
             self.stats.received += len(batch)
             self.stats.handled += len(batch)
             self._progress.notify_all()
+
+    def _write(self, telemetry: dict[str, fleet_batch.VehicleTelemetry],
+               messages: list[Message], now: float) -> None:
+        """One transaction: folded telemetry, then messages one at a time."""
+        with self.backend.store.transaction() as conn:
+            fleet_batch.apply_telemetry(conn, telemetry, now)
+            for msg in messages:
+                self._apply_one(conn, msg, now)
 
     def _apply_one(self, conn: sqlite3.Connection, msg: Message, now: float) -> None:
         """Apply one message; one whose content is refused is dropped. Only events, which
@@ -343,7 +379,8 @@ class Bridge:
                 conn.execute("ROLLBACK TO SAVEPOINT fleet_msg")
             log.warning("fleet bridge: dropped a %s message of %s: %s", msg.kind,
                         msg.device_id, exc)
-            self.stats.dropped += 1
+            with self._stats_lock:
+                self.stats.dropped += 1
         if events:
             conn.execute("RELEASE SAVEPOINT fleet_msg")
 
@@ -358,7 +395,8 @@ class Bridge:
             state.apply_alarm(conn, msg, now)
         elif isinstance(msg, Ack):
             if commands.apply_ack(conn, msg, now):
-                self.stats.acks += 1
+                with self._stats_lock:
+                    self.stats.acks += 1
         elif isinstance(msg, Events):
             self._ingest_events(conn, msg, now)
 
@@ -369,16 +407,18 @@ class Bridge:
         if caller is None:
             log.warning("fleet bridge: %s has no API key, so no role; its %d events are "
                         "refused", msg.device_id, len(msg.events))
-            self.stats.events_rejected += len(msg.events)
+            with self._stats_lock:
+                self.stats.events_rejected += len(msg.events)
             return
         state.ensure_vehicle(conn, msg.device_id, now)
         conn.execute("UPDATE fleet_vehicles SET online = 1, last_seen = ? WHERE device_id = ?",
                      (now, msg.device_id))
         result = ingest_checked(conn, check_events(list(msg.events), msg.device_id), caller,
                                 now)
-        self.stats.events_accepted += int(result["accepted"])
-        self.stats.events_duplicates += int(result["duplicates"])
-        self.stats.events_rejected += len(result["rejected"])
+        with self._stats_lock:
+            self.stats.events_accepted += int(result["accepted"])
+            self.stats.events_duplicates += int(result["duplicates"])
+            self.stats.events_rejected += len(result["rejected"])
         for rejected in result["rejected"][:3]:
             log.info("fleet bridge: %s event %s refused: %s", msg.device_id, rejected["id"],
                      rejected["error"])
