@@ -15,17 +15,43 @@ A gain that holds on one renderer only shows as a difference between the two.
 Decoders see the frames as a camera delivers them: a frame that arrives while the decoder is
 still busy is replaced by the next one (the live scanner decodes only the freshest frame), with
 each decode's measured time. Reported per decoder: time from the frame where the code is fully
-in view to its first correct decode (the decode's end), frames in between, and the share of
-sequences decoded within 1 s. Decoders: ``live`` (the scanner's cascade, ``QrScanner``'s
-decoder, with the configured budget) and ``zxing`` (zxing-cpp alone on every frame).
+in view to its first correct decode (the decode's end), frames in between, the share of
+sequences decoded within 1 s, frames dropped, wrong decodes and the cost per frame. Decoders:
+``live`` (``vision.qr.stream.StreamDecoder``, what ``QrScanner`` decodes with: the cascade's
+cheap path on every frame, a tracked region, the rescue on the sharpest recent frame, aligned
+stacking; reset between sequences), ``cascade`` (the one-frame cascade the scanner used before)
+and ``zxing`` (zxing-cpp alone on every frame). Decode time is the process's CPU time by
+default (``--clock cpu``), and the budgets are kept on the same clock: the benchmark machine is
+shared, and the wall clock would charge other people's load to whichever decoder ran then.
+``--seeds N`` runs N seeds (``--jobs`` of them at once) and reports their spread.
 
-One run (``--sequences 4``: 20 sequences per renderer, seed 1, on the shared 2-core machine):
-scene renderer: live 20/20 decoded, 90 % within 1 s, median 0.51 s; zxing-cpp 18/20, 80 %,
-0.54 s (+10 pp). Independent renderer: live 19/20, 90 %, 0.50 s; zxing-cpp 18/20, 85 %, 0.54 s
-(+5 pp). The gain comes from tilted and hand-shaken phones; entering, far-to-near and focus
-hunting are decoded by both on the same frame or one later. With 20 sequences one sequence is
-5 pp: the +10 pp target holds on the project's renderer only, not on the independent one.
-No frame was dropped (both decoders kept up with 30 fps here) and nothing was misread.
+One run (``--sequences 12 --seeds 2 --jobs 2``: 60 sequences per renderer and seed, seeds 1
+and 2, pooled 120 per renderer; 2-core shared machine, budget 30 ms):
+
+- scene renderer: live 92.5 % within 1 s, median 0.481 s; cascade 92.5 %, 0.491 s; zxing-cpp
+  84.2 %, 0.522 s: +8.3 pp (per seed +10.0 and +6.7), median not slower (PASS), +10 pp MISS.
+- independent renderer: live 90.8 %, 0.451 s; cascade 90.8 %, 0.468 s; zxing-cpp 85.8 %,
+  0.491 s: +5.0 pp (per seed +5.0 and +5.0), median not slower (PASS), +10 pp MISS.
+- by motion (within 1 s, live/zxing-cpp, of 24): scene shake 20/18, tilt 24/20, far-near
+  24/22, defocus 19/17, entering 24/24; independent shake 19/17, tilt 24/24, far-near 21/20,
+  defocus 21/18, entering 24/24. The gain over zxing-cpp holds on both renderers for shake and
+  defocus; the tilt gain (scene +4) does not show on the independent renderer, where zxing-cpp
+  already reads every tilt within 1 s.
+- 0 frames dropped and 0 wrong decodes for every decoder; live cost per frame (CPU) median
+  2.0-2.4 ms, p95 9-12 ms, max 48 ms (zxing-cpp: 0.7-1.2 ms, p95 at most 2.3 ms). No sequence that
+  zxing-cpp read within 1 s was read later by the live scanner.
+
+What consecutive frames add over the one-frame cascade is small here: the same share within
+1 s on both renderers, medians 0.01-0.02 s earlier. Why the independent renderer's remaining
+misses stay missed (seed 1, its seven misses looked at frame by frame): the shaken phones'
+first second has no frame steady enough for its small modules (6-20 px of hand-shake blur on
+1.5-2.4 px modules; the odd steadier frame comes after 1 s), and deconvolving with the true
+motion kernel (an oracle) read no frame that was not already readable; the far codes start
+with 0.6-1.5 px modules, below what any engine separates, and are read once the modules reach
+about 1.5 px; a small code behind a hunting lens is out of focus until 1.3 s. The full cascade
+with no budget, on every frame of the first second of those seven, reads one of them, on the
+frame that arrives exactly 1.0 s after entry. So the +10 pp target is met on neither renderer
+in this run: it needs codes that are physically readable earlier, not more attempts per frame.
 """
 
 from __future__ import annotations
