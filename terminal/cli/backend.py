@@ -30,7 +30,8 @@ _SECRETS_HELP = ("the back end needs its secrets: --keyring FILE (make one with 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `backend` command."""
-    parser = sub.add_parser("backend", help="run the reference back end (emulator)")
+    parser = sub.add_parser("backend", help="run and operate the back end (serve, migrate, "
+                            "keys, fleet, console, disputes)")
     inner = parser.add_subparsers(dest="backend_command", metavar="ACTION",
                                   parser_class=type(parser))
     inner.required = True
