@@ -52,6 +52,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/fleet/vehicles/{device_id}/commands"): frozenset({"operator"}),
     ("POST", "/v1/fleet/vehicles/{device_id}/alarms/{code}/clear"): frozenset({"operator"}),
     ("GET", "/v1/fleet/commands/{command_id}"): frozenset({"operator"}),
+    ("GET", "/v1/fleet/dead-letters"): frozenset({"operator"}),
 }
 
 # Routes a person calls with their own report token (or, to get one, their payment code),

@@ -9,13 +9,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from backend.context import BackendDep, CallerDep
-from backend.fleet import commands, gbfs, service, state
+from backend.fleet import commands, dead_letters, gbfs, service, state
 from backend.idempotency import IdempotencyKey, run_idempotent
 
 SCHEMA_SQL = state.SCHEMA_SQL + commands.SCHEMA_SQL + """
 CREATE INDEX IF NOT EXISTS events_by_terminal_time ON events(terminal_id, time);
 """
-MIGRATIONS = state.MIGRATIONS
+MIGRATIONS = state.MIGRATIONS + dead_letters.MIGRATIONS
 
 router = APIRouter(tags=["fleet"])
 
@@ -92,6 +92,17 @@ def get_command(command_id: Annotated[str, Path(max_length=64)], backend: Backen
                 _caller: CallerDep) -> dict[str, Any]:
     """``sent``, ``done``, ``failed``, ``expired``, ``refused`` or ``timed_out``."""
     return service.command_status(backend, command_id)
+
+
+@router.get("/v1/fleet/dead-letters", summary="Unit messages the database refused for good")
+def get_dead_letters(backend: BackendDep, _caller: CallerDep,
+                     limit: Annotated[int, Query(ge=1, le=dead_letters.MAX_LISTED)] = 100
+                     ) -> dict[str, Any]:
+    """``{"count", "dead_letters": [{"id", "topic", "device_id", "payload", "error", "at"}]}``,
+    newest first: messages the bridge quarantined (acknowledged, not applied)."""
+    with backend.store.read() as conn:
+        return {"count": dead_letters.count(conn),
+                "dead_letters": dead_letters.recent(conn, limit)}
 
 
 @router.get("/gbfs/vehicle_status.json", summary="GBFS 3.0 vehicle status (public)")

@@ -33,6 +33,7 @@ BOTH_STORES_MODULES = frozenset({
     "tests.test_disputes", "tests.test_person_report", "tests.test_retention",  # person's side
     "tests.test_fleet_bridge", "tests.test_fleet_batch", "tests.test_console_auth",
     "tests.test_console_disputes", "tests.test_console_fleet",  # the fleet and the console
+    "tests.test_fleet_dead_letters",
 })
 STORES = ("sqlite", "postgresql")
 _schemas = itertools.count(1)

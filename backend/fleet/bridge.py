@@ -21,6 +21,14 @@ and positions of a batch are folded per vehicle and written in a few statements
 The worker also publishes issued commands (woken at once by :func:`backend.fleet.service.
 send_command` in this process, otherwise it polls), records each as published on the broker's
 PUBACK, and times out unanswered ones. A malformed message is logged, counted and dropped.
+
+A batch the database refuses is tried again (:data:`BATCH_TRIES` times in all); then, if the
+database answers a trivial query, its messages are applied one at a time, each in its own
+transaction, and one that still fails is a poisoned message: recorded once in
+:mod:`backend.fleet.dead_letters`, logged, counted (``dead_letters``) and acknowledged, so it no
+longer holds up every other unit's messages. While the database does not answer, or fails in
+a way that passes (busy, locked, deadlock, connection lost), nothing is dropped: the batch
+waits, tried again with a growing delay (at most ``retry_cap_s``).
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ import paho.mqtt.client as mqtt
 from backend.context import Backend, Caller
 from backend.errors import ApiError, BackendError
 from backend.fleet import batch as fleet_batch
-from backend.fleet import commands, service, state
+from backend.fleet import commands, dead_letters, service, state
 from backend.roles import dev_role
 from payments.fleet_messages import (
     BACKEND_USER,
@@ -68,10 +76,18 @@ _POISON = (FleetMessageError, ApiError, KeyError, ValueError, TypeError)
 _WAKE = None
 # Writers (connections) of a batch on PostgreSQL.
 SHARED_WRITERS = 4
+# Tries of a whole batch before its messages are applied one at a time.
+BATCH_TRIES = 3
+# Tries of one message alone before it is dead-lettered (the database answering).
+MESSAGE_TRIES = 2
 
 
 class BridgeError(BackendError):
     """The bridge could not connect to the broker, or its URL is malformed."""
+
+
+class DatabaseDown(BackendError):
+    """The database does not answer: the messages wait (none is dropped)."""
 
 
 @dataclass
@@ -87,6 +103,12 @@ class BridgeStats:
     events_rejected: int = 0
     commands_published: int = 0
     acks: int = 0
+    # Messages the database refused for good (quarantined, acknowledged).
+    dead_letters: int = 0
+    # Failed tries of a batch (the database answering), and of the database not answering.
+    batch_retries: int = 0
+    database_down: int = 0
+    transient_errors: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -112,8 +134,14 @@ class Bridge:
     def __init__(self, backend: Backend, url: str, password: str, *,
                  username: str = BACKEND_USER, client_id: str = BRIDGE_CLIENT_ID,
                  batch_size: int = 500, poll_s: float = 0.2, sweep_s: float = 1.0,
-                 keepalive_s: int = 30, writers: int | None = None) -> None:
+                 keepalive_s: int = 30, writers: int | None = None,
+                 retry_s: float = 0.5, retry_cap_s: float = 4.0) -> None:
         self.backend = backend
+        # Delay before a failed batch is tried again, doubled while the database does not
+        # answer, up to retry_cap_s.
+        self._retry_s = retry_s
+        self._retry_cap_s = max(retry_s, retry_cap_s)
+        self._delay_s = retry_s
         # Connections a batch is applied on at once (by device): on PostgreSQL a batch waits
         # on round trips, not on the CPU; SQLite runs one writer at a time anyway.
         self._writers = max(1, writers if writers is not None else
@@ -270,9 +298,19 @@ class Bridge:
         next_sweep = 0.0
         while not self._stop.is_set():
             batch = self._take_batch()
+            if batch:
+                try:
+                    self._handle_tried(batch)
+                except _Unhandled as left:
+                    if self._stop.is_set():
+                        return
+                    for item in left.items:  # nothing dropped: they wait for the database
+                        self._incoming.put(item)
+                    self._stop.wait(self._delay_s)
+                    self._delay_s = min(self._delay_s * 2, self._retry_cap_s)
+                    continue
+                self._delay_s = self._retry_s
             try:
-                if batch:
-                    self._handle(batch)
                 self._mark_published()
                 if self._connected.is_set():
                     self._publish_commands()
@@ -280,13 +318,11 @@ class Bridge:
                     next_sweep = time.monotonic() + self._sweep_s
                     with self.backend.store.transaction() as conn:
                         commands.time_out(conn, self.backend.now())
-            except Exception:  # the database failed: keep the batch, try again shortly
+            except Exception:  # the database failed: try again shortly
                 if self._stop.is_set():
                     return
-                log.exception("fleet bridge: handling failed; retrying")
-                for item in batch:
-                    self._incoming.put(item)
-                self._stop.wait(0.5)
+                log.exception("fleet bridge: publishing commands failed; retrying")
+                self._stop.wait(self._retry_s)
 
     def _take_batch(self) -> list[tuple[int, mqtt.MQTTMessage]]:
         """Up to a batch of messages; waits up to the poll interval for the first (a wake-up
@@ -310,6 +346,90 @@ class Bridge:
             if item is not None:  # not _WAKE
                 batch.append(item)
         return batch
+
+    def _handle_tried(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
+        """Handle a batch, tried again while the database answers; then one message at a
+        time (dead-lettering what still fails). :class:`_Unhandled` carries the messages
+        left when the database does not answer."""
+        for attempt in range(1, BATCH_TRIES + 1):
+            try:
+                self._handle(batch)
+                return
+            except Exception as exc:
+                self._check_answers(batch, exc)
+                with self._stats_lock:
+                    self.stats.batch_retries += 1
+                log.warning("fleet bridge: a batch of %d message(s) failed (try %d of %d): %s",
+                            len(batch), attempt, BATCH_TRIES, _describe(exc))
+                if attempt < BATCH_TRIES and self._stop.wait(self._retry_s):
+                    raise _Unhandled(batch) from None
+        for index, item in enumerate(batch):
+            self._handle_alone(item, batch[index:])
+
+    def _handle_alone(self, item: tuple[int, mqtt.MQTTMessage],
+                      left: list[tuple[int, mqtt.MQTTMessage]]) -> None:
+        """One message in its own transaction; dead-lettered if it still fails while the
+        database answers (``left``: it and the batch's messages after it)."""
+        for attempt in range(1, MESSAGE_TRIES + 1):
+            try:
+                self._handle([item])
+                return
+            except Exception as exc:
+                self._check_answers(left, exc)
+                if attempt == MESSAGE_TRIES:
+                    self._quarantine(item, exc)
+                elif self._stop.is_set():
+                    raise _Unhandled(left) from None
+
+    def _check_answers(self, left: list[tuple[int, mqtt.MQTTMessage]],
+                       exc: Exception) -> None:
+        """Raise :class:`_Unhandled` (``left`` waits) when the bridge is stopping or the
+        database does not answer a trivial query."""
+        if self._stop.is_set():
+            raise _Unhandled(left) from exc
+        if _transient(exc):  # a lock, a deadlock, a lost connection: not the message's fault
+            with self._stats_lock:
+                self.stats.transient_errors += 1
+            log.warning("fleet bridge: the database failed for now (%s); %d message(s) wait",
+                        _describe(exc), len(left))
+            raise _Unhandled(left) from exc
+        if not self._database_answers():
+            with self._stats_lock:
+                self.stats.database_down += 1
+            log.warning("fleet bridge: the database does not answer (%s); %d message(s) wait",
+                        _describe(exc), len(left))
+            raise _Unhandled(left) from exc
+
+    def _database_answers(self) -> bool:
+        try:
+            with self.backend.store.read() as conn:
+                conn.execute("SELECT 1").fetchone()
+        except Exception:
+            return False
+        return True
+
+    def _quarantine(self, item: tuple[int, mqtt.MQTTMessage], exc: Exception) -> None:
+        """Record a refused message as a dead letter, then acknowledge it."""
+        gen, raw = item
+        error = _describe(exc)
+        try:
+            with self.backend.store.transaction() as conn:
+                new = dead_letters.record(conn, raw.topic, bytes(raw.payload), error,
+                                          self.backend.now())
+        except Exception as record_exc:
+            log.warning("fleet bridge: could not record a dead letter: %s",
+                        _describe(record_exc))
+            raise _Unhandled([item]) from record_exc
+        if new:
+            log.error("fleet bridge: the database refused a message on %s for good; "
+                      "dead-lettered: %s", raw.topic, error)
+        if gen == self._generation and self._connected.is_set():
+            self._client.ack(raw.mid, raw.qos)
+        with self._progress:
+            self.stats.dead_letters += int(new)
+            self.stats.received += 1
+            self.stats.handled += 1
+            self._progress.notify_all()
 
     def _handle(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
         now = self.backend.now()
@@ -467,3 +587,26 @@ class Bridge:
                     break
                 self._inflight[info.mid] = cmd.command_id
                 self._inflight_ids.add(cmd.command_id)
+
+
+class _Unhandled(Exception):
+    """Messages of a batch not handled: they go back to the queue and wait."""
+
+    def __init__(self, items: list[tuple[int, mqtt.MQTTMessage]]) -> None:
+        super().__init__(f"{len(items)} message(s) wait")
+        self.items = items
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a database error is of the kind that passes (SQLite's and psycopg's
+    ``OperationalError``: busy, locked, deadlock, serialization, connection lost; psycopg's
+    ``InterfaceError``), not a refusal of the data."""
+    return any(cls.__name__ in ("OperationalError", "InterfaceError")
+               and cls.__module__.split(".")[0] in ("sqlite3", "psycopg")
+               for cls in type(exc).__mro__)
+
+
+def _describe(exc: BaseException) -> str:
+    """An error in one line: its type and first line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
