@@ -100,9 +100,7 @@ def get_dead_letters(backend: BackendDep, _caller: CallerDep,
                      ) -> dict[str, Any]:
     """``{"count", "dead_letters": [{"id", "topic", "device_id", "payload", "error", "at"}]}``,
     newest first: messages the bridge quarantined (acknowledged, not applied)."""
-    with backend.store.read() as conn:
-        return {"count": dead_letters.count(conn),
-                "dead_letters": dead_letters.recent(conn, limit)}
+    return service.dead_letter_list(backend, limit)
 
 
 @router.get("/gbfs/vehicle_status.json", summary="GBFS 3.0 vehicle status (public)")

@@ -22,6 +22,7 @@ from backend.settings import DEV_SIGNING_SEED_HEX, STORE_ENV
 from hardware.emulated.clock import ManualClock
 from payments import fleet_messages as fm
 from payments.events import make_event
+from tests.console_support import sign_in
 from tests.fleet_support import need_mosquitto
 from tests.test_fleet_bridge import FakeUnit, eventually
 
@@ -189,11 +190,14 @@ def test_a_database_that_does_not_answer_loses_nothing(fleet: dict[str, Any]) ->
             again.stop()
 
 
-def test_dead_letters_are_for_operators_only(fleet: dict[str, Any]) -> None:
+def test_dead_letters_for_operators_and_counted_on_the_console(fleet: dict[str, Any]) -> None:
     server: BackendServer = fleet["server"]
     r = requests.get(f"{server.url}/v1/fleet/dead-letters", timeout=10,
                      headers={"Authorization": f"Bearer {server.api_key_for('bike-0001')}"})
     assert r.status_code == 403
+    console = sign_in(server)
+    page = console.get(f"{server.url}/console/fleet", timeout=10)
+    assert page.status_code == 200 and 'id="dead-letters"' not in page.text
     with server.backend.store.transaction() as conn:
         assert dead_letters.record(conn, "not/a/fleet/topic", b"\xff" * 9000, "E: x", START)
         assert not dead_letters.record(conn, "not/a/fleet/topic", b"\xff" * 9000, "E: y",
@@ -201,3 +205,5 @@ def test_dead_letters_are_for_operators_only(fleet: dict[str, Any]) -> None:
     letter = _letters(fleet)["dead_letters"][0]
     assert letter["device_id"] is None
     assert len(letter["payload"]) <= dead_letters.PAYLOAD_CHARS + 1
+    page = console.get(f"{server.url}/console/fleet", timeout=10)
+    assert 'id="dead-letters"' in page.text and "1 unit message(s) refused" in page.text

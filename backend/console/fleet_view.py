@@ -45,6 +45,15 @@ def vehicles(backend: Backend, state: str | None) -> list[dict[str, Any]]:
     return [_row(v) for v in body["vehicles"]]
 
 
+def dead_letter_count(backend: Backend) -> int | None:
+    """How many unit messages the bridge quarantined (None when the fleet service cannot
+    tell)."""
+    try:
+        return int(_service().dead_letter_count(backend))
+    except (FleetProblem, AttributeError):
+        return None
+
+
 def vehicle(backend: Backend, device_id: str) -> dict[str, Any] | None:
     """One unit with its alarms, recent events, telemetry and commands; None when unknown."""
     try:

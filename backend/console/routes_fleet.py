@@ -44,10 +44,13 @@ async def fleet_page(request: Request, state: str = "") -> Response:
     backend = backend_of(request)
     state = state if state in fleet_view.MDS_STATES else ""
     rows, problem = await run_in_threadpool(_rows, backend, state)
+    letters = await run_in_threadpool(fleet_view.dead_letter_count, backend) \
+        if problem is None else None
     return render_page(request, "fleet.html", {
         "title": text(language(request), "fleet.title"), "section": "fleet", "session": session,
         "states": fleet_view.MDS_STATES, "state": state, "rows": rows, "refresh_s": REFRESH_S,
-        "fleet_ready": problem is None, "fleet_problem": problem or ""}, now=backend.now())
+        "fleet_ready": problem is None, "fleet_problem": problem or "",
+        "dead_letters": letters or 0}, now=backend.now())
 
 
 @router.get(f"{PREFIX}/fleet/rows")

@@ -1,4 +1,5 @@
-"""What the fleet routes and the operator console call: list, detail, send a command, status.
+"""What the fleet routes and the operator console call: list, detail, send a command, status,
+dead letters.
 
 Each function takes the :class:`~backend.context.Backend` (its store and clock) and returns the
 JSON body of docs/api.md, "Fleet"; errors are :class:`~backend.errors.ApiError` (``404
@@ -16,7 +17,7 @@ from typing import Any
 
 from backend.context import Backend
 from backend.errors import ApiError
-from backend.fleet import commands, state
+from backend.fleet import commands, dead_letters, state
 from payments.fleet_messages import FleetMessageError, format_time
 
 # Bridges running in this process, woken when a command is issued (keyed by store identity).
@@ -182,3 +183,16 @@ def command_status(backend: Backend, command_id: str) -> dict[str, Any]:
     if body is None:
         raise ApiError(404, "unknown_command", "no such command")
     return body
+
+
+def dead_letter_list(backend: Backend, limit: int = 100) -> dict[str, Any]:
+    """``{"count", "dead_letters"}``: the messages the bridge quarantined, newest first."""
+    with backend.store.read() as conn:
+        return {"count": dead_letters.count(conn),
+                "dead_letters": dead_letters.recent(conn, limit)}
+
+
+def dead_letter_count(backend: Backend) -> int:
+    """How many messages the bridge quarantined (the console shows it on the fleet list)."""
+    with backend.store.read() as conn:
+        return dead_letters.count(conn)
