@@ -353,9 +353,12 @@ class Bridge:
         left when the database does not answer."""
         for attempt in range(1, BATCH_TRIES + 1):
             try:
-                self._handle(batch)
+                self._handle(batch, report=attempt == 1)
                 return
-            except Exception as exc:
+            except Exception as error:
+                exc = error
+                if isinstance(error, _PartlyDone):  # the rest of the batch is done
+                    batch, exc = error.rest, error.cause
                 self._check_answers(batch, exc)
                 with self._stats_lock:
                     self.stats.batch_retries += 1
@@ -372,17 +375,18 @@ class Bridge:
         database answers (``left``: it and the batch's messages after it)."""
         for attempt in range(1, MESSAGE_TRIES + 1):
             try:
-                self._handle([item])
+                self._handle([item], report=False)
                 return
-            except Exception as exc:
+            except Exception as error:
+                exc = error.cause if isinstance(error, _PartlyDone) else error
                 self._check_answers(left, exc)
                 if attempt == MESSAGE_TRIES:
-                    self._quarantine(item, exc)
+                    self._quarantine(item, left, exc)
                 elif self._stop.is_set():
                     raise _Unhandled(left) from None
 
     def _check_answers(self, left: list[tuple[int, mqtt.MQTTMessage]],
-                       exc: Exception) -> None:
+                       exc: BaseException) -> None:
         """Raise :class:`_Unhandled` (``left`` waits) when the bridge is stopping or the
         database does not answer a trivial query."""
         if self._stop.is_set():
@@ -408,8 +412,10 @@ class Bridge:
             return False
         return True
 
-    def _quarantine(self, item: tuple[int, mqtt.MQTTMessage], exc: Exception) -> None:
-        """Record a refused message as a dead letter, then acknowledge it."""
+    def _quarantine(self, item: tuple[int, mqtt.MQTTMessage],
+                    left: list[tuple[int, mqtt.MQTTMessage]], exc: BaseException) -> None:
+        """Record a refused message as a dead letter, then acknowledge it (``left``: it and
+        the messages after it, which wait if it cannot be recorded)."""
         gen, raw = item
         error = _describe(exc)
         try:
@@ -419,7 +425,7 @@ class Bridge:
         except Exception as record_exc:
             log.warning("fleet bridge: could not record a dead letter: %s",
                         _describe(record_exc))
-            raise _Unhandled([item]) from record_exc
+            raise _Unhandled(left) from record_exc
         if new:
             log.error("fleet bridge: the database refused a message on %s for good; "
                       "dead-lettered: %s", raw.topic, error)
@@ -431,51 +437,72 @@ class Bridge:
             self.stats.handled += 1
             self._progress.notify_all()
 
-    def _handle(self, batch: list[tuple[int, mqtt.MQTTMessage]]) -> None:
+    def _handle(self, batch: list[tuple[int, mqtt.MQTTMessage]], *,
+                report: bool = True) -> None:
+        """Apply a batch and acknowledge it; ``report``: log and count the messages dropped
+        (False when the same messages are tried again)."""
         now = self.backend.now()
         parsed: list[tuple[mqtt.MQTTMessage, Message | None]] = []
         for _gen, raw in batch:
             try:
                 parsed.append((raw, decode_up(raw.topic, raw.payload)))
             except FleetMessageError as exc:
-                log.warning("fleet bridge: dropped a malformed message on %s: %s", raw.topic,
-                            exc)
-                self.stats.malformed += 1
+                if report:
+                    log.warning("fleet bridge: dropped a malformed message on %s: %s",
+                                raw.topic, exc)
+                    self.stats.malformed += 1
                 parsed.append((raw, None))
         work = fleet_batch.plan(msg for _raw, msg in parsed if msg is not None)
-        for msg, reason in work.refused:
+        for msg, reason in work.refused if report else ():
             log.warning("fleet bridge: dropped a %s message of %s: %s", msg.kind,
                         msg.device_id, reason)
             self.stats.dropped += 1
         # Heartbeats and positions folded per vehicle (a few statements for the batch); the
         # other messages by device on several connections at once, each its own transaction.
-        # The PUBACKs below wait for every one of them to commit; if one fails, the whole
-        # batch is applied again (idempotent: events by id, telemetry by time, acks once).
+        # The PUBACKs below wait for the transaction of each message to commit; when one
+        # fails, the messages of the transactions that committed are acknowledged and the
+        # others raised (_PartlyDone) to be tried again, so none is applied twice.
         groups = fleet_batch.shard(work.one_by_one, self._writers)
         pool = self._pool
         futures = [pool.submit(self._write, {}, group, now) for group in groups[1:]] \
             if pool is not None else []
+        failed: list[tuple[list[Message], BaseException]] = []
+        first: list[Message] = [m for t in work.telemetry.values()
+                                for _at, m in (*t.heartbeats, *t.positions)]
+        first += groups[0] if groups else []
         try:
-            self._write(work.telemetry, groups[0] if groups else [], now)
-            if pool is None:
-                for group in groups[1:]:
+            if first:
+                self._write(work.telemetry, groups[0] if groups else [], now)
+        except Exception as exc:
+            failed.append((first, exc))
+        if pool is None:
+            for group in groups[1:]:
+                try:
                     self._write({}, group, now)
-        finally:
-            for future in futures:
-                future.exception()  # wait for every writer, even when this one failed
-        for future in futures:
-            future.result()  # a writer's failure: the batch is kept and tried again
+                except Exception as exc:
+                    failed.append((group, exc))
+        for future, group in zip(futures, groups[1:], strict=True):
+            error = future.exception()  # waits for every writer
+            if error is not None:
+                failed.append((group, error))
+        left = {id(m) for group, _exc in failed for m in group}
+        done = [(item, raw, msg) for item, (raw, msg) in zip(batch, parsed, strict=True)
+                if msg is None or id(msg) not in left]
         # Committed: now the broker may forget them (a message of an earlier connection is
         # delivered again and counted as a duplicate).
-        for (gen, _), (raw, msg) in zip(batch, parsed, strict=True):
+        for (gen, _), raw, msg in done:
             if msg is not None:
                 self.stats.by_kind[msg.kind] = self.stats.by_kind.get(msg.kind, 0) + 1
             if gen == self._generation and self._connected.is_set():
                 self._client.ack(raw.mid, raw.qos)
         with self._progress:
-            self.stats.received += len(batch)
-            self.stats.handled += len(batch)
+            self.stats.received += len(done)
+            self.stats.handled += len(done)
             self._progress.notify_all()
+        if failed:
+            rest = [item for item, (_raw, msg) in zip(batch, parsed, strict=True)
+                    if msg is not None and id(msg) in left]
+            raise _PartlyDone(rest, failed[0][1])
 
     def _write(self, telemetry: dict[str, fleet_batch.VehicleTelemetry],
                messages: list[Message], now: float) -> None:
@@ -595,6 +622,16 @@ class _Unhandled(Exception):
     def __init__(self, items: list[tuple[int, mqtt.MQTTMessage]]) -> None:
         super().__init__(f"{len(items)} message(s) wait")
         self.items = items
+
+
+class _PartlyDone(Exception):
+    """Some transactions of a batch committed (their messages acknowledged), others failed:
+    ``rest`` are the messages of the failed ones, ``cause`` the first failure."""
+
+    def __init__(self, rest: list[tuple[int, mqtt.MQTTMessage]], cause: BaseException) -> None:
+        super().__init__(f"{len(rest)} message(s) not applied: {cause}")
+        self.rest = rest
+        self.cause = cause
 
 
 def _transient(exc: BaseException) -> bool:
