@@ -355,7 +355,7 @@ class FaceSection:
     # "flat" -- a screen or photo tilted to fake a head turn -- when it bent by at least
     # `flat_motion_min_bend` face widths and a homography leaves at most `flat_motion_max_ratio`
     # of that bend; a screen's drifting flicker bands and its moiré veto above their limits.
-    # Dev footage (59 genuine challenges): flow ratio 0.70-1.0, banding 0.81-2.19, moiré
+    # Dev footage (59 genuine challenges): flow ratio 0.79-0.97, banding 0.81-2.19, moiré
     # 1.04-1.32; rendered replays that answered the challenge: banding 2.97-9.9.
     flat_motion_min_bend: float = 0.01
     flat_motion_max_ratio: float = 0.55
