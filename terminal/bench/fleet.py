@@ -665,9 +665,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="measured seconds per run (default 30)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per run (one line each)")
-    p.add_argument("--store", default="sqlite",
-                   help="sqlite (a file of its own, default), postgresql (a server of its "
-                   "own) or a postgresql:// URL")
+    p.add_argument("--store", default="postgresql",
+                   help="postgresql (a server of its own, started for the run; the default, as "
+                   "a fleet's back end runs), sqlite (a file of its own) or a postgresql:// URL")
     p.add_argument("--broker", default="", metavar="URL",
                    help="mqtt://host:port of a running broker that knows the units' "
                    "development passwords (default: start mosquitto)")
