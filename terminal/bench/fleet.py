@@ -671,9 +671,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--broker", default="", metavar="URL",
                    help="mqtt://host:port of a running broker that knows the units' "
                    "development passwords (default: start mosquitto)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="back-end worker processes (default 1, which also runs the MQTT "
-                   "bridge; with more, the bridge runs as a process of its own)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="back-end worker processes (default 2, with the MQTT bridge as a "
+                   "process of its own, as a fleet is deployed; 1 runs the bridge inside the "
+                   "one worker, sharing its CPU with the HTTP calls)")
     p.add_argument("--heartbeat-s", type=_positive, default=30.0,
                    help="each unit's heartbeat (and position) interval (default 30)")
     p.add_argument("--rides-per-s", type=_rate, default=0.0,
