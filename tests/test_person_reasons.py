@@ -185,3 +185,32 @@ def test_the_bike_shows_and_logs_the_reasons_the_policy_gave(
             assert shown and shown[0].reason_codes == expected.reason_codes
             assert 'data-outcome="declined"' in html and "Ride declined" in html
             assert '<span class="reason" data-code="court_blacklist">Listed by a court' in html
+
+
+@pytest.mark.parametrize("subject", ["rider-good", "rider-low"])
+def test_the_ride_receipt_repeats_the_reasons_of_the_deposit_decision(
+        emulator: Emulator, tmp_path: Path, subject: str) -> None:
+    from terminal.bikelock.receipt import receipt_text
+
+    config = load_config(default_config_path("emulator"))
+    notices: list[Notice] = []
+    lock = EmulatedLock()
+    clock = ManualClock(time.time())
+    with BikeLockStack(config, emulator.endpoints(), state_dir=tmp_path, clock=clock,
+                       lock=lock, on_notice=notices.append) as stack:
+        stack.unit.present_code(emulator.wallet_code(subject))
+        clock.advance(600)
+        lock.close_latch()
+        stack.unit.tick()
+        stack.unit.settle()
+    decided = next(n for n in notices if "summary" in n.data)
+    receipt = next(n for n in notices if "receipt" in n.data).data["receipt"]
+    assert receipt["summary"] == decided.data["summary"]
+    assert receipt["reasons"] == [{k: r[k] for k in ("code", "text", "points") if k in r}
+                                  for r in decided.data["reasons"]]
+    assert 1 <= len(receipt["reasons"]) <= 4
+    assert receipt["fare"] and receipt["minutes"] == 10
+    text = receipt_text(receipt)
+    for reason in receipt["reasons"]:
+        assert f"{reason['text']} [{reason['code']}]" in text
+    assert decided.data["summary"]["text"] in text

@@ -48,6 +48,7 @@ from payments.policy import DepositRules, decide_deposit
 from terminal.bikelock.journal import RentalJournal
 from terminal.bikelock.lights import UnitLights
 from terminal.bikelock.money import UNKNOWN_OUTCOME, Outcome, RentalMoney
+from terminal.bikelock.receipt import ride_receipt
 from terminal.bikelock.rental import Rental
 from terminal.bikelock.states import BUSY_STATES, END_STATES, TRANSITIONS, RideEvent, RideState
 from terminal.statemachine import StateMachine, Transition
@@ -350,7 +351,8 @@ class BikeLockUnit:
                     "unpaid": "declined; recorded as owed", "free": "no fare",
                     "elsewhere": "already settled elsewhere"}
             self._fire(RideEvent.SETTLED, f"fare {paid.get(rental.fare_paid_by or '', '?')}",
-                       fare_paid_by=rental.fare_paid_by)
+                       fare_paid_by=rental.fare_paid_by,
+                       receipt=ride_receipt(rental, fare_currency=self._settings.fare.currency))
             self._finish()
             return True
 

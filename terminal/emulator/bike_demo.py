@@ -16,6 +16,7 @@ from typing import Any
 
 from hardware.emulated.clock import ManualClock
 from payments.money import Money
+from terminal.bikelock.receipt import receipt_text
 from terminal.bikelock.rental import Rental
 from terminal.bikelock.stack import BikeLockStack
 from terminal.bikelock.states import RideState
@@ -72,6 +73,9 @@ def _run(config: Config, subject: str, ride_minutes: float, say: Callable[[str],
                 events = reason.get("event_ids") or ()  # the ids are in --json
                 tail = f"; {len(events)} event(s)" if events else ""
                 say(f"{'':<15}   · {reason['text']}  [{reason['code']}{tail}]")
+            if "receipt" in n.data:
+                say(f"{'receipt':<15} " + receipt_text(n.data["receipt"]).replace(
+                    "\n", "\n" + " " * 16))
 
         fleet = emulator.fleet_settings()
         with BikeLockStack(config, emulator.endpoints(), state_dir=root / "unit", clock=clock,

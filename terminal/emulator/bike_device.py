@@ -22,6 +22,7 @@ from payments.clients.person import PersonClient
 from payments.events import Event
 from payments.money import Money
 from payments.outbox import Outbox
+from terminal.bikelock.receipt import receipt_text, ride_receipt
 from terminal.bikelock.rental import Rental
 from terminal.bikelock.stack import BikeLockStack
 from terminal.bikelock.states import RideState
@@ -220,6 +221,8 @@ def _ride(rental: Rental | None, config: Config) -> dict[str, Any] | None:
         "fare": None if fare is None else str(fare),
         "fare_paid_by": rental.fare_paid_by,
         "failure": rental.failure,
+        "receipt": None if rental.state is not RideState.SETTLED else
+        receipt_text(ride_receipt(rental, fare_currency=config.fare.currency)),
     }
 
 
