@@ -36,6 +36,7 @@ from payments.clients.errors import (
     is_retryable_status,
 )
 from payments.clients.retry import MAX_RETRY_AFTER_S, RetryPolicy, parse_retry_after
+from payments.clients.signing import sign_request
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class ServiceSettings:
     backoff_max_s: float = 2.0
     # Overall budget of one call including retries; 0 means connect + read timeout.
     deadline_s: float = 0.0
+    # Sign every attempt (HMAC over method, path, time, a fresh nonce and the body; see
+    # payments.clients.signing), as a back end serving with --require-signatures demands.
+    sign_requests: bool = False
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -97,6 +101,7 @@ class ServiceSettings:
             backoff_base_s=section.backoff_base_s,
             backoff_max_s=section.backoff_max_s,
             deadline_s=getattr(section, "deadline_s", 0.0),
+            sign_requests=bool(getattr(section, "sign_requests", False)),
         )
 
 
@@ -330,6 +335,8 @@ class HttpClient:
             min(self.settings.connect_timeout_s, remaining),
             min(self.settings.read_timeout_s, remaining),
         )
+        if self.settings.sign_requests:  # a fresh nonce and time for every attempt
+            headers = {**headers, **sign_request(self.settings.api_key, method, url, data)}
         with _DeadlineGuard(remaining) as guard:
             try:
                 return self._exchange(method, url, headers, data, timeout, deadline)

@@ -41,6 +41,9 @@ class ServiceSection:
     backoff_max_s: float = 2.0
     # Total budget of one call including retries; 0 means connect + read timeout.
     deadline_s: float = 0.0
+    # Sign every request (HMAC, fresh nonce, five-minute window): needed when the back end
+    # serves with --require-signatures; the back end checks a signature whenever one is sent.
+    sign_requests: bool = False
 
     def __post_init__(self) -> None:
         if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
