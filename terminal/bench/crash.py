@@ -246,17 +246,9 @@ def run_crash_bench(
                 ok = child.life(cycle, seed=rng.randrange(2**31), on_ready=outage)
                 backend_kills += 1
                 ok = ok and not child.killed
-            elif rng.random() < TIMED_SHARE:
-                timed += 1
-                ok = child.life(cycle, seed=rng.randrange(2**31),
-                                kill_after_s=rng.uniform(0.0, 0.6))
             else:
-                kind = rng.choice(sorted(KILL_POINTS))
-                low, high = KILL_POINTS[kind]
-                points[kind] += 1
-                ok = child.life(cycle, seed=rng.randrange(2**31),
-                                kill_at=f"{kind}:{rng.randint(low, high)}")
-                reached[kind] += child.killed
+                ok, was_timed = killed_life(child, cycle, rng, KILL_POINTS, 0.6, points, reached)
+                timed += was_timed
             stuck += not ok
             if progress is not None:
                 progress(cycle)
@@ -275,6 +267,22 @@ def run_crash_bench(
                  backend_kills=backend_kills, backend_kills_mid_life=mid_life,
                  faults_injected=injected)
     return report, extra
+
+
+def killed_life(child: _ChildRunner, cycle: int, rng: random.Random,
+                kill_points: dict[str, tuple[int, int]], max_delay_s: float,
+                points: Counter[str], reached: Counter[str]) -> tuple[bool, bool]:
+    """One life of ``child`` killed after a random delay (``TIMED_SHARE`` of lives) or right
+    after the Nth pass of a random instrumented point; returns (it did not hang, timed)."""
+    if rng.random() < TIMED_SHARE:
+        return child.life(cycle, seed=rng.randrange(2**31),
+                          kill_after_s=rng.uniform(0.0, max_delay_s)), True
+    kind = rng.choice(sorted(kill_points))
+    low, high = kill_points[kind]
+    points[kind] += 1
+    ok = child.life(cycle, seed=rng.randrange(2**31), kill_at=f"{kind}:{rng.randint(low, high)}")
+    reached[kind] += child.killed
+    return ok, False
 
 
 def _start_emulator(stack: Any, work_dir: Path) -> tuple[str, str]:

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from terminal.bench.crash import CrashReport, _after_nth, _ChildRunner, _rows
+from terminal.bench.crash import CrashReport, _after_nth, _ChildRunner, _rows, killed_life
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ KILL_POINTS: dict[str, tuple[int, int]] = {
     "money": (1, 6),  # gateway answer received (a charge, a QR withdrawn or found paid)
     "order": (1, 4),  # order book settlement (paid, failed, voided)
 }
-TIMED_SHARE = 0.4
 PAY_TIMEOUT_S = 20.0
 PAYMENT_EVENTS = ("payment.captured", "order.paid")
 
@@ -96,17 +95,8 @@ def run_kiosk_crash_bench(
                                                    seed=rng.randrange(2**31), hold_s=3.5))
         child = _KioskChild(proxy.url if proxy else url, url, key, kiosk_dir, orders_per_life)
         for cycle in range(1, cycles + 1):
-            if rng.random() < TIMED_SHARE:
-                timed += 1
-                ok = child.life(cycle, seed=rng.randrange(2**31),
-                                kill_after_s=rng.uniform(0.0, 1.5))
-            else:
-                kind = rng.choice(sorted(KILL_POINTS))
-                low, high = KILL_POINTS[kind]
-                points[kind] += 1
-                ok = child.life(cycle, seed=rng.randrange(2**31),
-                                kill_at=f"{kind}:{rng.randint(low, high)}")
-                reached[kind] += child.killed
+            ok, was_timed = killed_life(child, cycle, rng, KILL_POINTS, 1.5, points, reached)
+            timed += was_timed
             stuck += not ok
             if progress is not None:
                 progress(cycle)
