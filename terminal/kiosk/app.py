@@ -296,14 +296,18 @@ class KioskApp:
         return sensor
 
     def _decoder(self) -> Callable[[Any], list[str | bytes]]:
-        """The kiosk's one QR decoder (wallet codes and enrollment's account proof)."""
+        """The kiosk's one QR decoder (wallet codes and enrollment's account proof): the live
+        stream decoder the bike lock's scanner uses (and ``scanpay bench qr --live`` measures),
+        so consecutive camera frames help (tracked region, sharpest recent frame, stacking)."""
         if self._decode is not None:
             return self._decode
         from vision.qr import QrDecoder
         from vision.qr.cascade import CascadeSettings
+        from vision.qr.stream import StreamDecoder
 
-        decoder = self._stack.enter_context(QrDecoder(CascadeSettings(
+        cascade = self._stack.enter_context(QrDecoder(CascadeSettings(
             budget_ms=self.config.scan.budget_ms)))
+        decoder = self._stack.enter_context(StreamDecoder(cascade))
 
         def decode(image: Any) -> list[str | bytes]:
             result = decoder.decode(image)
