@@ -11,6 +11,7 @@ time with their reason codes (a declined ride too); and their disputes. Served t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from datetime import datetime
@@ -20,12 +21,17 @@ from backend import retention, score_reads
 from backend.context import Backend, rfc3339
 from backend.disputes import list_disputes, restrictions_in_force, under_review
 from backend.restrictions import restrictions_of
-from backend.score_state import scorecard, scored_items
-from backend.scoring import BASE_SCORE, SCORE_RANGE
+from backend.score_state import counts_of, scorecard, scored_items
+from backend.scoring import BASE_SCORE, RULES_BY_FACTOR, SCORE_RANGE, Factor, counted_limit
+from backend.settings import BackendSettings
 
 # The events in which a terminal logs its deposit decision, and the outcome each stands for.
 DECISION_EVENTS: dict[str, str] = {"deposit.held": "required", "deposit.waived": "waived",
                                    "deposit.declined": "declined"}
+# The report's ``source_code`` when the back end kept its default name: the page shows that
+# name in the reader's language (a name the operator chose is a proper noun, shown as given).
+REFERENCE_SOURCE = "scanpay_reference"
+_DEFAULT_NAME = next(f.default for f in dataclasses.fields(BackendSettings) if f.name == "name")
 
 
 def person_report(backend: Backend, subject_id: str, *,
@@ -55,8 +61,8 @@ def person_report(backend: Backend, subject_id: str, *,
         "clamp_points": clamp_points,
         "as_of": rfc3339(now),
         "source": backend.settings.name,
-        "factors": [{"code": f.code, "text": f.text, "description": f.description,
-                     "points": f.points, "event_ids": list(f.event_ids)} for f in factors],
+        "source_code": REFERENCE_SOURCE if backend.settings.name == _DEFAULT_NAME else None,
+        "factors": factor_bodies(factors, counts_of(conn, subject_id)),
         "events": scored_items(conn, subject_id, factors, reviewing),
         "restrictions": restrictions,
         "terminal_data": terminal_data(conn, subject_id,
@@ -67,10 +73,24 @@ def person_report(backend: Backend, subject_id: str, *,
     }
 
 
+def factor_bodies(factors: list[Factor], counts: dict[str, int]) -> list[dict[str, Any]]:
+    """The scorecard's factors with what a page needs to say them in any language: ``count``
+    (events that count towards it), ``cap_points`` (the most it can add or take) and
+    ``counted_limit`` (how many events can count before the cap), beside the English ``text``."""
+    out = []
+    for f in factors:
+        rule = RULES_BY_FACTOR[f.code]
+        out.append({"code": f.code, "text": f.text, "description": f.description,
+                    "points": f.points, "count": counts.get(f.code, 0), "cap_points": rule.cap,
+                    "counted_limit": counted_limit(rule), "event_ids": list(f.event_ids)})
+    return out
+
+
 def deposit_decisions(conn: sqlite3.Connection, subject_id: str, now: float,
                       days: int = score_reads.REPORT_DAYS) -> list[dict[str, Any]]:
     """The deposit decisions terminals logged about the person in the last ``days`` days,
-    newest first (at most 500): outcome, terminal, time and the reason codes it gave."""
+    newest first (at most 500): outcome, terminal, time, the reason codes it gave and, for a
+    deposit held, its ``amount_minor`` and ``currency``."""
     marks = ", ".join("?" for _ in DECISION_EVENTS)
     rows = conn.execute(f"SELECT event_id, type, time, terminal_id, attributes FROM events"
                         f" WHERE subject_id = ? AND type IN ({marks})"
@@ -81,10 +101,15 @@ def deposit_decisions(conn: sqlite3.Connection, subject_id: str, now: float,
     for r in rows:
         if datetime.fromisoformat(str(r["time"])).timestamp() < since:
             continue
-        codes = str(json.loads(r["attributes"]).get("reason_codes") or "")
-        out.append({"id": r["event_id"], "type": r["type"], "outcome": DECISION_EVENTS[r["type"]],
-                    "time": r["time"], "terminal_id": r["terminal_id"],
-                    "reason_codes": [c for c in codes.split(",") if c]})
+        attributes = json.loads(r["attributes"])
+        codes = str(attributes.get("reason_codes") or "")
+        body = {"id": r["event_id"], "type": r["type"], "outcome": DECISION_EVENTS[r["type"]],
+                "time": r["time"], "terminal_id": r["terminal_id"],
+                "reason_codes": [c for c in codes.split(",") if c]}
+        amount, currency = attributes.get("amount_minor"), attributes.get("currency")
+        if isinstance(amount, int) and not isinstance(amount, bool) and isinstance(currency, str):
+            body.update(amount_minor=amount, currency=currency)
+        out.append(body)
     return out
 
 

@@ -33,6 +33,7 @@ from payments.clients.http import Clock, ServiceClient, ServiceSettings, Sleep
 from payments.clients.models import SCORE_BASELINE, Restriction
 from payments.clients.parse import Fields
 from payments.clients.score import check_identifier, parse_ids, parse_restriction
+from payments.money import Money, MoneyError
 
 DisputeKind = Literal["event", "restriction"]
 DisputeStatus = Literal["under_review", "upheld", "corrected"]
@@ -52,12 +53,20 @@ class PersonSession:
 
 @dataclass(frozen=True)
 class ReportFactor:
-    """One factor of the scorecard: points against the baseline and the events behind it."""
+    """One factor of the scorecard: points against the baseline and the events behind it.
+
+    ``text`` is the back end's English sentence; ``count`` (events that count towards the
+    factor), ``cap_points`` (the most it can add or take) and ``counted_limit`` (how many events
+    count before the cap) let a page say it in its own language (None from a back end that does
+    not send them)."""
 
     code: str
     text: str
     points: int
     event_ids: tuple[str, ...] = ()
+    count: int | None = None
+    cap_points: int | None = None
+    counted_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,8 @@ class DepositDecision:
     time: datetime | None
     terminal_id: str
     reason_codes: tuple[str, ...]
+    # The deposit held (a ``required`` decision whose hold was placed), else None.
+    deposit: Money | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,8 @@ class PersonReport:
     decisions: tuple[ScoreUse, ...]
     disputes: tuple[Dispute, ...]
     deposit_decisions: tuple[DepositDecision, ...] = ()
+    # A code for ``source`` a page can put in its own language (None: a name shown as given).
+    source_code: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The report as one JSON object (the back end's field names)."""
@@ -170,6 +183,7 @@ class PersonReport:
         return {
             "subject_id": self.subject_id, "score": self.score, "range": list(self.range),
             "baseline": self.baseline, "as_of": _iso(self.as_of), "source": self.source,
+            "source_code": self.source_code,
             "factors": [dataclasses.asdict(f) | {"event_ids": list(f.event_ids)}
                         for f in self.factors],
             "events": [dataclasses.asdict(e) | {"time": _iso(e.time)} for e in self.events],
@@ -188,6 +202,7 @@ class PersonReport:
             "deposit_decisions": [{"id": d.event_id, "outcome": d.outcome, "time": _iso(d.time),
                                    "terminal_id": d.terminal_id,
                                    "reason_codes": list(d.reason_codes)}
+                                  | ({} if d.deposit is None else d.deposit.to_json())
                                   for d in self.deposit_decisions],
             "disputes": [d.to_json() for d in self.disputes],
         }
@@ -368,7 +383,9 @@ def parse_report(body: object, request_id: str | None) -> PersonReport:
         ff = Fields(item, what=f"person report factors[{i}]", request_id=request_id)
         factors.append(ReportFactor(ff.text("code"), ff.text("text", optional=True)
                                     or ff.text("description"), ff.integer("points"),
-                                    parse_ids(ff, "event_ids")))
+                                    parse_ids(ff, "event_ids"), _count(ff, "count"),
+                                    _count(ff, "cap_points", signed=True),
+                                    _count(ff, "counted_limit")))
     events = []
     for i, item in enumerate(f.items("events", optional=True)):
         e = Fields(item, what=f"person report events[{i}]", request_id=request_id)
@@ -389,9 +406,15 @@ def parse_report(body: object, request_id: str | None) -> PersonReport:
         codes = d.items("reason_codes", optional=True)
         if not all(isinstance(c, str) for c in codes):
             raise d.error("reason_codes", "must be a list of codes")
+        deposit = None
+        if d.raw("amount_minor") is not None:
+            try:
+                deposit = Money(d.integer("amount_minor"), d.text("currency"))
+            except MoneyError as exc:
+                raise d.error("amount_minor", str(exc)) from None
         deposit_decisions.append(DepositDecision(
             d.text("id"), d.text("outcome"), d.time("time", optional=True),
-            str(d.raw("terminal_id") or ""), tuple(codes)))
+            str(d.raw("terminal_id") or ""), tuple(codes), deposit))
     baseline = f.raw("baseline")
     return PersonReport(
         subject_id=f.text("subject_id"), score=f.integer("score"), range=(span[0], span[1]),
@@ -401,8 +424,19 @@ def parse_report(body: object, request_id: str | None) -> PersonReport:
         factors=tuple(factors), events=tuple(events), restrictions=restrictions,
         terminal_data=_terminal_data(f.raw("terminal_data"), request_id),
         decisions=tuple(decisions), deposit_decisions=tuple(deposit_decisions),
+        source_code=f.text("source_code", optional=True),
         disputes=tuple(parse_dispute(item, request_id, f"person report disputes[{i}]")
                        for i, item in enumerate(f.items("disputes", optional=True))))
+
+
+def _count(f: Fields, field: str, *, signed: bool = False) -> int | None:
+    """An optional whole number (non-negative unless ``signed``); None when absent."""
+    if f.raw(field) is None:
+        return None
+    value = f.integer(field)
+    if value < 0 and not signed:
+        raise f.error(field, "must not be negative")
+    return value
 
 
 def _terminal_data(body: object, request_id: str | None) -> TerminalData:

@@ -8,7 +8,8 @@ step. A plain HTML form (no script) opens a dispute on an event or a restriction
 
 The page keeps nothing: every view asks the back end with the token (which the back end
 stores only hashed and lets expire). The same routes serve the kiosk's web app and the bike
-unit's page. Chinese and English, from the kiosk's text catalogue.
+unit's page. Chinese and English, from the kiosk's text catalogue: factors, reasons, restrictions
+and decisions are put in words from their codes and numbers (:mod:`.person_words`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import parse_qs, urlencode
 
 from payments.clients.errors import ApiError, AuthenticationError, BadArgument, NotFoundError
 from payments.clients.person import MAX_REASON_CHARS, PersonClient, PersonReport, check_token
+from terminal.kiosk.web.person_words import PersonWords
 from terminal.kiosk.web.texts import LANGUAGES, Texts
 
 MAX_FORM_BYTES = 16384
@@ -88,20 +90,11 @@ class PersonPages:
             other_html_lang=HTML_LANG[other], r=report, token=token, error=error,
             opened=opened, reason=reason, item=item, max_reason=MAX_REASON_CHARS,
             when=_when, contested=_contested(report), self_url=f"/me/{token}",
-            reason_words=_reason_words(report))
+            words=PersonWords(texts, lang, report))
 
 
 def _when(value: datetime | None) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _reason_words(report: PersonReport | None) -> dict[str, str]:
-    """Reason codes the report can put in words: its factors and its restrictions."""
-    if report is None:
-        return {}
-    words = {r.code: r.description for r in report.restrictions}
-    words.update({f.code: f.text for f in report.factors if f.text})
-    return words
 
 
 def _contested(report: PersonReport | None) -> set[str]:
