@@ -10,6 +10,7 @@ from payments.events import (
     EventError,
     check_attributes,
     id_looks_like_phone_number,
+    refuse_split_phone_number,
 )
 
 MAX_ATTRIBUTES = 32
@@ -71,6 +72,10 @@ def _check_attributes(attributes: Any) -> str | None:
         return "malformed: attributes must be an object"
     if len(attributes) > MAX_ATTRIBUTES:
         return f"malformed: at most {MAX_ATTRIBUTES} attributes"
+    try:  # a phone number split over the values, nested ones too: the terminal's reason
+        refuse_split_phone_number(attributes)
+    except EventError as exc:
+        return f"{exc.reason}: {exc}"
     for name, value in attributes.items():
         if not _NAME_RE.fullmatch(name):
             return f"malformed: attribute name {name!r} must be snake_case"
@@ -88,5 +93,5 @@ def _check_attributes(attributes: Any) -> str | None:
     try:  # the terminal's own privacy rule (phone numbers however written, split or not)
         check_attributes(attributes)
     except EventError as exc:
-        return f"forbidden_attribute: {exc}"
+        return f"{exc.reason}: {exc}"
     return None

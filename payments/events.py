@@ -1,7 +1,8 @@
 """Terminal events (schema 1): an explicit type registry and privacy-checked attributes.
 
 Events never carry biometrics, images, embeddings or phone numbers. :func:`make_event` refuses
-attribute keys that name such data, and values that look like a phone number. Two rules apply:
+attribute keys that name such data, and values that look like a phone number (read by
+:mod:`payments.phone_numbers`). The rules:
 
 - **Ids** (``terminal_id``, ``subject_id`` and attributes named ``id`` or ``*_id``) are opaque
   identifiers: ``rider-5551234`` or a UUID may hold long digit runs. An id is refused only when
@@ -10,8 +11,15 @@ attribute keys that name such data, and values that look like a phone number. Tw
 - **Free text** (every other string) may not hold a stand-alone run of 7+ digits, however it is
   written: any separators (``138.0013.8000``, ``138/0013/8000``, dashes, spaces of any kind),
   letter O for zero, full-width or other Unicode digits, a hex number whose value has 7-15
-  digits, or digits split across several free-text attributes of one event. Integers of 7+
-  digits are refused unless the key names a unit of measure (``*_minor``, ``*_s``, ``*_ms``).
+  digits, or 7+ digits between several free-text attributes of one event. Integers of 7+
+  digits are refused unless the key names a unit of measure (``*_minor``, ``*_s``, ``*_ms``...).
+- **Split numbers**: a mainland-China mobile number whose digit groups are spread over the
+  values in document order, integers and text alike (``{"a": 138, "b": 13800, "c": 1380}``).
+- **Measures** pass: quantities under unit keys, coordinates under ``lat``/``lon`` keys (at
+  most 7 decimals), Unix timestamps of 2020-2040 under ``*_at`` keys, ISO dates and times.
+
+A refusal on privacy grounds has ``reason`` ``forbidden_attribute``, the code the back end
+answers for the same event.
 """
 
 from __future__ import annotations
@@ -19,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +35,27 @@ from types import MappingProxyType
 from typing import Any
 
 from payments.errors import PaymentsError
+from payments.phone_numbers import (
+    PHONE_MAX_DIGITS,
+    PHONE_MIN_DIGITS,
+    UNIT_SUFFIXES,
+    id_looks_like_phone_number,
+    is_coordinate,
+    is_id_key,
+    is_id_value,
+    is_measure,
+    is_timestamp,
+    looks_like_phone_number,
+    phone_digits,
+    split_mobile_number,
+)
+
+__all__ = [
+    "EVENT_TYPES", "PHONE_MAX_DIGITS", "PHONE_MIN_DIGITS", "Event", "EventError",
+    "check_attributes", "derived_event_id", "format_time", "id_looks_like_phone_number",
+    "is_id_key", "looks_like_phone_number", "make_event", "phone_digits",
+    "refuse_split_phone_number",
+]
 
 SCHEMA_VERSION = 1
 MAX_ATTRIBUTES = 32
@@ -36,13 +64,11 @@ MAX_VALUE_CHARS = 256
 MAX_INT_ATTRIBUTE = 10**9 - 1
 # ... and, for a key that names no unit of measure, an integer of 7+ digits is.
 MAX_PLAIN_INT_ATTRIBUTE = 10**6 - 1
-# Keys ending like this measure something (money in minor units, seconds, bytes): their
+# Keys ending like this measure something (money in minor units, seconds, bytes, ...): their
 # integers may have up to nine digits.
-_UNIT_SUFFIXES = ("_minor", "_s", "_ms", "_bytes", "_count")
-# Digits from which a text is taken for a phone number (the shortest local numbers have 7).
-PHONE_MIN_DIGITS = 7
-# E.164: a phone number has at most 15 digits.
-PHONE_MAX_DIGITS = 15
+_UNIT_SUFFIXES = UNIT_SUFFIXES
+# The reason code of a refusal on privacy grounds (the back end answers the same).
+FORBIDDEN = "forbidden_attribute"
 
 # Every event type a terminal may emit, with what it means.
 EVENT_TYPES: Mapping[str, str] = MappingProxyType({
@@ -83,129 +109,19 @@ _FORBIDDEN_KEY_FRAGMENTS = (
 _FORBIDDEN_KEY_WORDS = frozenset(
     {"tel", "iris", "img", "pic", "jpeg", "jpg", "png", "b64", "base64"}
 )
-# Words that, inside an id, say the digits next to them reach a person.
-_CONTACT_WORDS = frozenset(
-    {"tel", "phone", "mobile", "mob", "cell", "msisdn", "sms", "call", "whatsapp", "contact"}
-)
-# Text is scanned in a classified form: each character becomes one of
-#   0-9  a digit of any script (full-width, Arabic-Indic, ...), after NFKC
-#   O    the letter O or o, which may stand for a zero
-#   a    any other letter or mark
-#   -    a separator: spaces of any kind, dashes, dots, slashes, underscores, brackets, +
-#   #    anything else (ends a number)
-_SEPARATOR_CHARS = frozenset(".,/\\_()[]{}+'·•・‧∙")
-# A digit run: digits (or O) joined by at most three separators, not glued to letters.
-_CLASSED_RUN_RE = re.compile(r"(?<![a0-9O])[0-9O](?:-{0,3}[0-9O])*(?![a0-9O])")
-_LONE_O_RE = re.compile(r"(?<![0-9O])O+(?![0-9O])")
-# ISO dates and times are not phone numbers.
-_ISO_DATETIME_RE = re.compile(
-    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
-    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
-)
-# A stand-alone hex number, with or without 0x.
-_HEX_RE = re.compile(r"(?<![0-9A-Za-z])(?:0[xX])?([0-9A-Fa-f]{5,13})(?![0-9A-Za-z])")
-
 AttributeValue = str | int | bool
 
 
 class EventError(PaymentsError):
-    """An event is malformed or would carry personal data it must not carry."""
+    """An event is malformed or would carry personal data it must not carry.
 
-
-def _ascii_digits(text: str) -> str:
-    """``text`` after NFKC with every decimal digit of any script as an ASCII digit."""
-    out = []
-    for ch in unicodedata.normalize("NFKC", text):
-        digit = unicodedata.decimal(ch, None)
-        out.append(str(digit) if digit is not None else ch)
-    return "".join(out)
-
-
-def _classify(text: str, *, touching_o_only: bool = False) -> str:
-    """``_ascii_digits(text)`` in the scanning alphabet described at ``_SEPARATOR_CHARS``."""
-    out = []
-    for ch in text:
-        if ch in "0123456789":
-            out.append(ch)
-        elif ch in "Oo":
-            out.append("O")
-        elif ch.isalpha() or unicodedata.category(ch).startswith("M"):
-            out.append("a")
-        elif (ch in _SEPARATOR_CHARS or ch.isspace()
-              or unicodedata.category(ch) in ("Pd", "Zs", "Cf")):
-            out.append("-")
-        else:
-            out.append("#")
-    classed = "".join(out)
-    if touching_o_only:  # O stands for a zero only in a run of Os touching a digit
-        classed = _LONE_O_RE.sub(lambda m: "a" * len(m.group(0)), classed)
-    return classed
-
-
-def _digit_runs(text: str) -> list[str]:
-    """Stand-alone runs of digits (letter O counted as 0) in ``text``, separators removed."""
-    plain = _ISO_DATETIME_RE.sub(lambda m: "#" * len(m.group(0)), _ascii_digits(text))
-    runs = []
-    for match in _CLASSED_RUN_RE.finditer(_classify(plain)):
-        run = match.group(0).replace("-", "")
-        if "O" not in run or sum(ch.isdigit() for ch in run) >= 3:  # "OOO" is a word
-            runs.append(run)
-    return runs
-
-
-def _hex_phone(text: str) -> bool:
-    """True when ``text`` holds a hex number whose decimal value has 7-15 digits."""
-    for match in _HEX_RE.finditer(unicodedata.normalize("NFKC", text)):
-        token = match.group(0)
-        digits = match.group(1)
-        if not token.lower().startswith("0x") and (
-            digits.isdigit() or sum(ch.isdigit() for ch in digits) < 2
-        ):
-            continue  # decimal digits are a digit run; mostly letters are a word ("face1d")
-        value = int(digits, 16)
-        if 10 ** (PHONE_MIN_DIGITS - 1) <= value < 10**PHONE_MAX_DIGITS:
-            return True
-    return False
-
-
-def phone_digits(text: str) -> int:
-    """How many digits ``text`` holds in stand-alone numbers (however written)."""
-    return sum(len(run) for run in _digit_runs(text))
-
-
-def looks_like_phone_number(text: str) -> bool:
-    """True when free ``text`` holds a stand-alone run of 7+ digits, however it is written.
-
-    Separators of any kind, letter O for zero, Unicode digits and hex numbers are all seen
-    through; ISO dates and times are not numbers.
+    ``reason`` is ``forbidden_attribute`` for personal data (the back end's code for the same
+    event), ``malformed`` otherwise.
     """
-    if any(len(run) >= PHONE_MIN_DIGITS for run in _digit_runs(text)):
-        return True
-    return _hex_phone(text)
 
-
-def id_looks_like_phone_number(text: str) -> bool:
-    """True when an opaque id *is* a phone number, or names a contact channel next to one.
-
-    ``rider-5551234`` and UUIDs are ids; ``13800138000``, ``+86-138-0013-8000``,
-    ``138OO138OOO`` and ``tel:13800138000`` are phone numbers.
-    """
-    classed = _classify(_ascii_digits(text), touching_o_only=True)
-    if "a" not in classed and "#" not in classed:
-        digits = classed.replace("-", "")
-        real = sum(ch.isdigit() for ch in digits)
-        if real >= 3 and PHONE_MIN_DIGITS <= len(digits) <= PHONE_MAX_DIGITS:
-            return True
-    words = set(re.findall(r"[a-z]+", unicodedata.normalize("NFKC", text).lower()))
-    if words & _CONTACT_WORDS:
-        return any(len(re.sub(r"\D", "", part)) >= PHONE_MIN_DIGITS
-                   for part in re.split(r"[A-Za-z]+", text))
-    return False
-
-
-def is_id_key(key: str) -> bool:
-    """Whether an attribute named ``key`` holds an id (``id`` or ``*_id``)."""
-    return key == "id" or key.endswith("_id")
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _check_key(key: object) -> str:
@@ -216,7 +132,7 @@ def _check_key(key: object) -> str:
     if found:
         raise EventError(
             f"attribute key {key!r} names personal or biometric data ({found[0]}); "
-            "events must not carry it"
+            "events must not carry it", FORBIDDEN
         )
     return key
 
@@ -225,11 +141,14 @@ def _check_value(key: str, value: object) -> AttributeValue:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
+        if is_coordinate(key, value) or is_timestamp(key, value):
+            return value
         unit = key.endswith(_UNIT_SUFFIXES)
         limit = MAX_INT_ATTRIBUTE if unit else MAX_PLAIN_INT_ATTRIBUTE
         if abs(value) > limit:
             raise EventError(
-                f"attribute {key!r}: integer {value} is too large (could be a phone number)"
+                f"attribute {key!r}: an integer of {len(str(abs(value)))} digits is too large "
+                "(could be a phone number)", FORBIDDEN
             )
         return value
     if isinstance(value, str):
@@ -237,13 +156,18 @@ def _check_value(key: str, value: object) -> AttributeValue:
             raise EventError(f"attribute {key!r}: text longer than {MAX_VALUE_CHARS} characters")
         if not value.isprintable():
             raise EventError(f"attribute {key!r}: text has control characters")
-        if is_id_key(key) and _OPAQUE_RE.fullmatch(value):
+        if is_id_value(key, value):
             if id_looks_like_phone_number(value):
-                raise EventError(f"attribute {key!r}: the id is a phone number; use an opaque id")
+                raise EventError(
+                    f"attribute {key!r}: the id is a phone number; use an opaque id", FORBIDDEN
+                )
+            return value
+        if is_coordinate(key, value):
             return value
         if looks_like_phone_number(value):
             raise EventError(
-                f"attribute {key!r}: text holds a run of 7+ digits that looks like a phone number"
+                f"attribute {key!r}: text holds a run of 7+ digits that looks like a phone number",
+                FORBIDDEN,
             )
         return value
     raise EventError(
@@ -253,11 +177,24 @@ def _check_value(key: str, value: object) -> AttributeValue:
 
 
 def _free_text_digits(attributes: Mapping[str, AttributeValue]) -> int:
-    """Digits in stand-alone numbers across the free-text (non-id) attributes."""
+    """Digits in stand-alone numbers across the free-text attributes (not ids or measures)."""
     return sum(
         phone_digits(value) for key, value in attributes.items()
-        if isinstance(value, str) and not (is_id_key(key) and _OPAQUE_RE.fullmatch(value))
+        if isinstance(value, str) and not is_id_value(key, value)
+        and not is_measure(key, value)
     )
+
+
+def refuse_split_phone_number(attributes: Mapping[str, object]) -> None:
+    """:class:`EventError` (``forbidden_attribute``) when a mobile number is split over the
+    values of ``attributes`` (nested lists and objects included; see
+    :func:`payments.phone_numbers.split_mobile_number`)."""
+    split = split_mobile_number(attributes)
+    if split is not None:
+        raise EventError(
+            f"attributes {', '.join(split)} hold a mobile phone number split across them",
+            FORBIDDEN,
+        )
 
 
 def check_attributes(attributes: Mapping[str, object]) -> dict[str, AttributeValue]:
@@ -266,11 +203,14 @@ def check_attributes(attributes: Mapping[str, object]) -> dict[str, AttributeVal
         raise EventError("attributes must be a mapping of names to values")
     if len(attributes) > MAX_ATTRIBUTES:
         raise EventError(f"at most {MAX_ATTRIBUTES} attributes per event")
-    checked = {_check_key(k): _check_value(k, v) for k, v in attributes.items()}
+    for key in attributes:
+        _check_key(key)
+    refuse_split_phone_number(attributes)  # before the types: nested values too
+    checked = {key: _check_value(key, value) for key, value in attributes.items()}
     if _free_text_digits(checked) >= PHONE_MIN_DIGITS:
         raise EventError(
             "free-text attributes hold 7+ digits between them: a phone number may be split "
-            "across them"
+            "across them", FORBIDDEN
         )
     return checked
 
@@ -279,7 +219,7 @@ def _check_opaque(value: object, what: str) -> str:
     if not isinstance(value, str) or not _OPAQUE_RE.fullmatch(value):
         raise EventError(f"{what} must be 1..64 characters of A-Z a-z 0-9 _ . : -")
     if id_looks_like_phone_number(value):
-        raise EventError(f"{what} looks like a phone number; use an opaque id")
+        raise EventError(f"{what} looks like a phone number; use an opaque id", FORBIDDEN)
     return value
 
 
