@@ -75,7 +75,7 @@ def test_a_correction_shows_the_new_score_and_a_verified_audit_trail(server) -> 
     assert "operator:emu-operator-0001" in done.text
     again = http.post(url, data={"csrf": csrf, "outcome": "upheld", "note": "again"},
                       allow_redirects=False, timeout=5)
-    assert again.status_code == 409 and "already corrected" in again.text
+    assert again.status_code == 409 and "was already decided" in again.text
     assert f'data-dispute="{dispute_id}"' not in http.get(f"{server.url}/console/disputes",
                                                           timeout=5).text
 

@@ -150,4 +150,4 @@ def test_an_alarm_is_cleared_from_the_unit_page_with_who_and_when(stack) -> None
     assert "2026-12-01 04:40:42.000 UTC by console:emu-operator-0001" in after
     twice = http.post(clear_url, data={"csrf": hidden_fields(page)["csrf"]},
                       allow_redirects=False, timeout=5)
-    assert twice.status_code == 409 and "no open &#39;tamper&#39; alarm" in twice.text
+    assert twice.status_code == 409 and "has no open tamper alarm" in twice.text

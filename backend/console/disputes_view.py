@@ -15,18 +15,21 @@ STATUSES: tuple[str, ...] = ("under_review", "upheld", "corrected")
 
 
 class DisputesProblem(BackendError):
-    """The dispute service refused or is unavailable; ``status`` is the HTTP status to show."""
+    """The dispute service refused or is unavailable; ``status`` is the HTTP status to show,
+    ``code`` the service's error code (its words are ``service.<code>`` in texts.toml)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str = "disputes_error") -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
 
 
 def _service() -> Any:
     try:
         return importlib.import_module("backend.disputes")
     except ImportError:
-        raise DisputesProblem(503, "the dispute service is not part of this back end") from None
+        raise DisputesProblem(503, "the dispute service is not part of this back end",
+                              "disputes_missing") from None
 
 
 def disputes(backend: Backend, status: str) -> list[dict[str, Any]]:
@@ -34,7 +37,7 @@ def disputes(backend: Backend, status: str) -> list[dict[str, Any]]:
     try:
         found = _service().list_disputes(backend, status=status)
     except ApiError as exc:
-        raise DisputesProblem(exc.status, exc.message) from None
+        raise DisputesProblem(exc.status, exc.message, exc.code) from None
     return [_summary(d) for d in found]
 
 
@@ -49,7 +52,7 @@ def review(backend: Backend, dispute_id: str) -> dict[str, Any]:
             score = _score(conn, dispute["subject_id"])
             facts = _item_facts(conn, dispute["item"])
     except ApiError as exc:
-        raise DisputesProblem(exc.status, exc.message) from None
+        raise DisputesProblem(exc.status, exc.message, exc.code) from None
     check = trail.get("verification", {})
     audit = [{"seq": r["seq"], "time": r["time"], "actor": r["actor"], "action": r["action"],
               "hash_short": str(r["hash"])[:12]} for r in trail.get("rows", [])]
@@ -67,7 +70,7 @@ def decide(backend: Backend, dispute_id: str, outcome: str, note: str,
         decided = _service().decide_dispute(backend, dispute_id, outcome, note,
                                             actor=f"operator:{operator_id}")
     except ApiError as exc:
-        raise DisputesProblem(exc.status, exc.message) from None
+        raise DisputesProblem(exc.status, exc.message, exc.code) from None
     outcome_facts = decided.get("outcome") or {}
     before = outcome_facts.get("score_before")
     return int(before) if before is not None else None

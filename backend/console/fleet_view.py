@@ -21,19 +21,31 @@ _TELEMETRY_FIELDS = ("type", "id", "command", "status", "detail", "lock", "unit_
                      "accuracy_m", "online", "reason", "code", "message", "seq")
 
 
-class FleetProblem(BackendError):
-    """The fleet service refused or is unavailable; ``status`` is the HTTP status to show."""
+# What the back end itself writes as a command's detail when it closes the command (see
+# backend/fleet/commands.py), by the message id the console shows instead. Any other detail is
+# the unit's own note, shown as the unit wrote it.
+BACKEND_DETAILS: dict[str, str] = {
+    "not delivered to the broker before the deadline": "detail.not_delivered",
+    "no answer from the unit by the deadline": "detail.no_answer",
+}
 
-    def __init__(self, status: int, message: str) -> None:
+
+class FleetProblem(BackendError):
+    """The fleet service refused or is unavailable; ``status`` is the HTTP status to show,
+    ``code`` the service's error code (its words are ``service.<code>`` in texts.toml)."""
+
+    def __init__(self, status: int, message: str, code: str = "fleet_error") -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
 
 
 def _service() -> Any:
     try:
         return importlib.import_module("backend.fleet.service")
     except ImportError:
-        raise FleetProblem(503, "the fleet service is not part of this back end") from None
+        raise FleetProblem(503, "the fleet service is not part of this back end",
+                           "fleet_missing") from None
 
 
 def vehicles(backend: Backend, state: str | None) -> list[dict[str, Any]]:
@@ -41,7 +53,7 @@ def vehicles(backend: Backend, state: str | None) -> list[dict[str, Any]]:
     try:
         body = _service().list_vehicles(backend, state)
     except ApiError as exc:
-        raise FleetProblem(exc.status, exc.message) from None
+        raise FleetProblem(exc.status, exc.message, exc.code) from None
     return [_row(v) for v in body["vehicles"]]
 
 
@@ -61,7 +73,7 @@ def vehicle(backend: Backend, device_id: str) -> dict[str, Any] | None:
     except ApiError as exc:
         if exc.status == 404:
             return None
-        raise FleetProblem(exc.status, exc.message) from None
+        raise FleetProblem(exc.status, exc.message, exc.code) from None
     view = _row(body)
     view.update({
         "lock": body.get("lock"), "signal_dbm": body.get("signal_dbm"),
@@ -98,12 +110,12 @@ def battery_line(newest_first: list[Any], width: int = 200, height: int = 40) ->
 def send(backend: Backend, device_id: str, command: str, operator_id: str) -> dict[str, Any]:
     """Send ``command`` (unlock, lock or find) to a unit on behalf of an operator."""
     if command not in COMMANDS:
-        raise FleetProblem(400, f"the console sends {', '.join(COMMANDS)} only")
+        raise FleetProblem(400, f"the console sends {', '.join(COMMANDS)} only", "bad_command")
     try:
         body = _service().send_command(backend, device_id, command, {}, DEADLINE_S,
                                        issued_by=f"console:{operator_id}")
     except ApiError as exc:
-        raise FleetProblem(exc.status, exc.message) from None
+        raise FleetProblem(exc.status, exc.message, exc.code) from None
     return _command(body)
 
 
@@ -114,7 +126,7 @@ def clear_alarm(backend: Backend, device_id: str, code: str, operator_id: str
         return _service().clear_alarm_now(backend, device_id, code,
                                           cleared_by=f"console:{operator_id}")
     except ApiError as exc:
-        raise FleetProblem(exc.status, exc.message) from None
+        raise FleetProblem(exc.status, exc.message, exc.code) from None
 
 
 def command(backend: Backend, command_id: str) -> dict[str, Any] | None:
@@ -124,7 +136,7 @@ def command(backend: Backend, command_id: str) -> dict[str, Any] | None:
     except ApiError as exc:
         if exc.status == 404:
             return None
-        raise FleetProblem(exc.status, exc.message) from None
+        raise FleetProblem(exc.status, exc.message, exc.code) from None
     return _command(body)
 
 
@@ -136,10 +148,11 @@ def _row(v: dict[str, Any]) -> dict[str, Any]:
 
 
 def _command(c: dict[str, Any]) -> dict[str, Any]:
+    detail = c.get("detail") or ""
     return {"command_id": c["command_id"], "device_id": c.get("device_id"),
             "command": c.get("command", ""), "status": c.get("status", "sent"),
-            "detail": c.get("detail") or "", "issued_at": c.get("issued_at"),
-            "lock": c.get("lock")}
+            "detail": detail, "detail_id": BACKEND_DETAILS.get(detail, ""),
+            "issued_at": c.get("issued_at"), "lock": c.get("lock")}
 
 
 def _fields(entry: dict[str, Any]) -> str:

@@ -15,7 +15,15 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from backend.console.texts import HTML_LANG, LANG_COOKIE, LANGUAGES, pick_language, text
+from backend.console.texts import (
+    HTML_LANG,
+    LANG_COOKIE,
+    LANGUAGES,
+    has_text,
+    pick_language,
+    text,
+    text_or,
+)
 
 SECURITY_HEADERS: dict[str, str] = {
     "Cache-Control": "no-store",
@@ -47,13 +55,16 @@ def language(request: Request) -> str:
 
 
 def page_context(request: Request, now: float) -> dict[str, Any]:
-    """What every template gets: ``t`` (words by message id), ``ago``, the languages."""
+    """What every template gets: ``t`` (words by message id), ``t_or`` (the same, or the
+    given English words for an id the catalogue does not know), ``ago``, the languages."""
     lang = language(request)
     other = next(x for x in LANGUAGES if x != lang)
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
     lang_href = request.url.path + "?" + urlencode([*query, ("lang", other)])
-    return {"t": partial(text, lang), "lang": lang, "html_lang": HTML_LANG[lang],
-            "other_lang": other, "other_html_lang": HTML_LANG[other], "lang_href": lang_href,
+    return {"t": partial(text, lang), "t_or": partial(text_or, lang),
+            "has_t": partial(has_text, lang), "lang": lang,
+            "html_lang": HTML_LANG[lang], "other_lang": other,
+            "other_html_lang": HTML_LANG[other], "lang_href": lang_href,
             "ago": partial(format_age, now=now, lang=lang), "now": now}
 
 

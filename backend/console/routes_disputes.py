@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.console import disputes_view
 from backend.console.render import language, render_page
-from backend.console.texts import text
+from backend.console.texts import service_text, text
 from backend.console.web import (
     PREFIX,
     Refused,
@@ -20,6 +20,7 @@ from backend.console.web import (
     guarded,
     read_form,
     redirect,
+    service_refused,
     signed_in,
 )
 
@@ -34,13 +35,14 @@ async def disputes_page(request: Request, status: str = "under_review") -> Respo
     """Disputes with one status (under review by default), oldest first."""
     session = await signed_in(request)
     status = status if status in disputes_view.STATUSES else "under_review"
+    lang = language(request)
     try:
         rows = await run_in_threadpool(disputes_view.disputes, backend_of(request), status)
         problem = None
     except disputes_view.DisputesProblem as exc:
-        rows, problem = [], str(exc)
+        rows, problem = [], service_text(lang, exc.code, str(exc))
     return render_page(request, "disputes.html", {
-        "title": text(language(request), "disputes.title"), "section": "disputes",
+        "title": text(lang, "disputes.title"), "section": "disputes",
         "session": session, "rows": rows, "status": status, "statuses": disputes_view.STATUSES,
         "disputes_ready": problem is None, "disputes_problem": problem or ""},
         now=backend_of(request).now())
@@ -58,7 +60,7 @@ async def dispute_page(request: Request, dispute_id: str, decided: str = "",
     try:
         view = await run_in_threadpool(disputes_view.review, backend, dispute_id)
     except disputes_view.DisputesProblem as exc:
-        raise Refused(exc.status, "error.service", text=str(exc)) from None
+        raise service_refused(exc, id=dispute_id) from None
     return render_page(request, "dispute.html", {
         "title": text(language(request), "dispute.title", id=dispute_id),
         "section": "disputes", "session": session, **view, "decided": decided == "1",
@@ -84,7 +86,7 @@ async def decide(request: Request, dispute_id: str) -> Response:
         before = await run_in_threadpool(disputes_view.decide, backend_of(request), dispute_id,
                                          outcome, note, session.operator_id)
     except disputes_view.DisputesProblem as exc:
-        raise Refused(exc.status, "error.service", text=str(exc)) from None
+        raise service_refused(exc, id=dispute_id) from None
     query = {"decided": "1"}
     if before is not None:
         query["before"] = str(before)

@@ -17,7 +17,7 @@ from backend.console.render import (
     render_fragment,
     render_page,
 )
-from backend.console.texts import text
+from backend.console.texts import service_text, text
 from backend.console.web import (
     PREFIX,
     Refused,
@@ -26,6 +26,7 @@ from backend.console.web import (
     guarded,
     read_form,
     redirect,
+    service_refused,
     signed_in,
 )
 
@@ -43,31 +44,40 @@ async def fleet_page(request: Request, state: str = "") -> Response:
     session = await signed_in(request)
     backend = backend_of(request)
     state = state if state in fleet_view.MDS_STATES else ""
+    lang = language(request)
     rows, problem = await run_in_threadpool(_rows, backend, state)
     letters = await run_in_threadpool(fleet_view.dead_letter_count, backend) \
         if problem is None else None
     return render_page(request, "fleet.html", {
-        "title": text(language(request), "fleet.title"), "section": "fleet", "session": session,
+        "title": text(lang, "fleet.title"), "section": "fleet", "session": session,
         "states": fleet_view.MDS_STATES, "state": state, "rows": rows, "refresh_s": REFRESH_S,
-        "fleet_ready": problem is None, "fleet_problem": problem or "",
+        "fleet_ready": problem is None,
+        "fleet_problem": "" if problem is None else service_text(lang, problem.code,
+                                                                   str(problem)),
         "dead_letters": letters or 0}, now=backend.now())
 
 
 @router.get(f"{PREFIX}/fleet/rows")
 @guarded
 async def fleet_rows(request: Request, state: str = "") -> Response:
-    """The fleet table's rows as HTML rendered by the server (the page polls this)."""
+    """The fleet table's rows as HTML rendered by the server, with the caption, the time and
+    the dead-letter notice (the page polls this and replaces each)."""
     await signed_in(request)
     backend = backend_of(request)
     state = state if state in fleet_view.MDS_STATES else ""
-    rows, _ = await run_in_threadpool(_rows, backend, state)
+    rows, problem = await run_in_threadpool(_rows, backend, state)
+    letters = await run_in_threadpool(fleet_view.dead_letter_count, backend) \
+        if problem is None else None
     now, lang = backend.now(), language(request)
     html = render_fragment(request, "fleet_rows.html", {"rows": rows, "state": state}, now=now)
     caption = text(lang, "fleet.caption_state" if state else "fleet.caption", n=len(rows),
                    state=state)
     return JSONResponse({"rows_html": html, "caption": caption, "count": len(rows),
                          "updated": text(lang, "fleet.updated", time=format_time(now),
-                                         n=REFRESH_S)}, headers=dict(SECURITY_HEADERS))
+                                         n=REFRESH_S),
+                         "dead_letters": letters or 0,
+                         "dead_letters_text": text(lang, "fleet.dead_letters", n=letters)
+                         if letters else ""}, headers=dict(SECURITY_HEADERS))
 
 
 @router.get(PREFIX + "/fleet/{device_id}")
@@ -110,7 +120,7 @@ async def send_command(request: Request, device_id: str) -> Response:
         sent = await run_in_threadpool(fleet_view.send, backend, device_id, name,
                                        session.operator_id)
     except fleet_view.FleetProblem as exc:
-        raise Refused(exc.status, "error.service", text=str(exc)) from None
+        raise service_refused(exc, device=device_id, command=name) from None
     return redirect(f"{PREFIX}/fleet/{device_id}", command=sent["command_id"])
 
 
@@ -127,28 +137,34 @@ async def clear_alarm(request: Request, device_id: str, code: str) -> Response:
         await run_in_threadpool(fleet_view.clear_alarm, backend_of(request), device_id, code,
                                 session.operator_id)
     except fleet_view.FleetProblem as exc:
-        raise Refused(exc.status, "error.service", text=str(exc)) from None
+        raise service_refused(exc, device=device_id, code=code) from None
     return redirect(f"{PREFIX}/fleet/{device_id}", cleared=code)
 
 
 @router.get(PREFIX + "/commands/{command_id}")
 @guarded
 async def command_status(request: Request, command_id: str) -> Response:
-    """A command's status as JSON: sent, done, failed, expired, refused or timed_out."""
+    """A command's status as JSON: sent, done, failed, expired, refused or timed_out, with
+    its ``label`` and ``detail_text`` in the page's language (a unit's own note as it wrote
+    it, ``detail_lang`` "en")."""
     await signed_in(request)
-    if not _COMMAND_RE.fullmatch(command_id):
-        return JSONResponse({"error": "not a command id"}, status_code=404,
-                            headers=dict(SECURITY_HEADERS))
-    found = await run_in_threadpool(fleet_view.command, backend_of(request), command_id)
+    lang = language(request)
+    found = None
+    if _COMMAND_RE.fullmatch(command_id):
+        found = await run_in_threadpool(fleet_view.command, backend_of(request), command_id)
     if found is None:
-        return JSONResponse({"error": "no such command"}, status_code=404,
+        return JSONResponse({"error": text(lang, "service.unknown_command")}, status_code=404,
                             headers=dict(SECURITY_HEADERS))
-    label = text(language(request), f"status.{found['status']}")
-    return JSONResponse({**found, "label": label}, headers=dict(SECURITY_HEADERS))
+    label = text(lang, f"status.{found['status']}")
+    own = bool(found["detail"]) and not found["detail_id"]
+    detail = text(lang, found["detail_id"]) if found["detail_id"] else found["detail"]
+    return JSONResponse({**found, "label": label, "detail_text": detail,
+                         "detail_lang": "en" if own else ""}, headers=dict(SECURITY_HEADERS))
 
 
-def _rows(backend: Any, state: str) -> tuple[list[dict[str, Any]], str | None]:
+def _rows(backend: Any, state: str
+          ) -> tuple[list[dict[str, Any]], fleet_view.FleetProblem | None]:
     try:
         return fleet_view.vehicles(backend, state or None), None
     except fleet_view.FleetProblem as exc:
-        return [], str(exc)
+        return [], exc

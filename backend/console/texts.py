@@ -45,6 +45,26 @@ def text(lang: str, message_id: str, **values: Any) -> str:
     return words.format_map(_Blank(values)) if values else words
 
 
+def has_text(lang: str, message_id: str) -> bool:
+    """Whether ``message_id`` has words in ``lang``."""
+    return message_id in catalogue().get(lang, {})
+
+
+def text_or(lang: str, message_id: str, fallback: str, **values: Any) -> str:
+    """The words of ``message_id`` in ``lang``, or ``fallback`` (the back end's own English
+    sentence) when the catalogue does not know the id: a code no page expected."""
+    if not has_text(lang, message_id):
+        return fallback
+    return text(lang, message_id, **values)
+
+
+def service_text(lang: str, code: str, fallback: str, **values: Any) -> str:
+    """A back-end service's refusal (its error ``code``: ``unknown_vehicle``,
+    ``alarm_not_open``, ...) in ``lang``: the words of ``service.<code>``, else its English
+    message."""
+    return text_or(lang, f"service.{code}", fallback, **values)
+
+
 def pick_language(query: str | None, cookie: str | None, accept_language: str) -> str:
     """The language to show: the one asked for in the query, else the cookie's, else the
     browser's first of ours (``Accept-Language``), else English."""

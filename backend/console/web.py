@@ -23,7 +23,7 @@ from backend.console.sessions import (
     end_session,
     touch_session,
 )
-from backend.console.texts import text
+from backend.console.texts import text, text_or
 from backend.context import Backend, get_backend
 from backend.errors import BackendError
 
@@ -48,13 +48,23 @@ class SignInNeeded(BackendError):
 
 class Refused(BackendError):
     """What was asked cannot be done (CSRF or origin check failed, unreadable form, unknown
-    unit...): shown as a page with ``status`` and the words of ``message_id``."""
+    unit...): shown as a page with ``status`` and the words of ``message_id`` (``fallback``,
+    English, when the catalogue does not know the id)."""
 
-    def __init__(self, status: int, message_id: str, **values: object) -> None:
-        super().__init__(text("en", message_id, **values))
+    def __init__(self, status: int, message_id: str, *, fallback: str | None = None,
+                 **values: object) -> None:
+        super().__init__(fallback if fallback is not None else text("en", message_id, **values))
         self.status = status
         self.message_id = message_id
         self.values = values
+        self.fallback = fallback
+
+
+def service_refused(problem: Any, **values: object) -> Refused:
+    """A back-end service's refusal (a FleetProblem or DisputesProblem, with its ``status``,
+    ``code`` and English message) as a page in the reader's language: the words of
+    ``service.<code>`` with ``values`` (``device``, ``code``...)."""
+    return Refused(problem.status, f"service.{problem.code}", fallback=str(problem), **values)
 
 
 def backend_of(request: Request) -> Backend:
@@ -165,9 +175,10 @@ def guarded(handler: Any) -> Any:
             return response
         except Refused as exc:
             lang = language(request)
+            message = text(lang, exc.message_id, **exc.values) if exc.fallback is None \
+                else text_or(lang, exc.message_id, exc.fallback, **exc.values)
             return render_page(request, "message.html", {
-                "title": text(lang, "error.title"), "session": None,
-                "message": text(lang, exc.message_id, **exc.values)},
+                "title": text(lang, "error.title"), "session": None, "message": message},
                 now=backend_of(request).now(), status=exc.status)
 
     return wrapper

@@ -1,5 +1,5 @@
-// The operator console's only script: refresh the fleet table and follow a command's
-// acknowledgement. Every page works without it (reload to refresh); it adds no content of its own.
+// The operator console's only script: refresh the fleet table (rows, caption, time and the
+// dead-letter notice) and follow a command's acknowledgement. Every page works without it (reload to refresh); it adds no content of its own.
 (function () {
   'use strict';
   const poll = { headers: { 'X-Console-Poll': '1' }, credentials: 'same-origin', cache: 'no-store' };
@@ -13,6 +13,7 @@
     const table = document.getElementById('fleet-table');
     const body = document.getElementById('fleet-rows');
     const updated = document.getElementById('fleet-updated');
+    const letters = document.getElementById('dead-letters');
     if (!table || !body) return;
     const every = Number(table.dataset.refreshMs) || 5000;
     const refresh = async () => {
@@ -25,6 +26,11 @@
           const caption = table.querySelector('caption');
           if (caption) caption.textContent = data.caption;
           if (updated) updated.textContent = data.updated;
+          if (letters) {
+            letters.dataset.count = String(data.dead_letters || 0);
+            letters.textContent = data.dead_letters_text || '';
+            letters.hidden = !data.dead_letters;
+          }
         }
       } catch (e) { /* offline for a moment: try again at the next turn */ }
       setTimeout(refresh, every);
@@ -46,7 +52,10 @@
           box.dataset.status = data.status;
           box.querySelector('.cmd-status').textContent = data.label;
           if (data.status !== 'sent') {
-            box.querySelector('.cmd-detail').textContent = data.detail ? ' — ' + data.detail : '';
+            const detail = box.querySelector('.cmd-detail');
+            detail.textContent = data.detail_text ? ' — ' + data.detail_text : '';
+            if (data.detail_lang) detail.setAttribute('lang', data.detail_lang);
+            else detail.removeAttribute('lang');
             return;
           }
         }
