@@ -381,6 +381,25 @@ def _renderer(footage: Footage, variant: str, distance: float, seed: int) -> Any
     return ReplayRenderer(spec, distance, seed=seed, crop=crop)
 
 
+def render_replay(frames: list[np.ndarray], fps: float, *, variant: str = "monitor",
+                  distance_m: float | None = None, seed: int = 0) -> list[np.ndarray]:
+    """``frames`` (a clip at ``fps``) played on a ``variant`` screen held ``distance_m`` away
+    (default: the bench's middle distance), zoomed as the bench's attacker zooms, as the
+    camera sees them at ``FPS``: the replay the kiosk's session cues must catch."""
+    from terminal.emulator.replay_screen import screen
+
+    spec = screen(variant)
+    distance = distance_m if distance_m is not None else spec.distances_m[
+        len(spec.distances_m) // 2]
+    footage = Footage("clip", [Segment(frames, fps)], {},
+                      _median_box(_track(frames[:10], fps)),
+                      (frames[0].shape[1], frames[0].shape[0]))
+    renderer = _renderer(footage, variant, distance, seed)
+    segment = footage.neutral[0]
+    return [renderer.render(segment.at(i / FPS), i / FPS)  # type: ignore[arg-type]
+            for i in range(int(segment.length_s * FPS))]
+
+
 def bench_replay(faces_dir: Path, *, seeds: int = 2, all_distances: bool = True,
                  genuine: bool = True, say: Callable[[str], None] = _say) -> dict[str, Any]:
     """Replay, footage and genuine attempts through the kiosk's flow; counts and targets."""

@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE",
-                        help="terminal configuration whose [face] section gives the settings")
+                        help="terminal configuration whose [face] section gives the settings "
+                             "(default: the kiosk's defaults, as in configs/kiosk.toml)")
 
 
 def _add_verify(inner: argparse._SubParsersAction) -> None:
@@ -60,9 +61,20 @@ def _add_verify(inner: argparse._SubParsersAction) -> None:
 
 
 def _add_liveness(inner: argparse._SubParsersAction) -> None:
-    p = inner.add_parser("liveness", help="passive liveness checks of videos or images")
+    p = inner.add_parser(
+        "liveness", help="liveness checks of videos or images, replay cues included",
+        description="Judge recorded clips or stills as the kiosk would, without a challenge: "
+                    "spontaneous blink and smile (the proof), head turn and parallax "
+                    "(reported), screen/print cues on the face, the optional anti-spoof model, "
+                    "and for a video the kiosk's replay cues over every frame (flat face flow, "
+                    "drifting flicker bands, moiré at camera resolution), each with what it "
+                    "measured and the [face] limit it was judged against. A video is live with "
+                    "a blink or smile and no failed screen, print or replay cue; a still never.")
     p.add_argument("files", nargs="+", metavar="FILE", help="video clips or still images")
-    p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON line per file: live, checks (passed, score, detail, "
+                        "observed), session_cues (the replay cues' verdict and limits), "
+                        "frames, face_frames, fps")
     p.add_argument("--max-frames", type=int, default=300, metavar="N",
                    help="read at most N frames of a video (default 300)")
     p.add_argument("--antispoof-model", metavar="ONNX",
@@ -187,7 +199,7 @@ def _liveness(args: argparse.Namespace) -> int:
 
     if args.max_frames < 1:
         raise TerminalError("--max-frames must be >= 1")
-    limits = clip_limits(_face_settings(args))  # type: ignore[arg-type]
+    limits = clip_limits(_face_settings(args), session_cues=True)  # type: ignore[arg-type]
     antispoof = _antispoof(args)
     _check_inputs([Path(name) for name in args.files], shown=list(args.files))
     for i, name in enumerate(args.files, 1):
@@ -199,19 +211,45 @@ def _liveness(args: argparse.Namespace) -> int:
             verdict = analyse_frames(frames, tracker, fps=fps, antispoof=antispoof,
                                      limits=limits)
         record: dict[str, object] = {"file": name, **verdict.as_dict(),
+                                     "session_cues": session_summary(verdict.checks, limits),
                                      "fps": round(fps, 2) if mode == "video" else None}
         _emit_liveness(record, args.json)
         _progress(i, len(args.files), "liveness")
     return 0
 
 
-def clip_limits(settings: FaceSection) -> ClipLimits:
-    """The clip checks' limits from a [face] section (the config decides, vision measures)."""
+def clip_limits(settings: FaceSection, *, session_cues: bool = False) -> ClipLimits:
+    """The clip checks' limits from a [face] section (the config decides, vision measures);
+    ``session_cues``: measure the kiosk's replay cues too, with the section's limits."""
     from vision.face.clip import ClipLimits
+    from vision.face.session_cues import SessionCueLimits
 
+    session = SessionCueLimits(
+        flat_min_bend=settings.flat_motion_min_bend,
+        flat_max_ratio=settings.flat_motion_max_ratio, max_banding=settings.max_banding,
+        max_moire=settings.max_screen_moire) if session_cues else None
     return ClipLimits(blink_closed_ratio=settings.clip_blink_closed_ratio,
                       turn_deg=settings.clip_turn_deg,
-                      antispoof_min_real=settings.antispoof_min_live)
+                      antispoof_min_real=settings.antispoof_min_live,
+                      max_moire=settings.max_moire, max_specular=settings.max_specular,
+                      min_gamut=settings.min_gamut, session=session)
+
+
+# The kiosk's replay cues (vision.face.session_cues) as they appear among a clip's checks.
+SESSION_CUES = ("flat_motion", "banding", "screen_moire")
+
+
+def session_summary(checks: dict[str, object], limits: ClipLimits) -> dict[str, object]:
+    """The replay cues' verdict for one file: ``measured`` (a video with a face), ``passed``,
+    the ``failed`` cues and the ``limits`` they were judged against."""
+    found = {k: checks[k] for k in SESSION_CUES if k in checks}
+    failed = [k for k, c in found.items() if not c.passed]  # type: ignore[attr-defined]
+    session = limits.session
+    return {"measured": bool(found), "passed": bool(found) and not failed, "failed": failed,
+            "limits": None if session is None else {
+                "flat_motion_min_bend": session.flat_min_bend,
+                "flat_motion_max_ratio": session.flat_max_ratio,
+                "max_banding": session.max_banding, "max_screen_moire": session.max_moire}}
 
 
 def _antispoof(args: argparse.Namespace) -> object | None:
@@ -294,7 +332,7 @@ def _read_frames(path: Path, max_frames: int) -> tuple[list[object], float, str]
 
 def _emit_liveness(record: dict[str, object], as_json: bool) -> None:
     if as_json:
-        keys = ("file", "live", "checks", "frames", "face_frames", "fps")
+        keys = ("file", "live", "checks", "session_cues", "frames", "face_frames", "fps")
         print(json.dumps({k: record[k] for k in keys if k in record}), flush=True)
         return
     checks = record["checks"]
@@ -302,8 +340,13 @@ def _emit_liveness(record: dict[str, object], as_json: bool) -> None:
     failed = [k for k, v in checks.items() if not v["passed"]]
     passed = [k for k, v in checks.items() if v["passed"]]
     verdict = "live" if record["live"] else "NOT live"
+    session = record.get("session_cues")
+    replay = ""
+    if isinstance(session, dict) and session["measured"]:
+        replay = ("; replay cues passed" if session["passed"] else
+                  f"; replay cues FAILED ({', '.join(session['failed'])})")
     print(f"{record['file']}: {verdict} (passed: {', '.join(passed) or '-'}; "
-          f"failed: {', '.join(failed) or '-'}){_observed_text(checks)}")
+          f"failed: {', '.join(failed) or '-'}){replay}{_observed_text(checks)}")
 
 
 def _observed_text(checks: dict[str, dict[str, object]]) -> str:
@@ -316,4 +359,17 @@ def _observed_text(checks: dict[str, dict[str, object]]) -> str:
     if isinstance(turn, dict):
         parts.append(f"yaw left {turn['max_yaw_left_deg']:.0f} deg, "
                      f"right {turn['max_yaw_right_deg']:.0f} deg")
+    flow = checks.get("flat_motion", {}).get("observed")
+    if isinstance(flow, dict) and not flow["pairs"]:
+        parts.append("face flow: no frame pairs to compare")
+    elif isinstance(flow, dict):
+        parts.append(f"face flow: homography leaves {flow['ratio']:.2f} of a bend of "
+                     f"{flow['bend']:.3f} over {flow['pairs']} pairs (flat at <= "
+                     f"{flow['max_ratio']:g} with a bend >= {flow['min_bend']:g})")
+    for name, label in (("banding", "flicker banding"), ("screen_moire", "screen moire")):
+        cue = checks.get(name, {})
+        seen = cue.get("observed")
+        if isinstance(seen, dict):
+            parts.append(f"{label} {cue['score']:.2f} over {seen['frames']} frames "
+                         f"(limit {seen['limit']:g})")
     return f"; {'; '.join(parts)}" if parts else ""

@@ -3,9 +3,11 @@ and smiles against the person's own open-eye/neutral level, head turns, planar m
 cues and the optional anti-spoof model. Every check reports what it measured (``observed``).
 
 ``live`` needs a spontaneous blink or smile judged against the person's own level, and no
-check that points at a spoof (a screen/print cue, the anti-spoof model). Parallax is reported
-but is not proof on its own: landmark models hallucinate some depth on tilted photos
-(measured in docs/face.md).
+check that points at a spoof (a screen/print cue, the anti-spoof model, and, when the caller
+gives their limits, the replay cues the kiosk measures over a session: flat face flow,
+drifting flicker bands, moiré at camera resolution; :mod:`vision.face.session_cues`).
+Parallax is reported but is not proof on its own: landmark models hallucinate some depth on
+tilted photos (measured in docs/face.md).
 A single image can never prove liveness, so it is never ``live``; its passive checks are
 still reported.
 """
@@ -20,6 +22,7 @@ import numpy as np
 from vision.face.antispoof import AntiSpoofModel
 from vision.face.geometry import parallax_tracks
 from vision.face.passive import PARALLAX_MIN_RESIDUAL, planar_motion_check, screen_print_cues
+from vision.face.session_cues import SessionCueLimits, SessionCues, judge_session
 from vision.face.tracker import FaceTracker
 from vision.face.types import CheckResult, FaceObservation
 
@@ -54,6 +57,12 @@ class ClipLimits:
     turn_frames: int = TURN_FRAMES
     # Pose stays measurable on smaller faces than eyelids do.
     turn_min_interocular_px: float = 20.0
+    # Screen and print cues on the middle frame (vision.face.passive).
+    max_moire: float = 2.6
+    max_specular: float = 0.12
+    min_gamut: float = 2.0
+    # The replay cues measured over every frame of a clip (None: not measured).
+    session: SessionCueLimits | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,7 @@ def analyse_frames(frames: Iterable[np.ndarray], tracker: FaceTracker, *,
     fps = fps if fps > 0 else 30.0
     observations: list[FaceObservation] = []
     keep: list[tuple[np.ndarray, FaceObservation]] = []
+    cues = SessionCues() if lim.session is not None else None
     count = 0
     for i, frame in enumerate(frames):
         count += 1
@@ -213,6 +223,8 @@ def analyse_frames(frames: Iterable[np.ndarray], tracker: FaceTracker, *,
         if obs is not None:
             observations.append(obs)
             keep.append((frame, obs))
+            if cues is not None:  # as the kiosk feeds them: every frame with a face
+                cues.add(frame, obs)
     # Small faces' landmarks jitter by more than a blink: judge expressions on large ones only.
     judged = [o for o in observations if o.interocular >= lim.min_interocular_px]
     checks: dict[str, CheckResult] = {}
@@ -237,8 +249,12 @@ def analyse_frames(frames: Iterable[np.ndarray], tracker: FaceTracker, *,
             lim.turn_deg, lim.turn_frames)
         base, probe = parallax_tracks([o.landmarks for o in judged])
         checks["planar_motion"] = planar_motion_check(base, probe, min_residual=lim.min_parallax)
+        if cues is not None and lim.session is not None:
+            checks.update(judge_session(cues, lim.session))
+            cues.reset()
     mid_frame, mid_obs = keep[len(keep) // 2]
-    checks.update(screen_print_cues(mid_frame, mid_obs))
+    checks.update(screen_print_cues(mid_frame, mid_obs, max_moire=lim.max_moire,
+                                    max_specular=lim.max_specular, min_gamut=lim.min_gamut))
     if antispoof is not None:
         step = max(1, len(keep) // lim.antispoof_frames)
         probs = [antispoof.real_probability(f, o.box) for f, o in keep[::step]]

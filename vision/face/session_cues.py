@@ -269,6 +269,19 @@ def native_moire(grey: np.ndarray, observation: FaceObservation) -> float:
     return moire_score(crop[:side, :side])
 
 
+@dataclass(frozen=True)
+class SessionCueLimits:
+    """The limits :func:`session_cue_checks` judges the cues against (the terminal's ``[face]``
+    ``flat_motion_min_bend``, ``flat_motion_max_ratio``, ``max_banding``, ``max_screen_moire``).
+    """
+
+    flat_min_bend: float
+    flat_max_ratio: float
+    max_banding: float
+    max_moire: float
+    min_frames: int = 4
+
+
 def session_cue_checks(cues: SessionCues, *, flat_min_bend: float, flat_max_ratio: float,
                        max_banding: float, max_moire: float, min_frames: int = 4
                        ) -> dict[str, CheckResult]:
@@ -278,7 +291,8 @@ def session_cue_checks(cues: SessionCues, *, flat_min_bend: float, flat_max_rati
     and a homography explains it to within ``flat_max_ratio`` of that (a tilted flat screen or
     photo); too little bending passes (nothing to judge). ``banding`` fails above
     ``max_banding``, ``screen_moire`` above ``max_moire``; each passes with fewer than
-    ``min_frames`` measured frames.
+    ``min_frames`` measured frames. Each check's ``observed`` holds what was measured and the
+    limit it was judged against.
     """
     flow = cues.flow()
     flat = flow.bend >= flat_min_bend and flow.ratio <= flat_max_ratio
@@ -288,17 +302,34 @@ def session_cue_checks(cues: SessionCues, *, flat_min_bend: float, flat_max_rati
     checks = {"flat_motion": CheckResult(
         "flat_motion", not flat, flow.ratio,
         f"{detail} (homography leaves {flow.ratio:.2f} of the bend; flat at <= "
-        f"{flat_max_ratio} with a bend >= {flat_min_bend})", flow.as_observed())}
+        f"{flat_max_ratio} with a bend >= {flat_min_bend})",
+        {**flow.as_observed(), "min_bend": flat_min_bend, "max_ratio": flat_max_ratio})}
     bands = cues.banding()
     enough = len(cues.banding_scores) >= min_frames
     checks["banding"] = CheckResult(
         "banding", not (enough and bands > max_banding), bands,
         f"flicker bands drifting over the face, row/column energy (limit {max_banding})",
-        {"frames": len(cues.banding_scores)})
+        _spread(cues.banding_scores, max_banding, min_frames))
     moire = cues.moire()
     enough = len(cues.moire_scores) >= min_frames
     checks["screen_moire"] = CheckResult(
         "screen_moire", not (enough and moire > max_moire), moire,
         f"periodic peak in the face at camera resolution, log10 ratio (limit {max_moire})",
-        {"frames": len(cues.moire_scores)})
+        _spread(cues.moire_scores, max_moire, min_frames))
     return checks
+
+
+def _spread(scores: list[float], limit: float, min_frames: int) -> dict[str, float | int | None]:
+    """``observed`` of a per-frame cue: how many frames, median and highest score, the limit."""
+    return {"frames": len(scores),
+            "median": float(np.median(scores)) if scores else None,
+            "max": float(np.max(scores)) if scores else None,
+            "limit": limit, "min_frames": min_frames}
+
+
+def judge_session(cues: SessionCues, limits: SessionCueLimits) -> dict[str, CheckResult]:
+    """:func:`session_cue_checks` with ``limits``."""
+    return session_cue_checks(cues, flat_min_bend=limits.flat_min_bend,
+                              flat_max_ratio=limits.flat_max_ratio,
+                              max_banding=limits.max_banding, max_moire=limits.max_moire,
+                              min_frames=limits.min_frames)
