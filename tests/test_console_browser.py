@@ -1,6 +1,8 @@
 """The operator console in the real headless Chromium: sign in with a one-time link, a unit seen
 through a real MQTT heartbeat, "find" acknowledged by a unit following the fleet contract, its
-alarm cleared, a dispute corrected with the person's new score, sign out; axe-core on every page."""
+alarm cleared, a dispute corrected with the person's new score, sign out; axe-core on every page.
+The Chinese console carries no English sentence of the services: refusals, the back end's own
+command details, alarms and the dead-letter notice (which refreshes with the list) in Chinese."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 
 from backend import disputes
 from backend.console import routes_fleet
+from backend.fleet import dead_letters
 from backend.seed import WRONG_PARKING_EVENT_ID
 from tests.browser import check_axe, screenshot
 from tests.console_support import FleetStack, link_for, wait_for
@@ -142,3 +145,81 @@ def test_the_console_works_from_the_keyboard(stack, page_factory) -> None:
     check_axe(other, "console-login-refused")
     errors = page_factory.console_errors(other)
     assert len(errors) == 1 and "status of 403" in errors[0], errors
+
+
+# The services' English sentences a Chinese console must not show (their words come from codes).
+ENGLISH_SERVICE_WORDS = ("no answer from the unit", "not delivered to the broker", "has no open",
+                         "battery at 12%", "refused by the database", "cleared. If the unit",
+                         "sent, waiting for the unit", "timed out")
+
+
+def test_the_chinese_console_says_the_services_messages_in_chinese(stack, page_factory) -> None:
+    import re
+
+    from playwright.sync_api import expect
+
+    quiet = stack.unit("bike-0008", answer=False)
+    quiet.heartbeat(battery_pct=12)
+    quiet.alarm("low_battery", "battery at 12%, below 20%: no new rides start until it is charged")
+    _heard(stack, "bike-0008", 12)
+    wait_for(lambda: _open_alarms(stack, "bike-0008") == ["low_battery"], "the low battery alarm")
+    with stack.server.backend.store.transaction() as conn:
+        dead_letters.record(conn, "not/a/fleet/topic", b"\xff", "E: x", START)
+    page = page_factory("landscape", locale="zh-CN")
+    page.goto(stack.server.url + link_for(stack.server) + "&lang=zh")
+    page.get_by_role("button", name="登录运营控制台").click()
+    expect(page.get_by_role("heading", name="车队", level=1)).to_be_visible()
+    notice = page.locator("#dead-letters")
+    expect(notice).to_have_text(re.compile(r"^1 条设备消息被数据库拒收"))
+    # A dead letter after the page loaded shows without a reload: it refreshes with the list.
+    with stack.server.backend.store.transaction() as conn:
+        dead_letters.record(conn, "not/a/fleet/topic", b"\xfe", "E: y", START)
+    expect(notice).to_have_text(re.compile(r"^2 条设备消息被数据库拒收"))
+    expect(notice).to_have_attribute("data-count", "2")
+    check_axe(page, "console-fleet-zh")
+    screenshot(page, "console-fleet-zh", "landscape")
+
+    page.get_by_role("link", name="bike-0008").click()
+    expect(page.get_by_role("heading", name="设备 bike-0008")).to_be_visible()
+    alarm = page.locator('tr[data-alarm="low_battery"]')
+    expect(alarm).to_contain_text("电量低：充电前不会开始新的骑行。")
+    page.get_by_role("button", name="寻车（鸣响并闪灯）").click()
+    status = page.locator("#command-status")
+    expect(status).to_contain_text("寻车（鸣响并闪灯）")
+    expect(status).to_contain_text("已发送，等待设备确认")
+    wait_for(lambda: stack.bridge.stats.commands_published >= 1, "the command published")
+    stack.clock.now += 600  # the unit never answers: the back end times the command out
+    expect(status).to_have_attribute("data-status", "timed_out")
+    expect(status).to_contain_text("超时（设备未应答） — 截止时间前设备没有应答")
+    page.get_by_role("button", name="解除 low_battery 告警").click()
+    expect(page.locator("#alarm-cleared")).to_contain_text("low_battery 告警已解除")
+    expect(page.locator("#command-status")).to_have_count(0)
+    history = page.locator("section[aria-labelledby=history] tbody tr").first
+    expect(history).to_contain_text("截止时间前设备没有应答")
+    check_axe(page, "console-vehicle-zh")
+    screenshot(page, "console-vehicle-zh", "landscape", full_page=True)
+    shown = page.locator("main").inner_text()
+    assert [w for w in ENGLISH_SERVICE_WORDS if w in shown] == []
+
+    # Clearing it again from a page opened before (the service refuses): the refusal in Chinese.
+    # The 409 is the point, and Chromium logs it.
+    stale = page_factory("landscape", locale="zh-CN", allow_console_errors=True)
+    stale.context.add_cookies(page.context.cookies())
+    stale.goto(stack.server.url + "/console/fleet/bike-0008")
+    csrf = stale.locator("input[name=csrf]").first.get_attribute("value")
+    stale.evaluate("""([action, csrf]) => {
+        const form = document.createElement('form');
+        form.method = 'post';
+        form.action = action;
+        const field = document.createElement('input');
+        field.type = 'hidden'; field.name = 'csrf'; field.value = csrf;
+        form.appendChild(field);
+        document.body.appendChild(form);
+        form.submit();
+    }""", ["/console/fleet/bike-0008/alarms/low_battery/clear", csrf])
+    alert = stale.get_by_role("alert")
+    expect(alert).to_have_text(
+        "设备 bike-0008 没有未处理的 low_battery 告警（可能已被解除）；未作任何更改。")
+    check_axe(stale, "console-refused-zh")
+    screenshot(stale, "console-refused-zh", "landscape")
+    assert [w for w in ENGLISH_SERVICE_WORDS if w in stale.locator("main").inner_text()] == []

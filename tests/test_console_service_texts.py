@@ -20,6 +20,7 @@ from backend.console import fleet_view
 from backend.console.texts import LANGUAGES, catalogue
 from backend.fleet import dead_letters
 from backend.seed import WRONG_PARKING_EVENT_ID
+from payments.fleet_messages import KNOWN_ALARM_CODES, LOCK_STATES
 from tests.console_support import FleetStack, csrf_of, sign_in, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +54,8 @@ def test_every_refusal_detail_alarm_and_audit_step_has_words_in_both_languages()
     reporter = _source("terminal", "fleet", "reporter.py")
     alarms = set(re.findall(r'self\._alarm\("([a-z_]+)"', reporter))
     assert {"jammed", "low_battery", "lock_timeout", "unlock_failed"} <= alarms
-    ids |= {f"alarm.{code}" for code in alarms | {"tamper"}}
+    ids |= {f"alarm.{code}" for code in alarms | set(KNOWN_ALARM_CODES)}
+    ids |= {f"lock.{state}" for state in LOCK_STATES}
     ids |= {f"audit.{action}" for action in ("opened", "upheld", "corrected")}
     missing = sorted(f"{lang}:{i}" for i in ids for lang in LANGUAGES if i not in words[lang])
     assert missing == []

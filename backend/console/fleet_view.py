@@ -86,8 +86,7 @@ def vehicle(backend: Backend, device_id: str) -> dict[str, Any] | None:
                     "detail": " ".join(x for x in (e.get("id", ""),
                                                    e.get("subject_id") or "") if x)}
                    for e in body.get("events", [])],
-        "telemetry": [{"time": t.get("at"), "kind": t.get("kind", ""), "detail": _fields(t)}
-                      for t in body.get("recent", [])[:20]],
+        "telemetry": [_telemetry(t) for t in body.get("recent", [])[:20]],
         "commands": [_command(c) for c in body.get("commands", [])],
         "heartbeats": [{"time": h.get("at"), "battery_pct": h.get("battery_pct"),
                         "battery_mv": h.get("battery_mv"), "signal_dbm": h.get("signal_dbm"),
@@ -155,6 +154,15 @@ def _command(c: dict[str, Any]) -> dict[str, Any]:
             "issued_at": c.get("issued_at"), "lock": c.get("lock")}
 
 
-def _fields(entry: dict[str, Any]) -> str:
+def _telemetry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A telemetry entry as a row; an alarm's message is kept apart (``alarm``, ``message``) so
+    the page can say it by its code."""
+    alarm = str(entry.get("code") or "") if entry.get("kind") == "alarm" else ""
+    skip = ("code", "message") if alarm else ()
+    return {"time": entry.get("at"), "kind": entry.get("kind", ""), "alarm": alarm,
+            "message": str(entry.get("message") or ""), "detail": _fields(entry, skip)}
+
+
+def _fields(entry: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
     return ", ".join(f"{name} {entry[name]}" for name in _TELEMETRY_FIELDS
-                     if entry.get(name) is not None)
+                     if entry.get(name) is not None and name not in skip)
