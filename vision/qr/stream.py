@@ -21,7 +21,13 @@ A camera delivers 15-30 frames a second of the same phone, so a frame need not s
    frame, continuing on the next call where the budget stopped them. The sharpest frame keeps
    its turn while it is in the history, so its steps are spread over several camera frames
    instead of the same first few being repeated on every new frame.
-5. **Frames stacked**: the regions of the sharpest few frames whose focus is close to the
+5. **The grid sampler** (:mod:`vision.qr.grid`), one of those steps, right after the unsharp
+   mask: the finders found by a matched filter, the module grid fitted through them, the
+   blur's leak between modules measured on the symbol's fixed patterns and undone, and the
+   modules read as a clean symbol; the regions of consecutive frames vote module by module
+   (the finders give the correspondence), so a code too noisy in each frame can be read from
+   the sum of several.
+6. **Frames stacked**: the regions of the sharpest few frames whose focus is close to the
    best one, aligned by phase correlation (the hand shifts the phone between frames) and
    averaged: sensor and compression noise are independent between frames, so averaging N
    aligned frames divides the noise by about sqrt(N) while the code stays put.
@@ -53,7 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vision.qr import prepare
+from vision.qr import grid, prepare
 from vision.qr.cascade import (
     _ASSUMED_MODULES,
     CascadeSettings,
@@ -123,7 +129,8 @@ class StreamDecoder:
         self._history = FrameHistory(self.settings.history)
         self._frames = 0
         self._cost_ms: dict[str, float] = {}
-        self._steps = _steps(self._cascade.engines)
+        self._votes = grid.GridVotes(self.settings.history)
+        self._steps = _steps(self._cascade.engines, self._votes)
 
     @property
     def budget_ms(self) -> float:
@@ -145,6 +152,7 @@ class StreamDecoder:
         """Forget the tracked region and the kept frames."""
         self._track.reset()
         self._history.clear()
+        self._votes.clear()
 
     def decode(self, image: np.ndarray) -> DecodeResult:
         """Decode the next camera frame (BGR, BGRA or gray)."""
@@ -162,6 +170,7 @@ class StreamDecoder:
                 side = max(box[2], box[3])
                 self._track.see(Region(box, side / _ASSUMED_MODULES))
             self._history.clear()  # a decoded frame's code is never read again from the past
+            self._votes.clear()
             return self._result(start, codes, attempts)
         region, note = self._evidence(gray, located)
         if note == "finders":
@@ -173,6 +182,7 @@ class StreamDecoder:
         tracked = self._track.region
         if tracked is None:
             self._history.clear()
+            self._votes.clear()
             return self._result(start, (), attempts, rejected=True, notes=("no finders",))
         notes = (note,) if region is not None else (f"tracked ({self._track.age} frames)",)
         # The history outlives this call: keep a copy when the caller's buffer is the frame.
@@ -182,6 +192,7 @@ class StreamDecoder:
         found, over = self._rescue(start, snap, attempts)
         if found:
             self._history.clear()
+            self._votes.clear()
         return self._result(start, found, attempts, over_budget=over, notes=notes)
 
     def _evidence(self, gray: np.ndarray,
@@ -311,7 +322,7 @@ def _to_frame(code: QrCode, scale: float, origin: tuple[float, float]) -> QrCode
     return QrCode(code.payload, code.text, pts, code.engine)
 
 
-def _steps(e: EngineSet) -> tuple[Step, ...]:
+def _steps(e: EngineSet, votes: grid.GridVotes) -> tuple[Step, ...]:
     """The rescue steps on a region, cheapest and most often useful first (the first one is the
     cheap step run on every frame's region)."""
     p = prepare
@@ -328,6 +339,7 @@ def _steps(e: EngineSet) -> tuple[Step, ...]:
     return (
         zx(None, "region:zxing"),
         zx(p.sharpen, "region:zxing/sharpen"),
+        ("region:grid", lambda g: grid.decode_region(g, _TARGET_MODULE_PX, votes)),
         zx(p.flatten, "region:zxing/flatten"),
         zx(p.clahe, "region:zxing/clahe"),
         zx(p.denoise, "region:zxing/denoise"),
