@@ -45,11 +45,14 @@ import numpy as np
 from vision.qr.engines import zxing_decode
 from vision.qr.result import QrCode
 
-_WORK_MODULE_PX = 2.5  # the region is scaled so a module spans about this many pixels
-_MODULE_STEPS = (0.5, 0.7, 1.0, 1.4, 2.0)  # module sizes tried around the hint
+_WORK_MODULE_PX = 2.0  # the region is scaled so a module spans about this many pixels
+_MODULE_STEPS = (0.5, 0.7, 1.0, 1.4)  # module sizes tried around the hint
+_FINE_STEPS = (0.85, 1.0, 1.2)  # ... and around a module size already measured
 _MIN_PEAK = 0.35  # normalised correlation a finder candidate needs
 _CANDIDATES = 8  # strongest candidates kept per region
 _MIN_FIT = 0.45  # R^2 of the blur model on the known modules a grid needs to be read or voted
+_GOOD_FIT = 0.9  # a fit this good is not second-guessed with the neighbouring versions
+_VOTE_FLOOR = 0.8  # fits at or below this R^2 count (almost) nothing in the vote
 _DRAW_PX = 4  # pixels per module of the drawn symbol
 Point = tuple[float, float]
 
@@ -127,14 +130,16 @@ def _peaks(score: np.ndarray, min_dist: float, count: int, floor: float
     return out
 
 
-def find_finders(gray: np.ndarray, module: float) -> list[tuple[float, float, float, float]]:
-    """Finder candidates in ``gray`` (a region with modules of about ``module`` pixels):
-    (x, y, module, score), strongest first, in ``gray``'s pixels."""
+def find_finders(gray: np.ndarray, module: float,
+                 steps: tuple[float, ...] = _MODULE_STEPS) -> list[tuple[float, float, float,
+                                                                     float]]:
+    """Finder candidates in ``gray`` (a region with modules of about ``module`` pixels, times
+    one of ``steps``): (x, y, module, score), strongest first, in ``gray``'s pixels."""
     import cv2
 
     img = gray.astype(np.float32)
     found: list[tuple[float, float, float, float]] = []
-    for step in _MODULE_STEPS:
+    for step in steps:
         m = module * step
         tpl = _finder_template(m)
         if tpl.shape[0] >= min(img.shape) // 2:
@@ -305,7 +310,7 @@ def _design(size: int, reach: int) -> tuple[np.ndarray, np.ndarray | None, np.nd
     return full, a, np.linalg.pinv(a)
 
 
-def equalise(vals: np.ndarray, size: int, iterations: int = 40,
+def equalise(vals: np.ndarray, size: int, iterations: int = 20,
              reach: int = 1) -> tuple[np.ndarray, float]:
     """Module states from module-centre samples (with the quiet ring) of a blurred symbol.
 
@@ -328,8 +333,8 @@ def equalise(vals: np.ndarray, size: int, iterations: int = 40,
     resid = float(((vals[full] - fitted) ** 2).sum())
     total = float(((vals[full] - vals[full].mean()) ** 2).sum()) + 1e-9
     score = max(0.0, 1.0 - resid / total)  # R^2 of the blur model on the known modules
-    rr, cc = np.mgrid[0:n2, 0:n2]
-    base = coef[0] + coef[1] * rr / n2 + coef[2] * cc / n2
+    ramp = np.arange(n2) / n2
+    base = coef[0] + coef[1] * ramp[:, None] + coef[2] * ramp[None, :]
     kernel = coef[3:]
     centre = kernel[(2 * r + 1) ** 2 // 2]
     if centre < 1e-6 * (np.abs(kernel).sum() + 1e-9) or centre <= 0:
@@ -341,38 +346,57 @@ def equalise(vals: np.ndarray, size: int, iterations: int = 40,
     step = np.float32(1.0 / float(np.abs(kernel).sum() ** 2))
     target = (vals - base).astype(np.float32)
     fixed = known.astype(bool)
-    for _ in range(iterations):
+    flipped = k2[::-1, ::-1].copy()
+    y, t = x, 1.0
+    for _ in range(iterations):  # FISTA: projected gradient steps with Nesterov momentum
         # Beyond the quiet ring is quiet zone too (light, -1); the residual is 0 there.
-        xp = cv2.copyMakeBorder(x, r, r, r, r, cv2.BORDER_CONSTANT, value=-1.0)
-        resid = cv2.filter2D(xp, -1, k2)[r:-r, r:-r] - target
+        yp = cv2.copyMakeBorder(y, r, r, r, r, cv2.BORDER_CONSTANT, value=-1.0)
+        resid = cv2.filter2D(yp, -1, k2)[r:-r, r:-r] - target
         rp = cv2.copyMakeBorder(resid, r, r, r, r, cv2.BORDER_CONSTANT, value=0.0)
-        grad = cv2.filter2D(rp, -1, k2[::-1, ::-1].copy())[r:-r, r:-r]
-        x = np.clip(x - step * grad, -1.0, 1.0)
-        x[fixed] = state[fixed]
+        grad = cv2.filter2D(rp, -1, flipped)[r:-r, r:-r]
+        nxt = np.clip(y - step * grad, -1.0, 1.0)
+        nxt[fixed] = state[fixed]
+        t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        y = nxt + ((t - 1.0) / t_next) * (nxt - x)
+        x, t = nxt, t_next
     return x[1:-1, 1:-1], score
+
+
+def _resized(gray: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
+    """``gray`` scaled by ``factor`` (at most to 480 pixels a side), and the factor used."""
+    import cv2
+
+    factor = min(factor, 480.0 / max(gray.shape[:2]))
+    if abs(factor - 1.0) <= 0.1:
+        return gray, 1.0
+    interp = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
+    return cv2.resize(gray, None, fx=factor, fy=factor, interpolation=interp), factor
 
 
 def fit_grids(gray: np.ndarray, module: float) -> list[Sample]:
     """Grids fitted to the symbol in ``gray`` (modules of about ``module`` pixels), each with
-    its sampled modules, best fit first; only fits scoring at least _MIN_FIT."""
-    import cv2
-
+    its sampled modules: the finder triples in the order of their matched-filter evidence,
+    each triple's versions best fit first; only fits scoring at least _MIN_FIT."""
     factor = _WORK_MODULE_PX / max(module, 0.3)
-    if abs(factor - 1.0) > 0.1:
-        interp = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
-        work = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=interp)
-    else:
-        work, factor = gray, 1.0
+    work, factor = _resized(gray, factor)
+    triples = _triples(find_finders(work, _WORK_MODULE_PX))
+    if triples and triples[0][3] < 0.8 * _WORK_MODULE_PX:
+        # The hint was too large (a blurred finder measures wide): look again at the
+        # resolution the finders found give.
+        work, factor = _resized(gray, factor * _WORK_MODULE_PX / triples[0][3])
+        triples = _triples(find_finders(work, _WORK_MODULE_PX, _FINE_STEPS))
     img = work.astype(np.float32)
-    cands = find_finders(work, _WORK_MODULE_PX)
     out: list[Sample] = []
     back = np.diag([1.0 / factor, 1.0 / factor, 1.0])
-    for tl, tr, bl, m in _triples(cands)[:2]:
+    for tl, tr, bl, m in triples[:2]:
+        fits: list[Sample] = []
         dist = (math.hypot(tr[0] - tl[0], tr[1] - tl[1])
                 + math.hypot(bl[0] - tl[0], bl[1] - tl[1])) / 2.0
-        modules = dist / m + 7.0
-        version = round((modules - 17.0) / 4.0)
+        version = round((dist / m + 7.0 - 17.0) / 4.0)
+        # The nearest version first; its neighbours only when it does not fit well.
         for v in (version, version - 1, version + 1):
+            if fits and fits[0].grid.score >= _GOOD_FIT:
+                break
             if not 1 <= v <= 40:
                 continue
             size = 17 + 4 * v
@@ -381,10 +405,11 @@ def fit_grids(gray: np.ndarray, module: float) -> list[Sample]:
                 refined = _refine_alignment(img, h, size, dist / (size - 7))
                 if refined is not None:
                     h = refined
-            vals, score = sample(work, Grid(size, h))
+            # Sampled on the region itself, not the rescaled copy (one interpolation less).
+            vals, score = sample(gray, Grid(size, back @ h))
             if score >= _MIN_FIT:
-                out.append(Sample(Grid(size, back @ h, score), vals))
-    out.sort(key=lambda s: -s.grid.score)
+                fits.append(Sample(Grid(size, back @ h, score), vals))
+        out.extend(sorted(fits, key=lambda s: -s.grid.score))
     return out
 
 
@@ -435,7 +460,8 @@ class GridVotes:
         same = [s for s in self._frames if s.grid.size == size]
         if len(same) < 2:
             return None
-        acc = sum(s.grid.score * np.clip(s.values, -3.0, 3.0) for s in same)
+        # Weighted by how much better than a mediocre fit each frame's is.
+        acc = sum(max(s.grid.score - _VOTE_FLOOR, 0.01) * s.values for s in same)
         return np.asarray(acc), len(same)
 
 
@@ -445,7 +471,7 @@ def decode_region(gray: np.ndarray, module: float, votes: GridVotes | None = Non
     to them and the vote is read too. Corners are mapped by ``scale`` and ``origin``."""
     fits = fit_grids(gray, module)
     found: list[QrCode] = []
-    for s in fits[:3]:
+    for s in fits:
         found = read(s.values, s.grid)
         if found:
             break

@@ -21,12 +21,13 @@ A camera delivers 15-30 frames a second of the same phone, so a frame need not s
    frame, continuing on the next call where the budget stopped them. The sharpest frame keeps
    its turn while it is in the history, so its steps are spread over several camera frames
    instead of the same first few being repeated on every new frame.
-5. **The grid sampler** (:mod:`vision.qr.grid`), one of those steps, right after the unsharp
-   mask: the finders found by a matched filter, the module grid fitted through them, the
-   blur's leak between modules measured on the symbol's fixed patterns and undone, and the
-   modules read as a clean symbol; the regions of consecutive frames vote module by module
-   (the finders give the correspondence), so a code too noisy in each frame can be read from
-   the sum of several.
+5. **The grid sampler** (:mod:`vision.qr.grid`), one of those steps, after the cheap
+   zxing-cpp preparations and before zbar and WeChat, on the region at the camera's own
+   resolution (no interpolation before the sampling): the finders found by a matched filter,
+   the module grid fitted through them, the blur's leak between modules measured on the
+   symbol's fixed patterns and undone, and the modules read as a clean symbol; the regions of
+   consecutive frames vote module by module (the finders give the correspondence), so a code
+   too noisy in each frame can be read from the sum of several.
 6. **Frames stacked**: the regions of the sharpest few frames whose focus is close to the
    best one, aligned by phase correlation (the hand shifts the phone between frames) and
    averaged: sensor and compression noise are independent between frames, so averaging N
@@ -88,6 +89,8 @@ _MAX_UPSCALE = 4.0
 _MAX_SIDE = 640  # longest side of a scaled region
 _WECHAT_MAX_SIDE = 400
 _STACK_FOCUS = 0.7  # frames stacked must be at least this sharp relative to the sharpest
+_NATIVE = frozenset({"region:grid"})  # steps run on the region unscaled...
+_NATIVE_MARGIN = 0.2  # ...and grown by this much of its side on each side
 _FRAGMENT_MARGIN = 0.5  # a located outline grown by this much of its side on each side
 
 
@@ -105,7 +108,8 @@ class StreamSettings:
     stack: int = 3
 
 
-Step = tuple[str, Callable[[np.ndarray], list[QrCode]]]
+# A rescue step: its name and its function of (image, module size in that image's pixels).
+Step = tuple[str, Callable[[np.ndarray, float], list[QrCode]]]
 
 
 class StreamDecoder:
@@ -221,7 +225,7 @@ class StreamDecoder:
         """Run untried steps: the cheap one on the newest region, then every step on the
         sharpest regions first, then the stack; stop at the budget or the first decode."""
         over = False
-        plan: list[tuple[Snapshot | None, str, Callable[[np.ndarray], list[QrCode]]]] = [
+        plan: list[tuple[Snapshot | None, str, Callable[[np.ndarray, float], list[QrCode]]]] = [
             (newest, *self._steps[0])]
         for snap in self._history.sharpest():
             plan.extend((snap, name, fn) for name, fn in self._steps)
@@ -242,9 +246,13 @@ class StreamDecoder:
                     continue
             else:
                 snap.tried.add(key)
-                image, scale, origin = _scaled(snap)
+                if name in _NATIVE:
+                    image, scale, origin = _wider(snap)
+                else:
+                    image, scale, origin = _scaled(snap)
+            module = _TARGET_MODULE_PX if snap is None else snap.module / scale
             try:
-                found = fn(image)
+                found = fn(image, module)
             except Exception as exc:  # a preparation failing on an odd crop loses nothing
                 logger.debug("QR rescue step %s failed: %s", name, exc)
                 found = []
@@ -316,6 +324,16 @@ def _scaled(snap: Snapshot) -> tuple[np.ndarray, float, tuple[float, float]]:
     return out
 
 
+def _wider(snap: Snapshot) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """The snapshot's region grown by _NATIVE_MARGIN of its side on each side, unscaled, from
+    its whole frame (the symbol's outline is often a fragment, and the grid sampler needs the
+    whole symbol with some quiet zone); its factor (1) and origin."""
+    if snap.frame is None:
+        return snap.crop, 1.0, snap.origin
+    x, y, w, h = grow(snap.box, _NATIVE_MARGIN, snap.frame.shape)
+    return snap.frame[y:y + h, x:x + w], 1.0, (float(x), float(y))
+
+
 def _to_frame(code: QrCode, scale: float, origin: tuple[float, float]) -> QrCode:
     ox, oy = origin
     pts = tuple((x * scale + ox, y * scale + oy) for x, y in code.points)
@@ -330,20 +348,20 @@ def _steps(e: EngineSet, votes: grid.GridVotes) -> tuple[Step, ...]:
     def zx(prep: Callable[[np.ndarray], np.ndarray] | None, tag: str,
            binarizer: str = "LocalAverage") -> Step:
         if prep is None:
-            return tag, lambda g: e.zxing(g, tag=tag)
-        return tag, lambda g: e.zxing(prep(g), binarizer=binarizer, tag=tag)
+            return tag, lambda g, _m: e.zxing(g, tag=tag)
+        return tag, lambda g, _m: e.zxing(prep(g), binarizer=binarizer, tag=tag)
 
-    def wechat(g: np.ndarray) -> list[QrCode]:
+    def wechat(g: np.ndarray, _module: float) -> list[QrCode]:
         return e.wechat(g, tag="region:wechat") if max(g.shape) <= _WECHAT_MAX_SIDE else []
 
     return (
         zx(None, "region:zxing"),
         zx(p.sharpen, "region:zxing/sharpen"),
-        ("region:grid", lambda g: grid.decode_region(g, _TARGET_MODULE_PX, votes)),
         zx(p.flatten, "region:zxing/flatten"),
         zx(p.clahe, "region:zxing/clahe"),
         zx(p.denoise, "region:zxing/denoise"),
         zx(p.binarize, "region:zxing/binarize", "FixedThreshold"),
-        ("region:zbar", lambda g: e.zbar(g, tag="region:zbar")),
+        ("region:grid", lambda g, m: grid.decode_region(g, m, votes)),
+        ("region:zbar", lambda g, _m: e.zbar(g, tag="region:zbar")),
         ("region:wechat", wechat),
     )
