@@ -64,12 +64,13 @@ class ChainLinker:
         if prev is None:
             return
         # Is the predecessor here, and does another event name it too? One statement (one
-        # round trip on PostgreSQL) answers both, through the two indexes.
+        # round trip on PostgreSQL), two index probes: an OR of the two conditions in one
+        # WHERE made SQLite walk every link of the terminal, 2 ms an event at 4,000 links.
         found, forked = conn.execute(
-            "SELECT COALESCE(MAX(CASE WHEN hash = ? THEN 1 ELSE 0 END), 0),"
-            " COALESCE(MAX(CASE WHEN prev_hash = ? AND event_id != ? THEN 1 ELSE 0 END), 0)"
-            " FROM event_links WHERE terminal_id = ? AND (hash = ? OR prev_hash = ?)",
-            (prev, prev, event["id"], terminal, prev, prev)).fetchone()
+            "SELECT EXISTS (SELECT 1 FROM event_links WHERE terminal_id = ? AND hash = ?),"
+            " EXISTS (SELECT 1 FROM event_links WHERE terminal_id = ? AND prev_hash = ?"
+            " AND event_id != ?)",
+            (terminal, prev, terminal, prev, event["id"])).fetchone()
         if not found:
             _flag(conn, terminal, "gap", prev, event["id"], now)
             self._open_gaps = True

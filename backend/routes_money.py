@@ -14,6 +14,7 @@ from backend.context import (
     BackendDep,
     CallerDep,
     money_from,
+    on_store,
 )
 from backend.idempotency import IdempotencyKey, run_idempotent
 from backend.roles import ACTS_FOR_ALL
@@ -69,8 +70,8 @@ class RefundRequest(BaseModel):
 
 
 @router.post("/v1/holds", status_code=201, summary="Place a deposit hold")
-def post_hold(body: HoldRequest, request: Request, backend: BackendDep, caller: CallerDep,
-              key: IdempotencyKey) -> JSONResponse:
+async def post_hold(body: HoldRequest, request: Request, backend: BackendDep, caller: CallerDep,
+                    key: IdempotencyKey) -> JSONResponse:
     """``201 {"hold_id", "status": "held", "amount"}`` or ``402 payment_declined``."""
     terminal_id = caller.terminal_id
 
@@ -80,8 +81,8 @@ def post_hold(body: HoldRequest, request: Request, backend: BackendDep, caller: 
         return 201, ledger.place_hold(
             conn, subject_id=body.subject_id, amount=money_from(body.amount.model_dump()),
             reference=body.reference, terminal_id=terminal_id, now=backend.now())
-    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
-                          operation=operation)
+    return await on_store(backend, lambda: run_idempotent(
+        request, terminal_id=terminal_id, key=key, body=body.model_dump(), operation=operation))
 
 
 @router.post("/v1/holds/{hold_id}/release", summary="Release a deposit hold")

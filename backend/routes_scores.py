@@ -20,6 +20,7 @@ from backend.context import (
     Caller,
     CallerDep,
     TerminalId,
+    on_store,
     rfc3339,
 )
 from backend.disputes import restrictions_in_force
@@ -99,9 +100,10 @@ async def get_score(subject_id: Annotated[str, Path(max_length=128)], backend: B
     # The read is recorded after the answer has gone, so a score read never waits for writes.
     if caller.role not in score_reads.RECORDED_ROLES:
         return JSONResponse(body)
-    score_reads.note(backend, subject_id=subject_id, terminal_id=caller.terminal_id,
-                     purpose=purpose, score=body["score"])
-    return JSONResponse(body, background=BackgroundTask(score_reads.flush, backend))
+    if not score_reads.note(backend, subject_id=subject_id, terminal_id=caller.terminal_id,
+                            purpose=purpose, score=body["score"]):
+        return JSONResponse(body)  # a flush is already on its way for the reads before
+    return JSONResponse(body, background=BackgroundTask(score_reads.flush_soon, backend))
 
 
 def _read_score(backend: Backend, subject_id: str) -> dict[str, Any]:
@@ -174,14 +176,18 @@ def store_checked(conn: sqlite3.Connection, checked: list[tuple[Any, str | None]
 
 
 @router.post("/v1/events:batch", summary="Upload events (idempotent by event id)")
-def post_events(batch: EventBatch, backend: BackendDep, caller: CallerDep) -> dict[str, Any]:
+async def post_events(batch: EventBatch, backend: BackendDep, caller: CallerDep
+                      ) -> dict[str, Any]:
     """Store new events once; count duplicates; refuse malformed, privacy-violating or
     unprovenanced ones (a subject this terminal never served, a kind its role does not send)."""
     if len(batch.events) > MAX_BATCH:
         raise ApiError(413, "batch_too_large", f"send at most {MAX_BATCH} events per batch")
     checked = check_events(batch.events, caller.terminal_id)
-    with backend.store.transaction() as conn:
-        return ingest_checked(conn, checked, caller, backend.now())
+
+    def ingest() -> dict[str, Any]:
+        with backend.store.transaction() as conn:
+            return ingest_checked(conn, checked, caller, backend.now())
+    return await on_store(backend, ingest)
 
 
 def ingest_checked(conn: sqlite3.Connection, checked: list[tuple[Any, str | None]],

@@ -6,7 +6,8 @@ than :data:`KEEP_DAYS` are deleted by the retention job.
 
 A read is noted in memory (:func:`note`, no I/O on the reading path) and written after its
 answer has gone out (:func:`flush`): one flush writes every read noted meanwhile in one
-transaction, so under load many reads cost one write, and a read never waits for a writer.
+transaction, and only the first read noted schedules it, so under load many reads cost one
+write and one scheduled task, and a read never waits for a writer.
 The report flushes first, so it lists the reads this process answered.
 """
 
@@ -17,8 +18,9 @@ import threading
 import weakref
 from typing import Any
 
-from backend.context import Backend, rfc3339
+from backend.context import Backend, on_store, rfc3339
 from backend.errors import BackendError
+from backend.store import StoreBusy
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS score_reads (
@@ -36,6 +38,7 @@ RECORDED_ROLES = frozenset({"bike_lock", "kiosk"})
 PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 REPORT_DAYS = 90
 KEEP_DAYS = 90
+RESCHEDULE_S = 1.0
 
 
 def record(conn: sqlite3.Connection, *, subject_id: str, terminal_id: str,
@@ -67,6 +70,8 @@ class _Pending:
     def __init__(self) -> None:
         self.rows: list[tuple[str, float, str, str | None, int]] = []
         self.rows_lock = threading.Lock()
+        # When the flush now on its way was scheduled (None: none is).
+        self.scheduled_at: float | None = None
         self.writing = threading.Lock()
 
 
@@ -83,33 +88,54 @@ def _pending(backend: Backend) -> _Pending:
 
 
 def note(backend: Backend, *, subject_id: str, terminal_id: str, purpose: str | None,
-         score: int) -> None:
-    """Remember a score read, to be written by the next :func:`flush` (no I/O)."""
-    pending = _pending(backend)
+         score: int) -> bool:
+    """Remember a score read, to be written by the next :func:`flush` (no I/O). True when no
+    flush is on its way: the caller schedules one; reads noted after it, until that flush
+    takes them, ride along (no flush scheduled per read)."""
+    pending, now = _pending(backend), backend.now()
     with pending.rows_lock:
-        pending.rows.append((subject_id, backend.now(), terminal_id, purpose, score))
+        pending.rows.append((subject_id, now, terminal_id, purpose, score))
+        # A flush scheduled and never run (its response never went out) is replaced after
+        # RESCHEDULE_S, so no read waits for the report's flush.
+        if pending.scheduled_at is None or now - pending.scheduled_at > RESCHEDULE_S:
+            pending.scheduled_at = now
+            return True
+        return False
 
 
-def flush(backend: Backend, *, wait: bool = False) -> int:
+async def flush_soon(backend: Backend) -> None:
+    """:func:`flush` as a response's background task: on the event loop for a store that
+    runs transactions inline, else on the thread pool."""
+    await on_store(backend, lambda: flush(backend, rounds=1))
+
+
+def flush(backend: Backend, *, wait: bool = False, rounds: int = 0) -> int:
     """Write the noted reads in one transaction; how many this call wrote. Without ``wait``,
-    a flush already running elsewhere is left to write them (it looks again before it stops)."""
+    a flush already running elsewhere is left to write them (it looks again before it stops).
+    ``rounds``: at most that many transactions (0: until none is left; reads noted during
+    the last one schedule a flush of their own)."""
     pending = _pending(backend)
-    written = 0
-    while pending.rows:
+    written = done = 0
+    while pending.rows and (not rounds or done < rounds):
+        done += 1
         if not pending.writing.acquire(blocking=wait):
             return written
         try:
-            with pending.rows_lock:
-                rows, pending.rows = pending.rows, []
-            if rows:
-                try:
-                    with backend.store.transaction() as conn:
-                        for subject_id, at, terminal_id, purpose, score in rows:
-                            record(conn, subject_id=subject_id, terminal_id=terminal_id,
-                                   purpose=purpose, score=score, now=at)
-                except BackendError:  # closing down: the reads were answered, records lost
-                    return written
-                written += len(rows)
+            try:
+                # The transaction first, then the rows: a write that refuses to wait
+                # (backend.store.StoreBusy) leaves them noted for the retry.
+                with backend.store.transaction() as conn:
+                    with pending.rows_lock:
+                        rows, pending.rows = pending.rows, []
+                        pending.scheduled_at = None
+                    for subject_id, at, terminal_id, purpose, score in rows:
+                        record(conn, subject_id=subject_id, terminal_id=terminal_id,
+                               purpose=purpose, score=score, now=at)
+            except StoreBusy:
+                raise
+            except BackendError:  # closing down: the reads were answered, records lost
+                return written
+            written += len(rows)
         finally:
             pending.writing.release()
     return written
