@@ -238,6 +238,10 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's built-in OpenTelemetry hooks, off: no exporter is configured, and asking
+        # the providers on every request cost CPU under load (bench load).
+        telemetry={"tracing": False, "metrics": False, "logs": False,
+                   "operation_spans": False},
     )
     app.state.backend = backend
     app.add_exception_handler(ApiError, _api_error)

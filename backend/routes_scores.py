@@ -177,7 +177,7 @@ def store_checked(conn: sqlite3.Connection, checked: list[tuple[Any, str | None]
 
 @router.post("/v1/events:batch", summary="Upload events (idempotent by event id)")
 async def post_events(batch: EventBatch, backend: BackendDep, caller: CallerDep
-                      ) -> dict[str, Any]:
+                      ) -> JSONResponse:
     """Store new events once; count duplicates; refuse malformed, privacy-violating or
     unprovenanced ones (a subject this terminal never served, a kind its role does not send)."""
     if len(batch.events) > MAX_BATCH:
@@ -187,7 +187,9 @@ async def post_events(batch: EventBatch, backend: BackendDep, caller: CallerDep
     def ingest() -> dict[str, Any]:
         with backend.store.transaction() as conn:
             return ingest_checked(conn, checked, caller, backend.now())
-    return await on_store(backend, ingest)
+    # A JSONResponse, not a dict: FastAPI's generic serialisation of the answer cost more
+    # than writing it.
+    return JSONResponse(await on_store(backend, ingest))
 
 
 def ingest_checked(conn: sqlite3.Connection, checked: list[tuple[Any, str | None]],
