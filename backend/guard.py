@@ -22,12 +22,12 @@ import json
 from functools import partial
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.context import Backend
+from backend.context import Backend, on_store
 from backend.idempotency import error_body
 from backend.roles import PERSON_PATHS
+from backend.signatures import SCHEMA_SQL as NONCES_SQL
 from backend.signatures import LocalNonces, SignatureChecker, StoredNonces
 
 # Routes anyone may call without a key (no body is ever accepted on them).
@@ -97,7 +97,8 @@ class RequestGuard:
         self.stored_nonces = shared
         self.signatures = SignatureChecker(
             backend.now, required=backend.settings.require_signatures,
-            nonces=StoredNonces(backend.store) if shared else LocalNonces())
+            nonces=StoredNonces(backend.store.companion("nonces", NONCES_SQL)) if shared
+            else LocalNonces())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,8 +145,10 @@ class RequestGuard:
                 method=scope["method"], headers=headers, body=body,
                 target=scope.get("raw_path", scope["path"].encode()).decode("latin-1")
                 + (f"?{query}" if query else ""))
-            # Nonces kept in the store cost a database round trip: off the event loop.
-            refusal = await run_in_threadpool(check) if self.stored_nonces else check()
+            # Nonces kept in the store are a write: where the store wants it (inline on
+            # SQLite unless another writer is busy; PostgreSQL on the thread pool).
+            refusal = await on_store(self.backend, check) \
+                if self.stored_nonces and self.signatures.signed(headers) else check()
         if refusal is None and body:
             refusal = screen_json(body)
         if refusal is not None:

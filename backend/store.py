@@ -18,6 +18,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # How long a SQLite writer waits for another connection's write lock before giving up.
 BUSY_TIMEOUT_MS = 10_000
+# A write on the event loop waits at most ~2 ms for another thread's write, and polls the
+# writer lock of the other processes this often, this long apart (~2 ms), before it moves to
+# the thread pool: the other writes take about a millisecond.
+WRITER_POLLS = 8
+WRITER_POLL_S = 0.00025
 
 
 class StoreBusy(BackendError):
@@ -95,6 +101,14 @@ class BaseStore(ABC):
         """Make the thread's next transaction refuse (:class:`StoreBusy`) rather than wait,
         where the store supports it (:attr:`inline`); here a no-op."""
         yield
+
+    def companion(self, name: str, schema: str) -> BaseStore:
+        """A store for one kind of short-lived, write-heavy rows (request nonces) whose
+        writes should not queue behind the main data's: a SQLite file of its own next to
+        this one (:class:`Store`), this store itself elsewhere. ``schema`` is run on it
+        (``CREATE ... IF NOT EXISTS``); closed with this store."""
+        self.execute_script(schema)
+        return self
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Any]:
@@ -254,6 +268,7 @@ class Store(BaseStore):
             raise BackendError(f"cannot open the back-end database {self.path}: {exc}") from None
         self._wrapped = SqliteConnection(self._conn)
         self._checkpointer: Checkpointer | None = None
+        self._companions: dict[str, Store] = {}
         self._writer_fd: int | None = None
         if self.shared:
             try:
@@ -279,11 +294,12 @@ class Store(BaseStore):
         """A write transaction: committed when the block ends, rolled back if it raises.
 
         The first transaction inside :meth:`without_waiting` on this thread raises
-        :class:`StoreBusy` at once, before anything is written, where it would have to wait
-        for another writer (another thread, another process or SQLite's own lock)."""
+        :class:`StoreBusy` before anything is written where it would have to wait for
+        another writer (another thread or process) more than about 2 ms each, or at all for
+        SQLite's own lock (a connection outside this store)."""
         nowait = getattr(self._local, "nowait", False)
         self._local.nowait = False  # only the first: a later one follows a committed write
-        if not self._lock.acquire(blocking=not nowait):
+        if not self._lock.acquire(timeout=WRITER_POLLS * WRITER_POLL_S if nowait else -1):
             raise StoreBusy("another thread is writing")
         try:
             conn = self._connection()
@@ -292,11 +308,7 @@ class Store(BaseStore):
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
                 self._checkpointer = Checkpointer(self.path).start()
             if self._writer_fd is not None:
-                try:
-                    fcntl.flock(self._writer_fd,
-                                fcntl.LOCK_EX | (fcntl.LOCK_NB if nowait else 0))
-                except BlockingIOError:
-                    raise StoreBusy("another process is writing") from None
+                self._lock_writer(nowait)
             try:
                 self._begin(conn, nowait)
                 try:
@@ -310,6 +322,23 @@ class Store(BaseStore):
                     fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
         finally:
             self._lock.release()
+
+    def _lock_writer(self, nowait: bool) -> None:
+        """Take the OS writer lock shared with the other processes. Without waiting, a few
+        short polls (the other workers' transactions take about a millisecond) before
+        :class:`StoreBusy`."""
+        assert self._writer_fd is not None
+        if not nowait:
+            fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
+            return
+        for attempt in range(WRITER_POLLS):
+            try:
+                fcntl.flock(self._writer_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if attempt + 1 < WRITER_POLLS:
+                    time.sleep(WRITER_POLL_S)  # another process's write: about 1 ms
+        raise StoreBusy("another process is writing")
 
     def _begin(self, conn: sqlite3.Connection, nowait: bool) -> None:
         if not nowait:
@@ -335,6 +364,24 @@ class Store(BaseStore):
             yield
         finally:
             self._local.nowait = False
+
+    def companion(self, name: str, schema: str) -> BaseStore:
+        """``<file>-<name>``, a SQLite file with a writer lock of its own (every process on
+        this file opens the same one); in memory, this store itself."""
+        if self.path == ":memory:":
+            return super().companion(name, schema)
+        with self._lock:
+            self._connection()  # raises once closed
+            found = self._companions.get(name)
+            if found is None:
+                found = Store(f"{self.path}-{name}", shared=self.shared)
+                try:
+                    found.execute_script(schema)
+                except BaseException:
+                    found.close()
+                    raise
+                self._companions[name] = found
+            return found
 
     def exclusive(self) -> AbstractContextManager[SqliteConnection]:
         """A write transaction; ``BEGIN IMMEDIATE`` already keeps other processes out."""
@@ -392,6 +439,9 @@ class Store(BaseStore):
     def close(self) -> None:
         """Close the database; safe to call more than once."""
         with self._lock:
+            for companion in self._companions.values():
+                companion.close()
+            self._companions.clear()
             if self._checkpointer is not None:
                 self._checkpointer.stop()
                 self._checkpointer = None
