@@ -57,6 +57,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend import score_reads
 from backend.context import Backend
 from backend.docs import mount_docs
 from backend.errors import ApiError, BackendError
@@ -229,6 +230,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        score_reads.flush(backend, wait=True)  # reads noted and not yet written
         backend.close()
 
     app = FastAPI(

@@ -40,6 +40,7 @@ from payments.paycode import public_key_id, signing_key_from_seed
 
 T = TypeVar("T")
 
+
 _BEARER_RE = re.compile(r"Bearer ([A-Za-z0-9_\-]{8,128})")
 
 
@@ -240,16 +241,17 @@ async def on_store(backend: Backend, call: Callable[[], T]) -> T:
     """Run ``call`` (a route's database work) where the store wants it.
 
     On a store whose transactions are local and short (:attr:`BaseStore.inline`: a SQLite
-    file), ``call`` runs on the event loop itself when no other writer is busy: it saves two
-    thread hops and the threads' fight for the interpreter lock, about a third of a write
-    request's CPU. Where it would have to wait (another thread or process writing), its first
-    transaction refuses before writing anything (:class:`backend.store.StoreBusy`) and the call
-    runs on the thread pool instead, so a long transaction elsewhere never stalls the loop.
-    PostgreSQL's calls always run on the thread pool (a network round trip)."""
+    file), ``call`` runs on the event loop itself: it saves two thread hops and the threads'
+    fight for the interpreter lock, about a third of a write request's CPU. Where its first
+    transaction would wait longer than a moment for another thread of this process or a
+    foreign connection, it refuses before writing anything (:class:`backend.store.StoreBusy`)
+    and ``call`` runs on the thread pool instead, so a long transaction there stalls the loop
+    for at most :data:`backend.store.BRIEF_WAIT_S`. PostgreSQL's calls always run on the thread
+    pool (a network round trip)."""
     store = backend.store
     if store.inline:
         try:
-            with store.without_waiting():
+            with store.waiting_briefly():
                 return call()
         except StoreBusy:
             pass

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.background import BackgroundTask
 
 from backend import chain_check, score_reads, score_state
 from backend.chain_check import ChainLinker, open_gaps
@@ -100,10 +99,10 @@ async def get_score(subject_id: Annotated[str, Path(max_length=128)], backend: B
     # The read is recorded after the answer has gone, so a score read never waits for writes.
     if caller.role not in score_reads.RECORDED_ROLES:
         return JSONResponse(body)
-    if not score_reads.note(backend, subject_id=subject_id, terminal_id=caller.terminal_id,
-                            purpose=purpose, score=body["score"]):
-        return JSONResponse(body)  # a flush is already on its way for the reads before
-    return JSONResponse(body, background=BackgroundTask(score_reads.flush_soon, backend))
+    if score_reads.note(backend, subject_id=subject_id, terminal_id=caller.terminal_id,
+                        purpose=purpose, score=body["score"]):
+        score_reads.schedule_flush(backend)  # else one is on its way for the reads before
+    return JSONResponse(body)
 
 
 def _read_score(backend: Backend, subject_id: str) -> dict[str, Any]:

@@ -4,15 +4,19 @@ Every score read by a bike lock or a kiosk is recorded (terminal, purpose, time,
 person's report can list the decisions that used their score in the last 90 days. Reads older
 than :data:`KEEP_DAYS` are deleted by the retention job.
 
-A read is noted in memory (:func:`note`, no I/O on the reading path) and written after its
-answer has gone out (:func:`flush`): one flush writes every read noted meanwhile in one
-transaction, and only the first read noted schedules it, so under load many reads cost one
-write and one scheduled task, and a read never waits for a writer.
+A read is noted in memory (:func:`note`, no I/O on the reading path) and written within
+:data:`FLUSH_AFTER_S` (:func:`schedule_flush`, then :func:`flush`): one flush writes every read
+noted meanwhile in one transaction, and only the first read noted schedules it, so under load
+hundreds of reads cost one write (the writer lock is the back end's scarcest resource), and a
+read never waits for a writer. The report flushes first, so it lists the reads this process
+answered; another worker process's reads of the last fraction of a second may be missing.
 The report flushes first, so it lists the reads this process answered.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 import threading
 import weakref
@@ -21,6 +25,8 @@ from typing import Any
 from backend.context import Backend, on_store, rfc3339
 from backend.errors import BackendError
 from backend.store import StoreBusy
+
+log = logging.getLogger(__name__)
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS score_reads (
@@ -38,7 +44,10 @@ RECORDED_ROLES = frozenset({"bike_lock", "kiosk"})
 PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 REPORT_DAYS = 90
 KEEP_DAYS = 90
-RESCHEDULE_S = 1.0
+# Noted reads are written this long after the first of them.
+FLUSH_AFTER_S = 0.25
+# A flush scheduled this long ago and not yet run is given up for a new one.
+RESCHEDULE_S = 2.0
 
 
 def record(conn: sqlite3.Connection, *, subject_id: str, terminal_id: str,
@@ -70,6 +79,8 @@ class _Pending:
     def __init__(self) -> None:
         self.rows: list[tuple[str, float, str, str | None, int]] = []
         self.rows_lock = threading.Lock()
+        # Flushes scheduled on the event loop and running (kept referenced until done).
+        self.tasks: set[asyncio.Task[None]] = set()
         # When the flush now on its way was scheduled (None: none is).
         self.scheduled_at: float | None = None
         self.writing = threading.Lock()
@@ -103,10 +114,27 @@ def note(backend: Backend, *, subject_id: str, terminal_id: str, purpose: str | 
         return False
 
 
+def schedule_flush(backend: Backend) -> None:
+    """Write the noted reads :data:`FLUSH_AFTER_S` from now, on the running event loop (not
+    as the response's background task: that would hold the connection's next request)."""
+    loop = asyncio.get_running_loop()
+    pending = _pending(backend)
+
+    def start() -> None:
+        task = loop.create_task(flush_soon(backend))
+        pending.tasks.add(task)
+        task.add_done_callback(pending.tasks.discard)
+
+    loop.call_later(FLUSH_AFTER_S, start)
+
+
 async def flush_soon(backend: Backend) -> None:
-    """:func:`flush` as a response's background task: on the event loop for a store that
-    runs transactions inline, else on the thread pool."""
-    await on_store(backend, lambda: flush(backend, rounds=1))
+    """:func:`flush` from the event loop: inline for a store that runs transactions there,
+    else on the thread pool."""
+    try:
+        await on_store(backend, lambda: flush(backend, rounds=1))
+    except BackendError as exc:  # closing down (answered reads are then lost, as documented)
+        log.info("score reads not recorded: %s", exc)
 
 
 def flush(backend: Backend, *, wait: bool = False, rounds: int = 0) -> int:

@@ -18,7 +18,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -33,16 +32,16 @@ log = logging.getLogger(__name__)
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # How long a SQLite writer waits for another connection's write lock before giving up.
 BUSY_TIMEOUT_MS = 10_000
-# A write on the event loop waits at most ~2 ms for another thread's write, and polls the
-# writer lock of the other processes this often, this long apart (~2 ms), before it moves to
-# the thread pool: the other writes take about a millisecond.
-WRITER_POLLS = 8
-WRITER_POLL_S = 0.00025
+# How long a write on the event loop waits for another thread's or connection's write before
+# it moves to the thread pool: healthy writes take about a millisecond and waiting costs less
+# than the hop, but a long one elsewhere must not stall every request for long.
+BRIEF_WAIT_S = 0.05
 
 
 class StoreBusy(BackendError):
-    """A write asked not to wait (:meth:`Store.without_waiting`) found another writer; nothing
-    was written, so the caller may run it again where waiting is allowed."""
+    """A write asked to wait only briefly (:meth:`Store.waiting_briefly`) found another writer
+    still busy; nothing was written, so the caller may run it again where waiting is
+    allowed."""
 
 
 class Cursor(Protocol):
@@ -93,13 +92,13 @@ class BaseStore(ABC):
     def inline(self) -> bool:
         """Whether a route may run this store's transactions on the event loop itself when
         no other writer is busy (:func:`backend.context.on_store`): they do not cross the
-        network, and :meth:`without_waiting` makes them refuse rather than wait."""
+        network, and :meth:`waiting_briefly` makes them refuse rather than wait long."""
         return False
 
     @contextmanager
-    def without_waiting(self) -> Iterator[None]:
-        """Make the thread's next transaction refuse (:class:`StoreBusy`) rather than wait,
-        where the store supports it (:attr:`inline`); here a no-op."""
+    def waiting_briefly(self) -> Iterator[None]:
+        """Make the thread's next transaction refuse (:class:`StoreBusy`) rather than wait
+        long, where the store supports it (:attr:`inline`); here a no-op."""
         yield
 
     def companion(self, name: str, schema: str) -> BaseStore:
@@ -293,13 +292,14 @@ class Store(BaseStore):
     def transaction(self) -> Iterator[SqliteConnection]:
         """A write transaction: committed when the block ends, rolled back if it raises.
 
-        The first transaction inside :meth:`without_waiting` on this thread raises
-        :class:`StoreBusy` before anything is written where it would have to wait for
-        another writer (another thread or process) more than about 2 ms each, or at all for
-        SQLite's own lock (a connection outside this store)."""
-        nowait = getattr(self._local, "nowait", False)
-        self._local.nowait = False  # only the first: a later one follows a committed write
-        if not self._lock.acquire(timeout=WRITER_POLLS * WRITER_POLL_S if nowait else -1):
+        The first transaction inside :meth:`waiting_briefly` on this thread waits at most
+        :data:`BRIEF_WAIT_S` for another thread of this process or for a connection outside
+        this store (SQLite's own lock), then raises :class:`StoreBusy` before anything is
+        written. Other worker processes on the file are waited for: their writes are as short
+        as this one's, and the kernel wakes the next writer the moment the lock is free."""
+        brief = getattr(self._local, "brief", False)
+        self._local.brief = False  # only the first: a later one follows a committed write
+        if not self._lock.acquire(timeout=BRIEF_WAIT_S if brief else -1):
             raise StoreBusy("another thread is writing")
         try:
             conn = self._connection()
@@ -308,9 +308,9 @@ class Store(BaseStore):
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
                 self._checkpointer = Checkpointer(self.path).start()
             if self._writer_fd is not None:
-                self._lock_writer(nowait)
+                fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
             try:
-                self._begin(conn, nowait)
+                self._begin(conn, brief)
                 try:
                     yield self._wrapped
                 except BaseException:
@@ -323,28 +323,11 @@ class Store(BaseStore):
         finally:
             self._lock.release()
 
-    def _lock_writer(self, nowait: bool) -> None:
-        """Take the OS writer lock shared with the other processes. Without waiting, a few
-        short polls (the other workers' transactions take about a millisecond) before
-        :class:`StoreBusy`."""
-        assert self._writer_fd is not None
-        if not nowait:
-            fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
-            return
-        for attempt in range(WRITER_POLLS):
-            try:
-                fcntl.flock(self._writer_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if attempt + 1 < WRITER_POLLS:
-                    time.sleep(WRITER_POLL_S)  # another process's write: about 1 ms
-        raise StoreBusy("another process is writing")
-
-    def _begin(self, conn: sqlite3.Connection, nowait: bool) -> None:
-        if not nowait:
+    def _begin(self, conn: sqlite3.Connection, brief: bool) -> None:
+        if not brief:
             conn.execute("BEGIN IMMEDIATE")
             return
-        conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute(f"PRAGMA busy_timeout = {int(BRIEF_WAIT_S * 1000)}")
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -355,15 +338,17 @@ class Store(BaseStore):
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     @contextmanager
-    def without_waiting(self) -> Iterator[None]:
-        """Within the block, the thread's next :meth:`transaction` raises :class:`StoreBusy`
-        rather than wait for another writer (:func:`backend.context.on_store`: a route on the
-        event loop writes inline only when no one else is writing, else on the thread pool)."""
-        self._local.nowait = True
+    def waiting_briefly(self) -> Iterator[None]:
+        """Within the block, the thread's next :meth:`transaction` waits at most
+        :data:`BRIEF_WAIT_S` for a writer of this process or a foreign connection, then
+        raises :class:`StoreBusy` (:func:`backend.context.on_store`: a route on the event
+        loop writes inline unless another holds the lock for long, else on the thread
+        pool)."""
+        self._local.brief = True
         try:
             yield
         finally:
-            self._local.nowait = False
+            self._local.brief = False
 
     def companion(self, name: str, schema: str) -> BaseStore:
         """``<file>-<name>``, a SQLite file with a writer lock of its own (every process on
