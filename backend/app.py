@@ -63,6 +63,7 @@ from backend.docs import mount_docs
 from backend.errors import ApiError, BackendError
 from backend.guard import RequestGuard
 from backend.idempotency import error_body
+from backend.json_response import OrjsonResponse
 from backend.migrations import Migration, from_modules, migrate, pending
 from backend.settings import BackendSettings
 
@@ -240,6 +241,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        default_response_class=OrjsonResponse,
         # FastAPI's built-in OpenTelemetry hooks, off: no exporter is configured, and asking
         # the providers on every request cost CPU under load (bench load).
         telemetry={"tracing": False, "metrics": False, "logs": False,

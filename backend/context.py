@@ -184,7 +184,9 @@ def caller_of(request: Request) -> Caller:
             raise ApiError(401, "unauthenticated",
                            "missing or unknown API key; send 'Authorization: Bearer <key>'")
     route = request.scope.get("route")
-    path = getattr(route, "path", request.url.path)
+    # The route's template, else the raw path (never request.url: building it costs more
+    # than the rest of this check).
+    path = getattr(route, "path", None) or request.scope["path"]
     if not allowed(caller.role, request.method, path):
         raise ApiError(403, "forbidden",
                        f"a {caller.role} key may not call {request.method} {path}")

@@ -24,6 +24,7 @@ from backend.context import (
 from backend.disputes import restrictions_in_force
 from backend.errors import ApiError
 from backend.ingest import check_events, ingest_checked
+from backend.json_response import OrjsonResponse
 from backend.score_state import ensure_current, scorecard
 from backend.scoring import BASE_SCORE, SCORE_RANGE
 
@@ -95,11 +96,11 @@ async def get_score(subject_id: Annotated[str, Path(max_length=128)], backend: B
         body = await run_in_threadpool(_read_score, backend, subject_id)
     # The read is recorded after the answer has gone, so a score read never waits for writes.
     if caller.role not in score_reads.RECORDED_ROLES:
-        return JSONResponse(body)
+        return OrjsonResponse(body)
     if score_reads.note(backend, subject_id=subject_id, terminal_id=caller.terminal_id,
                         purpose=purpose, score=body["score"]):
         score_reads.schedule_flush(backend)  # else one is on its way for the reads before
-    return JSONResponse(body)
+    return OrjsonResponse(body)
 
 
 def _read_score(backend: Backend, subject_id: str) -> dict[str, Any]:
@@ -123,9 +124,9 @@ async def post_events(batch: EventBatch, backend: BackendDep, caller: CallerDep
     def ingest() -> dict[str, Any]:
         with backend.store.transaction() as conn:
             return ingest_checked(conn, checked, caller, backend.now())
-    # A JSONResponse, not a dict: FastAPI's generic serialisation of the answer cost more
+    # A response, not a dict: FastAPI's generic serialisation of the answer cost more
     # than writing it.
-    return JSONResponse(await on_store(backend, ingest))
+    return OrjsonResponse(await on_store(backend, ingest))
 
 
 @router.get("/v1/chain-gaps", summary="Open gaps and forks in terminals' event chains")
