@@ -57,11 +57,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend import score_reads
 from backend.context import Backend
 from backend.docs import mount_docs
 from backend.errors import ApiError, BackendError
 from backend.guard import RequestGuard
 from backend.idempotency import error_body
+from backend.json_response import OrjsonResponse
 from backend.migrations import Migration, from_modules, migrate, pending
 from backend.settings import BackendSettings
 
@@ -229,6 +231,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        score_reads.flush(backend, wait=True)  # reads noted and not yet written
         backend.close()
 
     app = FastAPI(
@@ -238,6 +241,11 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        default_response_class=OrjsonResponse,
+        # FastAPI's built-in OpenTelemetry hooks, off: no exporter is configured, and asking
+        # the providers on every request cost CPU under load (bench load).
+        telemetry={"tracing": False, "metrics": False, "logs": False,
+                   "operation_spans": False},
     )
     app.state.backend = backend
     app.add_exception_handler(ApiError, _api_error)

@@ -9,7 +9,7 @@ and forks are flagged for operators (``GET /v1/chain-gaps``), never a reason to 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from payments.event_chain import chain_hash
@@ -64,17 +64,75 @@ class ChainLinker:
         if prev is None:
             return
         # Is the predecessor here, and does another event name it too? One statement (one
-        # round trip on PostgreSQL) answers both, through the two indexes.
+        # round trip on PostgreSQL), two index probes: an OR of the two conditions in one
+        # WHERE made SQLite walk every link of the terminal, 2 ms an event at 4,000 links.
         found, forked = conn.execute(
-            "SELECT COALESCE(MAX(CASE WHEN hash = ? THEN 1 ELSE 0 END), 0),"
-            " COALESCE(MAX(CASE WHEN prev_hash = ? AND event_id != ? THEN 1 ELSE 0 END), 0)"
-            " FROM event_links WHERE terminal_id = ? AND (hash = ? OR prev_hash = ?)",
-            (prev, prev, event["id"], terminal, prev, prev)).fetchone()
+            "SELECT EXISTS (SELECT 1 FROM event_links WHERE terminal_id = ? AND hash = ?),"
+            " EXISTS (SELECT 1 FROM event_links WHERE terminal_id = ? AND prev_hash = ?"
+            " AND event_id != ?)",
+            (terminal, prev, terminal, prev, event["id"])).fetchone()
         if not found:
             _flag(conn, terminal, "gap", prev, event["id"], now)
             self._open_gaps = True
         if forked:
             _flag(conn, terminal, "fork", prev, event["id"], now)
+
+
+    def link_all(self, items: Sequence[tuple[Mapping[str, Any], str]], now: float) -> None:
+        """:meth:`link` for a batch of well-formed events with their chain hashes, in order,
+        with the same outcome, in four statements (plus one per gap, fork or closed gap)
+        instead of two or three per event: the predecessors and the events naming them are
+        looked up for the whole batch at once, and the batch's own links count as they
+        come."""
+        if not items:
+            return
+        conn, terminal = self._conn, self._terminal
+        ids = sorted({event["id"] for event, _ in items})
+        known = {str(r[0]) for r in conn.execute(
+            f"SELECT event_id FROM event_links WHERE event_id IN ({_marks(ids)})", ids)}
+        prevs = sorted({str(e["prev_hash"]) for e, _ in items if e.get("prev_hash")})
+        hashes: set[str] = set()  # of these predecessors, the ones linked already
+        namers: dict[str, set[str]] = {}  # predecessor -> the events naming it
+        if prevs:
+            hashes = {str(r[0]) for r in conn.execute(
+                "SELECT hash FROM event_links WHERE terminal_id = ? AND hash IN"
+                f" ({_marks(prevs)})", (terminal, *prevs))}
+            for prev, event_id in conn.execute(
+                    "SELECT prev_hash, event_id FROM event_links WHERE terminal_id = ? AND"
+                    f" prev_hash IN ({_marks(prevs)})", (terminal, *prevs)):
+                namers.setdefault(str(prev), set()).add(str(event_id))
+        rows: list[tuple[str, str, str | None, str]] = []
+        after: list[tuple[str, str, str]] = []  # ("close", hash, "") | (kind, missing, id)
+        for event, own in items:
+            event_id, prev = event["id"], event.get("prev_hash")
+            if event_id in known:
+                continue  # a duplicate: linked when it first came
+            known.add(event_id)
+            rows.append((event_id, terminal, prev, own))
+            if self._open_gaps:
+                after.append(("close", own, ""))
+            hashes.add(own)
+            if prev is None:
+                continue
+            if prev not in hashes:
+                after.append(("gap", prev, event_id))
+                self._open_gaps = True
+            if namers.setdefault(prev, set()) - {event_id}:
+                after.append(("fork", prev, event_id))
+            namers[prev].add(event_id)
+        conn.executemany("INSERT INTO event_links(event_id, terminal_id, prev_hash, hash)"
+                         " VALUES (?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING", rows)
+        for kind, value, event_id in after:  # in the batch's order, as one by one
+            if kind == "close":
+                conn.execute("UPDATE chain_gaps SET closed_at = ? WHERE terminal_id = ?"
+                             " AND kind = 'gap' AND missing_hash = ? AND closed_at IS NULL",
+                             (now, terminal, value))
+            else:
+                _flag(conn, terminal, kind, value, event_id, now)
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
 
 
 def link_event(conn: sqlite3.Connection, event: Mapping[str, Any], now: float) -> None:

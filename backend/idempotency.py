@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from backend.context import Backend, get_backend, request_id
 from backend.errors import ApiError
+from backend.json_response import OrjsonResponse
 
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,128}")
 
@@ -72,8 +73,9 @@ def run_idempotent(
             if row["fingerprint"] != fingerprint:
                 raise ApiError(409, "idempotency_key_reused",
                                "this Idempotency-Key was already used with a different request")
-            return JSONResponse(status_code=int(row["status"]), content=json.loads(row["body"]),
-                                headers={"Idempotent-Replayed": "true"})
+            return OrjsonResponse(status_code=int(row["status"]),
+                                  content=json.loads(row["body"]),
+                                  headers={"Idempotent-Replayed": "true"})
         conn.execute("SAVEPOINT op")
         try:
             status, content = operation(conn)
@@ -85,4 +87,4 @@ def run_idempotent(
         conn.execute("UPDATE idempotency SET status = ?, body = ?"
                      " WHERE terminal_id = ? AND key = ?",
                      (status, json.dumps(content), terminal_id, key))
-    return JSONResponse(status_code=status, content=content)
+    return OrjsonResponse(status_code=status, content=content)

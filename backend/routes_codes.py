@@ -14,6 +14,7 @@ from backend.context import (
     BackendDep,
     CallerDep,
     TerminalId,
+    on_store,
     rfc3339,
 )
 from backend.errors import ApiError
@@ -94,14 +95,14 @@ def use_code(backend: Backend, conn: sqlite3.Connection, text: str,
 
 
 @router.post("/v1/payment-codes/resolve", summary="Resolve a scanned app payment code (once)")
-def post_resolve(body: ResolveRequest, request: Request, backend: BackendDep,
-                 caller: CallerDep, key: IdempotencyKey) -> JSONResponse:
+async def post_resolve(body: ResolveRequest, request: Request, backend: BackendDep,
+                       caller: CallerDep, key: IdempotencyKey) -> JSONResponse:
     """Check the code and mark it used; a retry with the same Idempotency-Key gets the same 200."""
-    return run_idempotent(
+    return await on_store(backend, lambda: run_idempotent(
         request, terminal_id=caller.terminal_id, key=key, body=body.model_dump(),
         operation=lambda conn: (200, resolve_code(backend, conn, body.code, caller.terminal_id,
                                                   caller.role)),
-    )
+    ))
 
 
 @router.get("/v1/payment-codes/keys", summary="Public keys that sign payment codes")

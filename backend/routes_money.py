@@ -14,6 +14,7 @@ from backend.context import (
     BackendDep,
     CallerDep,
     money_from,
+    on_store,
 )
 from backend.idempotency import IdempotencyKey, run_idempotent
 from backend.roles import ACTS_FOR_ALL
@@ -69,8 +70,8 @@ class RefundRequest(BaseModel):
 
 
 @router.post("/v1/holds", status_code=201, summary="Place a deposit hold")
-def post_hold(body: HoldRequest, request: Request, backend: BackendDep, caller: CallerDep,
-              key: IdempotencyKey) -> JSONResponse:
+async def post_hold(body: HoldRequest, request: Request, backend: BackendDep, caller: CallerDep,
+                    key: IdempotencyKey) -> JSONResponse:
     """``201 {"hold_id", "status": "held", "amount"}`` or ``402 payment_declined``."""
     terminal_id = caller.terminal_id
 
@@ -80,37 +81,37 @@ def post_hold(body: HoldRequest, request: Request, backend: BackendDep, caller: 
         return 201, ledger.place_hold(
             conn, subject_id=body.subject_id, amount=money_from(body.amount.model_dump()),
             reference=body.reference, terminal_id=terminal_id, now=backend.now())
-    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
-                          operation=operation)
+    return await on_store(backend, lambda: run_idempotent(
+        request, terminal_id=terminal_id, key=key, body=body.model_dump(), operation=operation))
 
 
 @router.post("/v1/holds/{hold_id}/release", summary="Release a deposit hold")
-def post_release(hold_id: HoldId, request: Request, caller: CallerDep,
-                 key: IdempotencyKey) -> JSONResponse:
+async def post_release(hold_id: HoldId, request: Request, backend: BackendDep,
+                       caller: CallerDep, key: IdempotencyKey) -> JSONResponse:
     """``200 {"hold_id", "status": "released"}``; ``409 hold_not_active`` if already settled."""
     owner = None if caller.role in ACTS_FOR_ALL else caller.terminal_id
-    return run_idempotent(
+    return await on_store(backend, lambda: run_idempotent(
         request, terminal_id=caller.terminal_id, key=key, body={},
-        operation=lambda conn: (200, ledger.release_hold(conn, hold_id, owner=owner)))
+        operation=lambda conn: (200, ledger.release_hold(conn, hold_id, owner=owner))))
 
 
 @router.post("/v1/holds/{hold_id}/capture", summary="Capture (part of) a deposit hold")
-def post_capture(hold_id: HoldId, body: CaptureRequest, request: Request,
-                 backend: BackendDep, caller: CallerDep,
-                 key: IdempotencyKey) -> JSONResponse:
+async def post_capture(hold_id: HoldId, body: CaptureRequest, request: Request,
+                       backend: BackendDep, caller: CallerDep,
+                       key: IdempotencyKey) -> JSONResponse:
     """``200 {"hold_id", "status": "captured", "charge_id", "amount"}``."""
     terminal_id = caller.terminal_id
 
     def operation(conn: Any) -> tuple[int, dict[str, Any]]:
         return 200, ledger.capture_hold(conn, hold_id, money_from(body.amount.model_dump()),
                                         terminal_id=terminal_id, now=backend.now())
-    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
-                          operation=operation)
+    return await on_store(backend, lambda: run_idempotent(
+        request, terminal_id=terminal_id, key=key, body=body.model_dump(), operation=operation))
 
 
 @router.post("/v1/charges", status_code=201, summary="Charge a payer")
-def post_charge(body: ChargeRequest, request: Request, backend: BackendDep, caller: CallerDep,
-                key: IdempotencyKey) -> JSONResponse:
+async def post_charge(body: ChargeRequest, request: Request, backend: BackendDep,
+                      caller: CallerDep, key: IdempotencyKey) -> JSONResponse:
     """``201 {"charge_id", "status": "captured", "amount"}`` or ``402 payment_declined``."""
     terminal_id = caller.terminal_id
 
@@ -122,13 +123,13 @@ def post_charge(body: ChargeRequest, request: Request, backend: BackendDep, call
             conn, subject_id=body.subject_id, amount=money_from(body.amount.model_dump()),
             reference=body.reference, description=body.description, terminal_id=terminal_id,
             now=backend.now())
-    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
-                          operation=operation)
+    return await on_store(backend, lambda: run_idempotent(
+        request, terminal_id=terminal_id, key=key, body=body.model_dump(), operation=operation))
 
 
 @router.post("/v1/refunds", status_code=201, summary="Refund (part of) a charge")
-def post_refund(body: RefundRequest, request: Request, backend: BackendDep, caller: CallerDep,
-                key: IdempotencyKey) -> JSONResponse:
+async def post_refund(body: RefundRequest, request: Request, backend: BackendDep,
+                      caller: CallerDep, key: IdempotencyKey) -> JSONResponse:
     """``201 {"refund_id", "charge_id", "status": "refunded", "amount"}``."""
     terminal_id = caller.terminal_id
     owner = None if caller.role in ACTS_FOR_ALL else terminal_id
@@ -137,5 +138,5 @@ def post_refund(body: RefundRequest, request: Request, backend: BackendDep, call
         return 201, ledger.refund(conn, charge_id=body.charge_id,
                                   amount=money_from(body.amount.model_dump()),
                                   terminal_id=terminal_id, now=backend.now(), owner=owner)
-    return run_idempotent(request, terminal_id=terminal_id, key=key, body=body.model_dump(),
-                          operation=operation)
+    return await on_store(backend, lambda: run_idempotent(
+        request, terminal_id=terminal_id, key=key, body=body.model_dump(), operation=operation))

@@ -5,6 +5,9 @@ request when ``BackendSettings.require_signatures`` is on. Nonces are remembered
 window, so a request replayed within it is refused as well as one replayed after it: in
 process memory (:class:`LocalNonces`, one process) or in the database (:class:`StoredNonces`,
 table ``request_nonces``), so that a request replayed to another worker process is refused too.
+On SQLite that table lives in a file of its own next to the database (``<file>-nonces``,
+:meth:`backend.store.BaseStore.companion`): a nonce is written for every signed request, and
+those writes must not queue behind money and event writes for the one writer lock.
 """
 
 from __future__ import annotations
@@ -106,6 +109,11 @@ class SignatureChecker:
         self.required = required
         self._window_s = window_s
         self._nonces: NonceMemory = nonces if nonces is not None else LocalNonces(max_nonces)
+
+    @staticmethod
+    def signed(headers: Mapping[bytes, bytes]) -> bool:
+        """Whether the request carries any signature header (only then are nonces read)."""
+        return _TS in headers or _NONCE in headers or _SIG in headers
 
     def check(self, *, key_hash: str, secret: bytes, method: str, target: str,
               headers: Mapping[bytes, bytes], body: bytes) -> Refusal | None:

@@ -13,7 +13,9 @@ write transactions run one at a time, so there the clause is dropped).
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -23,10 +25,23 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from backend.errors import BackendError
+from backend.sqlite_checkpoint import Checkpointer
 
 log = logging.getLogger(__name__)
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# How long a SQLite writer waits for another connection's write lock before giving up.
+BUSY_TIMEOUT_MS = 10_000
+# How long a write on the event loop waits for another thread's or connection's write before
+# it moves to the thread pool: healthy writes take about a millisecond and waiting costs less
+# than the hop, but a long one elsewhere must not stall every request for long.
+BRIEF_WAIT_S = 0.05
+
+
+class StoreBusy(BackendError):
+    """A write asked to wait only briefly (:meth:`Store.waiting_briefly`) found another writer
+    still busy; nothing was written, so the caller may run it again where waiting is
+    allowed."""
 
 
 class Cursor(Protocol):
@@ -72,6 +87,27 @@ class BaseStore(ABC):
         """Whether :meth:`read` is quick enough to run on the event loop: it neither waits
         for writers nor for the network."""
         return True
+
+    @property
+    def inline(self) -> bool:
+        """Whether a route may run this store's transactions on the event loop itself when
+        no other writer is busy (:func:`backend.context.on_store`): they do not cross the
+        network, and :meth:`waiting_briefly` makes them refuse rather than wait long."""
+        return False
+
+    @contextmanager
+    def waiting_briefly(self) -> Iterator[None]:
+        """Make the thread's next transaction refuse (:class:`StoreBusy`) rather than wait
+        long, where the store supports it (:attr:`inline`); here a no-op."""
+        yield
+
+    def companion(self, name: str, schema: str) -> BaseStore:
+        """A store for one kind of short-lived, write-heavy rows (request nonces) whose
+        writes should not queue behind the main data's: a SQLite file of its own next to
+        this one (:class:`Store`), this store itself elsewhere. ``schema`` is run on it
+        (``CREATE ... IF NOT EXISTS``); closed with this store."""
+        self.execute_script(schema)
+        return self
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Any]:
@@ -199,8 +235,11 @@ class Store(BaseStore):
     """A thread-safe SQLite database; every :meth:`transaction` runs alone and atomically.
 
     Writes share one connection behind a lock, so write transactions are serialised and never
-    see each other half-done (other processes on the same file wait on SQLite's own lock,
-    ``BEGIN IMMEDIATE``). Reads (:meth:`read`) take no lock: each thread has its own
+    see each other half-done. When several processes serve the file (``shared``), a writer
+    first takes an exclusive OS lock on ``<file>-writer`` (``flock``): a waiting process sleeps
+    in the kernel and wakes the moment the lock is free, where SQLite's own busy handler
+    (``BEGIN IMMEDIATE`` against another process) polls with sleeps of up to 100 ms.
+    Reads (:meth:`read`) take no lock: each thread has its own
     connection reading a consistent WAL snapshot while writes go on (a database in memory
     has one connection only, so there reads share the write lock).
     """
@@ -216,7 +255,8 @@ class Store(BaseStore):
         self._readers_lock = threading.Lock()
         try:
             self._conn: sqlite3.Connection | None = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=10.0
+                self.path, check_same_thread=False, isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000.0
             )
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA foreign_keys = ON")
@@ -226,6 +266,16 @@ class Store(BaseStore):
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open the back-end database {self.path}: {exc}") from None
         self._wrapped = SqliteConnection(self._conn)
+        self._checkpointer: Checkpointer | None = None
+        self._companions: dict[str, Store] = {}
+        self._writer_fd: int | None = None
+        if self.shared:
+            try:
+                self._writer_fd = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                self._conn.close()
+                raise BackendError(f"cannot open the writer lock of {self.path}: {exc}") \
+                    from None
 
     @property
     def closed(self) -> bool:
@@ -240,20 +290,92 @@ class Store(BaseStore):
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteConnection]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
-        with self._lock:
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        The first transaction inside :meth:`waiting_briefly` on this thread waits at most
+        :data:`BRIEF_WAIT_S` for another thread of this process or for a connection outside
+        this store (SQLite's own lock), then raises :class:`StoreBusy` before anything is
+        written. Other worker processes on the file are waited for: their writes are as short
+        as this one's, and the kernel wakes the next writer the moment the lock is free."""
+        brief = getattr(self._local, "brief", False)
+        self._local.brief = False  # only the first: a later one follows a committed write
+        if not self._lock.acquire(timeout=BRIEF_WAIT_S if brief else -1):
+            raise StoreBusy("another thread is writing")
+        try:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            if self._checkpointer is None and self.path != ":memory:":
+                # Started with the first write (after any fork), never at import or open.
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
+                self._checkpointer = Checkpointer(self.path).start()
+            if self._writer_fd is not None:
+                fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
             try:
-                yield self._wrapped
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                self._begin(conn, brief)
+                try:
+                    yield self._wrapped
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                if self._writer_fd is not None:
+                    fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+    def _begin(self, conn: sqlite3.Connection, brief: bool) -> None:
+        if not brief:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        conn.execute(f"PRAGMA busy_timeout = {int(BRIEF_WAIT_S * 1000)}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreBusy("the database is locked by another connection") from None
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    @contextmanager
+    def waiting_briefly(self) -> Iterator[None]:
+        """Within the block, the thread's next :meth:`transaction` waits at most
+        :data:`BRIEF_WAIT_S` for a writer of this process or a foreign connection, then
+        raises :class:`StoreBusy` (:func:`backend.context.on_store`: a route on the event
+        loop writes inline unless another holds the lock for long, else on the thread
+        pool)."""
+        self._local.brief = True
+        try:
+            yield
+        finally:
+            self._local.brief = False
+
+    def companion(self, name: str, schema: str) -> BaseStore:
+        """``<file>-<name>``, a SQLite file with a writer lock of its own (every process on
+        this file opens the same one); in memory, this store itself."""
+        if self.path == ":memory:":
+            return super().companion(name, schema)
+        with self._lock:
+            self._connection()  # raises once closed
+            found = self._companions.get(name)
+            if found is None:
+                found = Store(f"{self.path}-{name}", shared=self.shared)
+                try:
+                    found.execute_script(schema)
+                except BaseException:
+                    found.close()
+                    raise
+                self._companions[name] = found
+            return found
 
     def exclusive(self) -> AbstractContextManager[SqliteConnection]:
         """A write transaction; ``BEGIN IMMEDIATE`` already keeps other processes out."""
         return self.transaction()
+
+    @property
+    def inline(self) -> bool:
+        """SQLite is local: a transaction waits at most for another writer's few statements."""
+        return True
 
     @property
     def concurrent_reads(self) -> bool:
@@ -302,9 +424,18 @@ class Store(BaseStore):
     def close(self) -> None:
         """Close the database; safe to call more than once."""
         with self._lock:
+            for companion in self._companions.values():
+                companion.close()
+            self._companions.clear()
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
+                self._checkpointer = None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._writer_fd is not None:
+                os.close(self._writer_fd)
+                self._writer_fd = None
             with self._readers_lock:
                 for reader in self._readers:
                     reader.close()

@@ -14,7 +14,7 @@ and positions of a batch are folded per vehicle and written in a few statements
 
 - ``status`` / ``heartbeat`` / ``position`` / ``alarm``: the vehicle's fleet state;
 - ``events``: through the same ingestion code as ``POST /v1/events:batch``
-  (:func:`backend.routes_scores.ingest_checked`) with the device as the caller (its role from
+  (:func:`backend.ingest.ingest_checked`) with the device as the caller (its role from
   its API key; in dev mode from its id);
 - ``ack``: the command's status.
 
@@ -548,7 +548,7 @@ class Bridge:
             self._ingest_events(conn, msg, now)
 
     def _ingest_events(self, conn: sqlite3.Connection, msg: Events, now: float) -> None:
-        from backend.routes_scores import check_events, ingest_checked
+        from backend.ingest import check_events, ingest_checked
 
         caller = self.device_caller(msg.device_id)
         if caller is None:

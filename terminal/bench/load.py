@@ -64,6 +64,9 @@ class LoadPlan:
     pool_max: int = 16
     # Offered requests/s over all terminals (paced); 0: closed loop, as fast as answers come.
     rate: float = 0.0
+    # Sign every request as terminals do (sign_requests on in the example configurations)
+    # and serve with --require-signatures; False: bearer key only.
+    signed: bool = True
     mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
 
 
@@ -177,10 +180,11 @@ def store_for(store: str, work_dir: Path,
     yield str(path)
 
 
-def start_server(db: Path | str, workers: int, terminals: list[str],
-                 pool_max: int = 16) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(db: Path | str, workers: int, terminals: list[str], pool_max: int = 16,
+                 signed: bool = False) -> tuple[subprocess.Popen[bytes], int]:
     """Serve the back end on loopback (``scanpay backend serve --dev``) in ``workers``
-    processes, with development keys for ``terminals``; waits for health."""
+    processes, with development keys for ``terminals`` (``--require-signatures`` when
+    ``signed``); waits for health."""
     from terminal.errors import TerminalError
 
     port = _free_port()
@@ -189,6 +193,8 @@ def start_server(db: Path | str, workers: int, terminals: list[str],
            "--store", str(db), "--no-dev-routes", "--pool-max", str(pool_max)]
     for terminal_id in terminals:
         cmd += ["--terminal", terminal_id]
+    if signed:
+        cmd.append("--require-signatures")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60.0
     while time.monotonic() < deadline:
@@ -263,8 +269,21 @@ class _Connection:
         self.reader = self.writer = None
 
 
-def _build(kind: str, term: _Terminal, rng: random.Random,
-           all_subjects: list[str]) -> tuple[str, str, dict[str, str], bytes] | None:
+def _build(kind: str, term: _Terminal, rng: random.Random, all_subjects: list[str],
+           signed: bool = True) -> tuple[str, str, dict[str, str], bytes] | None:
+    """One request of ``kind`` from ``term`` (None: out of payment codes), signed as a
+    terminal signs it when ``signed``."""
+    request = _unsigned(kind, term, rng, all_subjects)
+    if request is None or not signed:
+        return request
+    from payments.clients.signing import sign_request
+
+    method, path, headers, body = request
+    return method, path, {**headers, **sign_request(term.key, method, path, body)}, body
+
+
+def _unsigned(kind: str, term: _Terminal, rng: random.Random,
+              all_subjects: list[str]) -> tuple[str, str, dict[str, str], bytes] | None:
     from payments.event_chain import chain_hash
 
     auth = {"Authorization": f"Bearer {term.key}"}
@@ -325,9 +344,10 @@ async def _drive(port: int, terminals: list[_Terminal], plan: LoadPlan,
                 if intended >= stop_at:
                     break
                 kind = rng.choices(kinds, weights)[0]
-                request = _build(kind, term, rng, all_subjects)
+                request = _build(kind, term, rng, all_subjects, plan.signed)
                 if request is None:  # out of payment codes: read a score instead
-                    kind, request = "score", _build("score", term, rng, all_subjects)
+                    kind, request = "score", _build("score", term, rng, all_subjects,
+                                                    plan.signed)
                     assert request is not None
                 status, body = await conn.request(*request)
                 # From when it was due, so a server that falls behind is not flattered
@@ -387,7 +407,7 @@ def summarise(latencies: Mapping[str, list[float]], statuses: Mapping[str, Mappi
     return {"terminals": plan.terminals, "stored_events": plan.events,
             "seconds": round(window_s, 2), "workers": plan.workers, "seed": plan.seed,
             "store": store_kind(plan.store), "pool_max": plan.pool_max,
-            "offered_rps": plan.rate or None,
+            "offered_rps": plan.rate or None, "signed": plan.signed,
             "mix": dict(plan.mix), "cpus": os.cpu_count(), "total": total,
             "by_kind": {k: stats(latencies[k], statuses[k]) for k in KINDS if latencies[k]},
             "target": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS,
@@ -406,7 +426,7 @@ def run_load(plan: LoadPlan, work_dir: Path) -> tuple[dict[str, Any], dict[str, 
         print(f"load: pre-filled in {prefill_s:.1f} s; serving with {plan.workers} worker(s)",
               file=sys.stderr, flush=True)
         proc, port = start_server(db, plan.workers, [t.terminal_id for t in terminals],
-                                  plan.pool_max)
+                                  plan.pool_max, plan.signed)
         roots = {"backend": proc.pid, **pids, "load_generator": os.getpid()}
         meter = CpuMeter(roots, {"backend": float(plan.workers), "postgres": float(
             os.cpu_count() or 1), "load_generator": 1.0})
@@ -487,6 +507,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="offered requests/s over all terminals, each terminal paced; "
                              "0 (default): closed loop, each terminal sends as soon as it has "
                              "its answer")
+    parser.add_argument("--unsigned", action="store_true",
+                        help="send bearer keys only; by default every request is signed as "
+                             "terminals sign them (sign_requests) and the back end serves "
+                             "with --require-signatures (a nonce remembered per request)")
     parser.add_argument("--pool-max", type=int, default=16, metavar="N",
                         help="PostgreSQL connections per worker at most (default 16)")
     parser.add_argument("--seed", type=int, default=1, metavar="S", help="random seed")
@@ -549,7 +573,8 @@ def _run(args: argparse.Namespace) -> int:
         raise TerminalError("--terminals must be >= 1, --events and --rate >= 0, --seconds > 0")
     summaries = [_one(args, LoadPlan(
         terminals=args.terminals, events=args.events, seconds=args.seconds, workers=n,
-        seed=args.seed, rate=args.rate, store=args.store, pool_max=args.pool_max))
+        seed=args.seed, rate=args.rate, store=args.store, pool_max=args.pool_max,
+        signed=not args.unsigned))
         for n in counts]
     if len(summaries) > 1:
         name = f"load{'-pg' if summaries[0]['store'] == 'postgresql' else ''}-scaling" \
@@ -585,6 +610,7 @@ def _one(args: argparse.Namespace, plan: LoadPlan) -> dict[str, Any]:
     offered = f"offered {plan.rate:g} req/s" if plan.rate else "closed loop"
     print(f"load: {plan.terminals} terminals, {plan.events} stored events, "
           f"{store_kind(plan.store)}, {plan.workers} worker(s), {offered}, "
+          f"{'signed' if plan.signed else 'unsigned'}, "
           f"{summary['seconds']} s: {total['rps']} req/s, "
           f"p50 {total['p50_ms']} ms, p95 {total['p95_ms']} ms, p99 {total['p99_ms']} ms, "
           f"{total['errors']} errors")
