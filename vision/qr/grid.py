@@ -43,15 +43,18 @@ from functools import lru_cache
 import numpy as np
 
 from vision.qr.engines import zxing_decode
+from vision.qr.erasures import decode_soft
 from vision.qr.result import QrCode
 
 _WORK_MODULE_PX = 2.0  # the region is scaled so a module spans about this many pixels
 _MODULE_STEPS = (0.5, 0.7, 1.0, 1.4)  # module sizes tried around the hint
+_MAX_WORK_SIDE = 360.0  # longest side of the image the finders are searched in
 _FINE_STEPS = (0.85, 1.0, 1.2)  # ... and around a module size already measured
 _MIN_PEAK = 0.35  # normalised correlation a finder candidate needs
 _CANDIDATES = 8  # strongest candidates kept per region
 _MIN_FIT = 0.45  # R^2 of the blur model on the known modules a grid needs to be read or voted
 _GOOD_FIT = 0.9  # a fit this good is not second-guessed with the neighbouring versions
+_SOFT_FIT = 0.85  # a fit needs this R^2 for the (costlier) soft-decision decoding
 _VOTE_FLOOR = 0.8  # fits at or below this R^2 count (almost) nothing in the vote
 _DRAW_PX = 4  # pixels per module of the drawn symbol
 Point = tuple[float, float]
@@ -363,10 +366,11 @@ def equalise(vals: np.ndarray, size: int, iterations: int = 20,
 
 
 def _resized(gray: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
-    """``gray`` scaled by ``factor`` (at most to 480 pixels a side), and the factor used."""
+    """``gray`` scaled by ``factor`` (at most to _MAX_WORK_SIDE pixels a side), and the
+    factor used."""
     import cv2
 
-    factor = min(factor, 480.0 / max(gray.shape[:2]))
+    factor = min(factor, _MAX_WORK_SIDE / max(gray.shape[:2]))
     if abs(factor - 1.0) <= 0.1:
         return gray, 1.0
     interp = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
@@ -420,17 +424,25 @@ def draw(values: np.ndarray) -> np.ndarray:
     return np.kron(img, np.ones((_DRAW_PX, _DRAW_PX), np.uint8))
 
 
-def read(values: np.ndarray, grid: Grid, tag: str = "grid") -> list[QrCode]:
-    """Decode the sampled modules (zxing-cpp checks the error correction); the code's corners
-    are mapped back through the grid."""
+def read(values: np.ndarray, grid: Grid, tag: str = "grid", *, soft: bool = False
+         ) -> list[QrCode]:
+    """Decode the sampled modules (zxing-cpp checks the error correction); with ``soft``,
+    when the hard bits do not decode, try the soft-decision error-and-erasure correction
+    (:func:`vision.qr.erasures.decode_soft`) first. The code's corners are mapped back
+    through the grid."""
     codes = zxing_decode(draw(values), try_harder=False, tag=tag)
+    if not codes and soft:
+        fixed = decode_soft(values)
+        if fixed is not None:
+            codes = zxing_decode(draw(np.where(fixed, 1.0, -1.0)), try_harder=False,
+                                 tag=f"{tag}/soft")
     if not codes:
         return []
     n = grid.size
     corners = _map(grid.homography, np.array([[-0.5, -0.5], [n - 0.5, -0.5],
                                               [n - 0.5, n - 0.5], [-0.5, n - 0.5]]))
     pts = tuple((float(x), float(y)) for x, y in corners)
-    return [QrCode(c.payload, c.text, pts, tag) for c in codes]
+    return [QrCode(c.payload, c.text, pts, c.engine) for c in codes]
 
 
 @dataclass
@@ -471,15 +483,16 @@ def decode_region(gray: np.ndarray, module: float, votes: GridVotes | None = Non
     to them and the vote is read too. Corners are mapped by ``scale`` and ``origin``."""
     fits = fit_grids(gray, module)
     found: list[QrCode] = []
-    for s in fits:
-        found = read(s.values, s.grid)
+    for i, s in enumerate(fits):
+        # Soft decoding only for the best fit of the strongest finder triple, when it is good.
+        found = read(s.values, s.grid, soft=i == 0 and s.grid.score >= _SOFT_FIT)
         if found:
             break
     if not found and votes is not None and fits:
         votes.add(fits[0])
         total = votes.total(fits[0].grid.size)
         if total is not None:
-            found = read(total[0], fits[0].grid, tag="grid/votes")
+            found = read(total[0], fits[0].grid, tag="grid/votes", soft=True)
     ox, oy = origin
     return [QrCode(c.payload, c.text, tuple((x * scale + ox, y * scale + oy)
                                             for x, y in c.points), c.engine) for c in found]

@@ -21,8 +21,9 @@ A camera delivers 15-30 frames a second of the same phone, so a frame need not s
    frame, continuing on the next call where the budget stopped them. The sharpest frame keeps
    its turn while it is in the history, so its steps are spread over several camera frames
    instead of the same first few being repeated on every new frame.
-5. **The grid sampler** (:mod:`vision.qr.grid`), one of those steps, after the cheap
-   zxing-cpp preparations and before zbar and WeChat, on the region at the camera's own
+5. **The grid sampler** (:mod:`vision.qr.grid`), one of those steps, right after the unsharp
+   mask (ahead of the other cheap preparations, so that its larger cost still fits the
+   budget), on the region at the camera's own
    resolution (no interpolation before the sampling): the finders found by a matched filter,
    the module grid fitted through them, the blur's leak between modules measured on the
    symbol's fixed patterns and undone, and the modules read as a clean symbol; the regions of
@@ -89,6 +90,8 @@ _MAX_UPSCALE = 4.0
 _MAX_SIDE = 640  # longest side of a scaled region
 _WECHAT_MAX_SIDE = 400
 _STACK_FOCUS = 0.7  # frames stacked must be at least this sharp relative to the sharpest
+_SKIP_DECAY = 0.9  # a skipped step's cost estimate shrinks by this factor...
+_RETRY_WITHIN = 1.5  # ...unless it is above this many budgets (it stays off: e.g. WeChat)
 _NATIVE = frozenset({"region:grid"})  # steps run on the region unscaled...
 _NATIVE_MARGIN = 0.2  # ...and grown by this much of its side on each side
 _FRAGMENT_MARGIN = 0.5  # a located outline grown by this much of its side on each side
@@ -236,8 +239,13 @@ class StreamDecoder:
             if snap is not None and key in snap.tried:
                 continue
             elapsed = (self._clock() - start) * 1000.0
-            if elapsed + self._cost_ms.get(name, 0.0) > self.budget_ms:
+            estimate = self._cost_ms.get(name, 0.0)
+            if elapsed + estimate > self.budget_ms:
                 over = True
+                if estimate <= _RETRY_WITHIN * self.budget_ms:
+                    # A cost estimate only falls when the step runs: let a skipped step's
+                    # estimate decay, or one slow run (a large region) would bar it for good.
+                    self._cost_ms[name] = estimate * _SKIP_DECAY
                 continue
             t0 = self._clock()
             if snap is None:
@@ -357,11 +365,11 @@ def _steps(e: EngineSet, votes: grid.GridVotes) -> tuple[Step, ...]:
     return (
         zx(None, "region:zxing"),
         zx(p.sharpen, "region:zxing/sharpen"),
+        ("region:grid", lambda g, m: grid.decode_region(g, m, votes)),
         zx(p.flatten, "region:zxing/flatten"),
         zx(p.clahe, "region:zxing/clahe"),
         zx(p.denoise, "region:zxing/denoise"),
         zx(p.binarize, "region:zxing/binarize", "FixedThreshold"),
-        ("region:grid", lambda g, m: grid.decode_region(g, m, votes)),
         ("region:zbar", lambda g, _m: e.zbar(g, tag="region:zbar")),
         ("region:wechat", wechat),
     )
