@@ -384,9 +384,9 @@ def fit_grids(gray: np.ndarray, module: float) -> list[Sample]:
     factor = _WORK_MODULE_PX / max(module, 0.3)
     work, factor = _resized(gray, factor)
     triples = _triples(find_finders(work, _WORK_MODULE_PX))
-    if triples and triples[0][3] < 0.8 * _WORK_MODULE_PX:
-        # The hint was too large (a blurred finder measures wide): look again at the
-        # resolution the finders found give.
+    if triples and abs(triples[0][3] / _WORK_MODULE_PX - 1.0) > 0.15:
+        # The hint was off (a blurred finder measures wide, an outline fragment small): look
+        # again at the resolution the finders found give, around their module size.
         work, factor = _resized(gray, factor * _WORK_MODULE_PX / triples[0][3])
         triples = _triples(find_finders(work, _WORK_MODULE_PX, _FINE_STEPS))
     img = work.astype(np.float32)
