@@ -195,3 +195,34 @@ def test_settings_are_checked() -> None:
         StreamDecoder(settings=StreamSettings(history=0))
     with pytest.raises(ValueError):
         StreamDecoder(settings=StreamSettings(stack=0))
+
+
+@pytest.mark.parametrize(("cost_ms", "retried"), [(40.0, True), (60.0, False)])
+def test_a_step_slow_once_is_retried_later_unless_it_costs_over_one_and_a_half_budgets(
+        monkeypatch: pytest.MonkeyPatch, cost_ms: float, retried: bool) -> None:
+    """The grid step is made to cost ``cost_ms`` on the decoder's clock: over the 30 ms budget
+    it is skipped, its estimate decays and it runs again; at twice the budget it stays off."""
+    from vision.qr import grid
+    from vision.qr import stream as stream_module
+
+    now = [0.0]
+    calls: list[int] = []
+
+    def clock() -> float:
+        now[0] += 0.0001  # 0.1 ms per clock read
+        return now[0]
+
+    def slow(gray: np.ndarray, module: float, votes: object = None) -> list:
+        now[0] += cost_ms / 1000.0
+        calls.append(1)
+        return []
+
+    monkeypatch.setattr(stream_module.grid, "decode_region", slow)
+    assert grid.decode_region is slow  # the stream decoder looks it up at call time
+    soft = _frame(PAYLOAD, 1.3, blur=0.5, seed=7)  # located, too soft for any step to read
+    with StreamDecoder(QrDecoder(CascadeSettings(budget_ms=30.0), clock=clock),
+                       clock=clock) as stream:
+        results = [stream.decode(soft) for _ in range(12)]
+    assert not any(r.codes for r in results)
+    assert calls[:1] == [1]  # the first time, nothing is known about its cost: it runs
+    assert (len(calls) > 1) is retried

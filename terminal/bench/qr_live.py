@@ -17,12 +17,14 @@ still busy is replaced by the next one (the live scanner decodes only the freshe
 each decode's measured time. Reported per decoder: time from the frame where the code is fully
 in view to its first correct decode (the decode's end), frames in between, the share of
 sequences decoded within 1 s, frames dropped, wrong decodes and the cost per frame. Decoders:
-``live`` (``vision.qr.stream.StreamDecoder``, what ``QrScanner`` decodes with: the cascade's
-cheap path on every frame, a tracked region, the rescue on the sharpest recent frame, aligned
-stacking; reset between sequences), ``cascade`` (the one-frame cascade the scanner used before)
-and ``zxing`` (zxing-cpp alone on every frame). Decode time is the process's CPU time by
-default (``--clock cpu``), and the budgets are kept on the same clock: the benchmark machine is
-shared, and the wall clock would charge other people's load to whichever decoder ran then.
+``live`` (``vision.qr.stream.StreamDecoder``, what ``QrScanner`` and the kiosk decode with:
+the cascade's cheap path on every frame, a tracked region, the rescue on the sharpest recent
+frame including the finder-driven grid sampler with module votes across frames and
+soft-decision Reed-Solomon, aligned stacking; reset between sequences), ``cascade`` (the
+one-frame cascade the scanner used before) and ``zxing`` (zxing-cpp alone on every frame).
+Decode time is the process's CPU time by default (``--clock cpu``), and the budgets are kept
+on the same clock: the benchmark machine is shared, and the wall clock would charge other
+people's load to whichever decoder ran then.
 ``--seeds N`` runs N seeds (``--jobs`` of them at once) and reports their spread.
 
 One run (``--sequences 12 --seeds 2 --jobs 2``: 60 sequences per renderer and seed, seeds 1

@@ -47,9 +47,12 @@ that benchmark's docstring).
 
 Every step is timed against the per-frame ``budget_ms`` (the cascade's), so the scanner keeps
 up with the camera; a step whose running-average cost would overrun the budget waits for the
-next frame. Every decode still comes from zxing-cpp, zbar or WeChat, which verify the
-symbol's Reed-Solomon error correction; a stacked or older frame can only yield a code that
-was in one of the last few frames.
+next frame, and its estimate decays while it waits (an estimate only fell when the step ran,
+so a single slow run on a large region used to bar a step for good; a step costlier than 1.5
+budgets on average, such as WeChat on some machines, stays off). Every decode still comes
+from zxing-cpp, zbar or WeChat, which verify the symbol's Reed-Solomon error correction (the
+grid sampler's symbols too: it draws the modules, zxing-cpp reads them); a stacked or older
+frame can only yield a code that was in one of the last few frames.
 """
 
 from __future__ import annotations
