@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -67,6 +68,18 @@ def check_event(event: Any, terminal_id: str) -> str | None:
     return _check_attributes(event.get("attributes", {}))
 
 
+@functools.lru_cache(maxsize=4096)
+def _name_problem(name: str) -> str | None:
+    """Why an attribute name is refused, or None (names repeat: the verdict is kept)."""
+    if not _NAME_RE.fullmatch(name):
+        return f"malformed: attribute name {name!r} must be snake_case"
+    if any(part in name for part in _FORBIDDEN_PARTS) or \
+            _FORBIDDEN_WORDS.intersection(name.split("_")):
+        return (f"forbidden_attribute: {name!r} may hold biometrics, images or contact "
+                "details, which events never carry")
+    return None
+
+
 def _check_attributes(attributes: Any) -> str | None:
     if not isinstance(attributes, dict):
         return "malformed: attributes must be an object"
@@ -77,12 +90,9 @@ def _check_attributes(attributes: Any) -> str | None:
     except EventError as exc:
         return f"{exc.reason}: {exc}"
     for name, value in attributes.items():
-        if not _NAME_RE.fullmatch(name):
-            return f"malformed: attribute name {name!r} must be snake_case"
-        if any(part in name for part in _FORBIDDEN_PARTS) or \
-                _FORBIDDEN_WORDS.intersection(name.split("_")):
-            return (f"forbidden_attribute: {name!r} may hold biometrics, images or contact "
-                    "details, which events never carry")
+        problem = _name_problem(name)
+        if problem is not None:
+            return problem
         if not isinstance(value, str | int | bool) or isinstance(value, float):
             return f"malformed: attribute {name!r} must be a string, integer or boolean"
         if isinstance(value, str) and len(value) > MAX_STRING:
@@ -91,7 +101,7 @@ def _check_attributes(attributes: Any) -> str | None:
         if isinstance(value, str) and not value.isprintable():
             return f"malformed: attribute {name!r} has control characters"
     try:  # the terminal's own privacy rule (phone numbers however written, split or not)
-        check_attributes(attributes)
+        check_attributes(attributes, split_checked=True)
     except EventError as exc:
         return f"{exc.reason}: {exc}"
     return None

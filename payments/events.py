@@ -24,6 +24,7 @@ answers for the same event.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -125,16 +126,26 @@ class EventError(PaymentsError):
 
 
 def _check_key(key: object) -> str:
-    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+    if not isinstance(key, str):
         raise EventError(f"attribute key {key!r} must be snake_case ASCII, at most 64 characters")
+    problem = _key_problem(key)
+    if problem is not None:
+        raise EventError(*problem)
+    return key
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_problem(key: str) -> tuple[str, str] | None:
+    """(message, reason) refusing an attribute key, or None (keys repeat: kept)."""
+    if not _KEY_RE.fullmatch(key):
+        return (f"attribute key {key!r} must be snake_case ASCII, at most 64 characters",
+                "malformed")
     found = [part for part in _FORBIDDEN_KEY_FRAGMENTS if part in key]
     found += [word for word in key.split("_") if word in _FORBIDDEN_KEY_WORDS]
     if found:
-        raise EventError(
-            f"attribute key {key!r} names personal or biometric data ({found[0]}); "
-            "events must not carry it", FORBIDDEN
-        )
-    return key
+        return (f"attribute key {key!r} names personal or biometric data ({found[0]}); "
+                "events must not carry it", FORBIDDEN)
+    return None
 
 
 def _check_value(key: str, value: object) -> AttributeValue:
@@ -197,15 +208,18 @@ def refuse_split_phone_number(attributes: Mapping[str, object]) -> None:
         )
 
 
-def check_attributes(attributes: Mapping[str, object]) -> dict[str, AttributeValue]:
-    """Validate flat, privacy-safe attributes; returns a plain copy."""
+def check_attributes(attributes: Mapping[str, object], *,
+                     split_checked: bool = False) -> dict[str, AttributeValue]:
+    """Validate flat, privacy-safe attributes; returns a plain copy. ``split_checked``: the
+    caller already ran :func:`refuse_split_phone_number` on them (the back end does, first)."""
     if not isinstance(attributes, Mapping):
         raise EventError("attributes must be a mapping of names to values")
     if len(attributes) > MAX_ATTRIBUTES:
         raise EventError(f"at most {MAX_ATTRIBUTES} attributes per event")
     for key in attributes:
         _check_key(key)
-    refuse_split_phone_number(attributes)  # before the types: nested values too
+    if not split_checked:
+        refuse_split_phone_number(attributes)  # before the types: nested values too
     checked = {key: _check_value(key, value) for key, value in attributes.items()}
     if _free_text_digits(checked) >= PHONE_MIN_DIGITS:
         raise EventError(

@@ -14,6 +14,7 @@ by the back end's event check (which refuses it with the same reason code). Thre
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -69,8 +70,27 @@ _CONTACT_WORDS = frozenset(
 )
 
 
+def _ascii_class(ch: str) -> str:
+    """The scanning class of one ASCII character (see ``_SEPARATOR_CHARS``)."""
+    if ch in "0123456789":
+        return ch
+    if ch in "Oo":
+        return "O"
+    if ch.isalpha():
+        return "a"
+    if ch in _SEPARATOR_CHARS or ch.isspace() or ch == "-":  # "-" is ASCII's only dash
+        return "-"
+    return "#"
+
+
+# Every ASCII character's class, for str.translate: most text scanned is ASCII.
+_ASCII_CLASSES = {code: _ascii_class(chr(code)) for code in range(128)}
+
+
 def _ascii_digits(text: str) -> str:
     """``text`` after NFKC with every decimal digit of any script as an ASCII digit."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and its digits are already ASCII
+        return text
     out = []
     for ch in unicodedata.normalize("NFKC", text):
         digit = unicodedata.decimal(ch, None)
@@ -80,6 +100,11 @@ def _ascii_digits(text: str) -> str:
 
 def _classify(text: str, *, touching_o_only: bool = False) -> str:
     """``_ascii_digits(text)`` in the scanning alphabet described at ``_SEPARATOR_CHARS``."""
+    if text.isascii():
+        classed = text.translate(_ASCII_CLASSES)
+        if touching_o_only:
+            classed = _LONE_O_RE.sub(lambda m: "a" * len(m.group(0)), classed)
+        return classed
     out = []
     for ch in text:
         if ch in "0123456789":
@@ -170,6 +195,7 @@ def is_id_value(key: str, value: object) -> bool:
     return isinstance(value, str) and is_id_key(key) and bool(_OPAQUE_RE.fullmatch(value))
 
 
+@functools.lru_cache(maxsize=4096)
 def _coordinate_limit(key: str) -> float | None:
     """The largest absolute value in degrees a coordinate named ``key`` has (None: no coord)."""
     words = set(key.split("_"))
