@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from backend.context import Backend
 from backend.errors import BackendError
@@ -79,8 +80,7 @@ class BackendServer:
             self.backend.close()
             raise BackendError(f"cannot listen on {self._host}:{self._port}: {exc}") from None
         port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(uvicorn_config(app))
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                         name="scanpay-backend", daemon=True)
@@ -157,6 +157,18 @@ def migrate_store(settings: BackendSettings) -> list[str]:
         store.close()
 
 
+def uvicorn_config(app: Any, *, access_log: bool = False) -> Any:
+    """The one uvicorn configuration of the back end (test server, ``backend serve`` and its
+    workers): quiet logs, the app's lifespan, and the httptools protocol that sends each
+    answer's head and body in one write (:mod:`backend.http_protocol`)."""
+    import uvicorn
+
+    from backend.http_protocol import CoalescingProtocol
+
+    return uvicorn.Config(app, log_level="warning", access_log=access_log, lifespan="on",
+                          http=CoalescingProtocol)
+
+
 def _run_worker(settings: BackendSettings, host: str, port: int, index: int) -> None:
     import uvicorn
 
@@ -165,8 +177,7 @@ def _run_worker(settings: BackendSettings, host: str, port: int, index: int) -> 
     app = create_app(settings)
     sock = listening_socket(host, port, reuse_port=True)  # only once ready to serve
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                      lifespan="on")).run(sockets=[sock])
+        uvicorn.Server(uvicorn_config(app)).run(sockets=[sock])
     finally:
         app.state.backend.close()
         sock.close()

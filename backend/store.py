@@ -30,6 +30,8 @@ from backend.sqlite_checkpoint import Checkpointer
 log = logging.getLogger(__name__)
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# Bytes a restarted write-ahead log is cut back to.
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
 # How long a SQLite writer waits for another connection's write lock before giving up.
 BUSY_TIMEOUT_MS = 10_000
 # How long a write on the event loop waits for another thread's or connection's write before
@@ -235,13 +237,13 @@ class Store(BaseStore):
     """A thread-safe SQLite database; every :meth:`transaction` runs alone and atomically.
 
     Writes share one connection behind a lock, so write transactions are serialised and never
-    see each other half-done. When several processes serve the file (``shared``), a writer
-    first takes an exclusive OS lock on ``<file>-writer`` (``flock``): a waiting process sleeps
-    in the kernel and wakes the moment the lock is free, where SQLite's own busy handler
-    (``BEGIN IMMEDIATE`` against another process) polls with sleeps of up to 100 ms.
-    Reads (:meth:`read`) take no lock: each thread has its own
-    connection reading a consistent WAL snapshot while writes go on (a database in memory
-    has one connection only, so there reads share the write lock).
+    see each other half-done. A writer also takes an exclusive OS lock on ``<file>-writer``
+    (``flock``), as do the other worker processes on the file and the WAL checkpointer
+    (:mod:`backend.sqlite_checkpoint`): a waiting writer sleeps in the kernel and wakes the
+    moment the lock is free, where SQLite's own busy handler (``BEGIN IMMEDIATE`` against
+    another connection) polls with sleeps of up to 100 ms. Reads (:meth:`read`) take no lock:
+    each thread has its own connection reading a consistent WAL snapshot while writes go on
+    (a database in memory has one connection only, so there reads share the write lock).
     """
 
     dialect = "sqlite"
@@ -269,9 +271,10 @@ class Store(BaseStore):
         self._checkpointer: Checkpointer | None = None
         self._companions: dict[str, Store] = {}
         self._writer_fd: int | None = None
-        if self.shared:
+        if self.path != ":memory:":
             try:
-                self._writer_fd = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+                self._writer_fd = os.open(self.writer_lock_path, os.O_RDWR | os.O_CREAT,
+                                          0o600)
             except OSError as exc:
                 self._conn.close()
                 raise BackendError(f"cannot open the writer lock of {self.path}: {exc}") \
@@ -281,6 +284,12 @@ class Store(BaseStore):
     def closed(self) -> bool:
         """Whether :meth:`close` has run."""
         return self._conn is None
+
+    @property
+    def writer_lock_path(self) -> str:
+        """The file every writer of this database (any process, and the checkpointer) holds
+        an exclusive ``flock`` on while it writes."""
+        return f"{self.path}-writer"
 
     @property
     def journal_mode(self) -> str:
@@ -306,7 +315,10 @@ class Store(BaseStore):
             if self._checkpointer is None and self.path != ":memory:":
                 # Started with the first write (after any fork), never at import or open.
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
-                self._checkpointer = Checkpointer(self.path).start()
+                # A log restarted by a checkpoint is cut back to this size.
+                conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+                self._checkpointer = Checkpointer(self.path, lock_path=self.writer_lock_path
+                                                  ).start()
             if self._writer_fd is not None:
                 fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
             try:

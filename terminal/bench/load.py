@@ -7,8 +7,15 @@ not waiting for the WAL flush) or on a database you name (``--store postgresql:/
 uses a schema of its own and drops it afterwards). This process plays ``--terminals`` concurrent
 terminals, each on its own keep-alive connection, each sending one request at a time from a
 fixed mix: score reads, event batches (10 chained events), payment-code resolves and deposit
-holds. Requests/s and p50/p95/p99 latency per call kind go to ``load.json`` and a latency
-histogram to ``load.png``.
+holds, each signed as terminals sign them (``sign_requests``; the back end serves with
+``--require-signatures``, so every request also costs a remembered nonce; ``--unsigned`` for
+bearer keys only). Requests/s and p50/p95/p99 latency per call kind go to ``load.json`` and a
+latency histogram to ``load.png``.
+
+Back to back (the default) each terminal sends its next request as soon as its answer comes:
+that measures capacity. Paced (``--rate R``) the terminals together offer R requests a second,
+each request timed from when it was due: the issue's target is a paced run, ``--workers 2
+--rate 1000`` on this 2-core machine (:func:`target_verdict`).
 
 The client is stdlib asyncio on raw HTTP/1.1 rather than threads with ``requests``: on a 2-core
 machine the load generator shares the CPU with the server, and a thread-per-terminal client
@@ -47,6 +54,8 @@ WARMUP_S = 2.0
 # Targets of issue #10 at 128 terminals and 100k stored events.
 TARGET_RPS = 1000.0
 TARGET_P99_MS = 100.0
+# A paced run kept up when it answered at least this share of what it offered.
+KEPT_UP = 0.98
 
 
 @dataclass(frozen=True)
@@ -410,8 +419,26 @@ def summarise(latencies: Mapping[str, list[float]], statuses: Mapping[str, Mappi
             "offered_rps": plan.rate or None, "signed": plan.signed,
             "mix": dict(plan.mix), "cpus": os.cpu_count(), "total": total,
             "by_kind": {k: stats(latencies[k], statuses[k]) for k in KINDS if latencies[k]},
-            "target": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS,
-                       "met": total["rps"] >= TARGET_RPS and total["p99_ms"] <= TARGET_P99_MS}}
+            "target": target_verdict(total, plan)}
+
+
+def target_verdict(total: Mapping[str, Any], plan: LoadPlan) -> dict[str, Any]:
+    """Whether the run shows issue #10's target: the terminals together send at least
+    :data:`TARGET_RPS` requests a second and p99 stays within :data:`TARGET_P99_MS`.
+
+    Paced (``--rate``), it is met when the offered rate is at least the target, the back end
+    answered at least :data:`KEPT_UP` of it (the window's edges cost a few requests), and p99,
+    timed from when each request was due, is within the limit. In the closed loop, 128
+    terminals each waiting for their answer make latency terminals / throughput on average
+    (Little's law), so p99 within 100 ms there needs far more than 1,000 req/s: the closed
+    loop measures capacity, and the verdict asks the same of it literally."""
+    if plan.rate > 0:
+        met = (plan.rate >= TARGET_RPS and total["rps"] >= KEPT_UP * plan.rate
+               and total["p99_ms"] <= TARGET_P99_MS)
+    else:
+        met = total["rps"] >= TARGET_RPS and total["p99_ms"] <= TARGET_P99_MS
+    return {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS,
+            "mode": "paced" if plan.rate > 0 else "closed_loop", "met": met}
 
 
 def run_load(plan: LoadPlan, work_dir: Path) -> tuple[dict[str, Any], dict[str, list[float]]]:
@@ -621,6 +648,9 @@ def _one(args: argparse.Namespace, plan: LoadPlan) -> dict[str, Any]:
     if cpu:
         print("  CPU (cores, mean): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
     met = "met" if summary["target"]["met"] else "not met"
-    print(f"target >= {TARGET_RPS:g} req/s with p99 <= {TARGET_P99_MS:g} ms: {met}")
+    how = (f"offered {plan.rate:g} req/s, kept up and p99 <= {TARGET_P99_MS:g} ms"
+           if plan.rate else f"closed loop >= {TARGET_RPS:g} req/s with p99 <= "
+           f"{TARGET_P99_MS:g} ms (paced: --rate {TARGET_RPS:g})")
+    print(f"target ({how}): {met}")
     print(f"wrote {args.out}/load{suffix}.json and load{suffix}.png")
     return summary

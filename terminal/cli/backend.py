@@ -186,7 +186,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from backend.app import create_app
     from backend.errors import BackendError
-    from backend.server import listening_socket
+    from backend.server import listening_socket, uvicorn_config
     from backend.settings import DEFAULT_TERMINALS, is_loopback
 
     if not 0 <= args.port <= 65535:
@@ -217,7 +217,7 @@ def _serve(args: argparse.Namespace) -> int:
     backend = app.state.backend
     _announce(settings, sock.getsockname()[1], args, backend.keyring)
     bridge = start_bridge(args, backend)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn_config(app, access_log=True))
     try:
         server.run(sockets=[sock])
     finally:
