@@ -400,6 +400,57 @@ def render_replay(frames: list[np.ndarray], fps: float, *, variant: str = "monit
             for i in range(int(segment.length_s * FPS))]
 
 
+def cue_cost(video: Path, *, session_s: float = 6.0,
+             kinds: tuple[str, ...] = ("blink", "no-blink", "head-turn"),
+             say: Callable[[str], None] = _say) -> dict[str, Any]:
+    """CPU milliseconds the session cues take per frame (:meth:`SessionCues.add`) over
+    kiosk-length sessions at the kiosk's 15 fps, OpenCV on one thread (one core's view): the
+    first clip of each dev folder (``kinds``: blink, no-blink, head-turn) played ``session_s``
+    seconds back and forth, straight and replayed on a phone and a monitor. Tracking is done
+    first and not counted."""
+    import time
+
+    import cv2
+
+    from vision.face.session_cues import SessionCues
+
+    sessions: list[tuple[str, list[tuple[np.ndarray, Any]]]] = []
+    for kind in kinds:
+        rows = _manifest(video / kind)
+        frames, fps = _read(video / kind / rows[0]["file"]) if rows else ([], 0.0)
+        if not frames:
+            continue
+        segment = Segment(frames, fps)
+        shown = [segment.ping_pong(i / FPS) for i in range(int(session_s * FPS))]
+        for variant in ("genuine", "phone", "monitor"):
+            clip = shown if variant == "genuine" else render_replay(shown, FPS, variant=variant)
+            observed = _track(clip, FPS)
+            sessions.append((f"{kind}/{variant}", [(f, o) for f, o in zip(clip, observed,
+                                                                          strict=True)
+                                                  if o is not None]))
+        say(f"replay: cue cost, {kind} sessions tracked")
+    if not sessions:
+        return {}
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        ms: list[float] = []
+        for _name, pairs in sessions:
+            cues = SessionCues()
+            for image, observation in pairs:
+                started = time.process_time()
+                cues.add(image, observation)
+                ms.append((time.process_time() - started) * 1000.0)
+    finally:
+        cv2.setNumThreads(threads)
+    values = np.array(ms)
+    return {"sessions": [name for name, _ in sessions], "frames": int(values.size),
+            "session_s": session_s, "fps": FPS, "opencv_threads": 1,
+            "mean_ms": round(float(values.mean()), 3),
+            "median_ms": round(float(np.median(values)), 3),
+            "p90_ms": round(float(np.percentile(values, 90)), 3), "ms": [round(v, 3) for v in ms]}
+
+
 def bench_replay(faces_dir: Path, *, seeds: int = 2, all_distances: bool = True,
                  genuine: bool = True, say: Callable[[str], None] = _say) -> dict[str, Any]:
     """Replay, footage and genuine attempts through the kiosk's flow; counts and targets."""
@@ -414,6 +465,7 @@ def bench_replay(faces_dir: Path, *, seeds: int = 2, all_distances: bool = True,
     people = {**clip_footage(video), **turn_footage(video)}
     if not people:
         return {}
+    cost = cue_cost(video, say=say)
     config = load_config(default_config_path("kiosk"))
     face = config.face or FaceSection()
     attempts: list[Attempt] = []
@@ -428,7 +480,7 @@ def bench_replay(faces_dir: Path, *, seeds: int = 2, all_distances: bool = True,
                 attempts += _replays(rig, people, seeds, all_distances, say)
             finally:
                 rig.close()
-    return _report(attempts, people, face)
+    return {**_report(attempts, people, face), "cue_cost": cost}
 
 
 def _genuine(rig: KioskRig, video: Path, say: Callable[[str], None]) -> list[Attempt]:
@@ -599,6 +651,12 @@ def print_replay(report: dict[str, Any]) -> None:
           f"{tg['replays_accepted']}")
     print(f"  footage straight into the camera (no screen) accepted {f['accepted']}/"
           f"{f['attempts']}")
+    cost = report.get("cue_cost")
+    if cost:
+        print(f"  session cues cost {cost['mean_ms']:.2f} ms per frame (mean; median "
+              f"{cost['median_ms']:.2f}, p90 {cost['p90_ms']:.2f}; CPU, one OpenCV thread, "
+              f"{cost['frames']} frames of {len(cost['sessions'])} {cost['session_s']:g} s "
+              f"sessions at {cost['fps']:g} fps)")
     for name, d in report.get("derived", {}).items():
         print(f"    {name:13s} genuine {d['genuine']}  replays {d['replays']}  replays beyond "
               f"every genuine {d.get('replays_beyond_genuine', '-')}  limit "
@@ -665,6 +723,20 @@ def plot_replay(out: Path, report: dict[str, Any]) -> list[Path]:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     paths.append(path)
+    cost = report.get("cue_cost")
+    if cost:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.hist(cost["ms"], bins=40, color="#4c72b0")
+        ax.axvline(cost["mean_ms"], color="k", ls="--", lw=0.8,
+                   label=f"mean {cost['mean_ms']:.2f} ms")
+        ax.set_xlabel("CPU ms per frame, session cues (one OpenCV thread)")
+        ax.set_ylabel("frames")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out / "replay_cue_cost.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
     return paths
 
 

@@ -19,6 +19,15 @@ them into a verdict come from the caller (the terminal's ``[face]`` configuratio
 * **Moiré** (:func:`native_moire`): the peakiness of the face region's high-frequency spectrum at
   the camera's own resolution (no resampling, which would average the beat away).
 
+Cost (``scanpay bench face --only replay`` reports it, ``cue_cost``): the flow is measured on
+the face region scaled so the face is at most ``FLOW_FACE_PX`` wide (bend and residual are in
+face widths, so the scale cancels; the corners stay 120: with 80 the top-three ratio of a real
+head turn moved by 0.3, docs/face.md); the banding difference goes through a lookup table and
+its smoothing is one 1-D convolution with OpenCV's kernel cached per length; the moiré
+spectrum is a real FFT with the window and band cached per size (banding and moiré give the
+same numbers as before, to 1e-14); :meth:`SessionCues.add` takes the frame's grey image when
+the caller already has one.
+
 Nothing here keeps an image beyond the few frames it compares; :meth:`SessionCues.reset` drops
 them.
 """
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -36,6 +46,11 @@ from vision.face.types import CheckResult, FaceObservation
 _ALIGN_STEP = 6
 _MIN_TRACKS = 12
 _BANDING_SIGMA_FRACTION = 0.25
+# The face flow is measured with the face at most this many pixels wide (larger faces are
+# scaled down first: the same corners and flow in fewer pixels).
+FLOW_FACE_PX = 96.0
+# log1p of every grey level, for the banding difference.
+_LOG1P = np.log1p(np.arange(256, dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -91,11 +106,13 @@ class SessionCues:
         self._ring.clear()
         self._last_pair_t = float("-inf")
 
-    def add(self, image: np.ndarray, observation: FaceObservation) -> None:
-        """One frame with its face."""
+    def add(self, image: np.ndarray, observation: FaceObservation,
+            grey: np.ndarray | None = None) -> None:
+        """One frame with its face (``grey``: the frame's grey image, when already made)."""
         import cv2
 
-        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if grey is None:
+            grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         t = observation.timestamp
         if self._ring:
             pt, prev, pobs = self._ring[-1]
@@ -151,11 +168,12 @@ def contrast_normalised(grey: np.ndarray, sigma: float = 3.0) -> np.ndarray:
 
 
 def _face_mask(shape: tuple[int, ...], observation: FaceObservation,
-               origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+               origin: tuple[int, int] = (0, 0), scale: float = 1.0) -> np.ndarray:
     import cv2
 
     mask = np.zeros(shape[:2], np.uint8)
-    points = np.asarray(observation.landmarks, np.float32) - np.float32(origin)
+    points = (np.asarray(observation.landmarks, np.float32) - np.float32(origin)) * np.float32(
+        scale)
     hull = cv2.convexHull(points.reshape(-1, 1, 2))
     cv2.fillConvexPoly(mask, hull.astype(np.int32), 255)
     return cv2.erode(mask, np.ones((5, 5), np.uint8))
@@ -166,7 +184,8 @@ def flow_pair(prev: np.ndarray, prev_obs: FaceObservation, cur: np.ndarray,
     """Track corners of the face from ``prev`` to ``cur`` (grey images) and measure how far
     the flow is from a similarity and from a homography (None when too few corners track).
 
-    Both frames are cut to the region around the two faces and contrast-normalised first."""
+    Both frames are cut to the region around the two faces, scaled so the face is at most
+    ``FLOW_FACE_PX`` wide, and contrast-normalised first."""
     import cv2
 
     width = float(cur_obs.box.width)
@@ -180,11 +199,13 @@ def flow_pair(prev: np.ndarray, prev_obs: FaceObservation, cur: np.ndarray,
     bottom = round(max(b.bottom for b in boxes))
     if right - left < 32 or bottom - top < 32:
         return None
-    prev = contrast_normalised(prev[top:bottom, left:right])
-    cur = contrast_normalised(cur[top:bottom, left:right])
+    scale = min(1.0, FLOW_FACE_PX / width)
+    prev = _flow_region(prev[top:bottom, left:right], scale)
+    cur = _flow_region(cur[top:bottom, left:right], scale)
+    width *= scale
+    mask = _face_mask(prev.shape, prev_obs, (left, top), scale)
     corners = cv2.goodFeaturesToTrack(prev, maxCorners=120, qualityLevel=0.005,
-                                      minDistance=max(3, int(width / 30)),
-                                      mask=_face_mask(prev.shape, prev_obs, (left, top)))
+                                      minDistance=max(3, int(width / 30)), mask=mask)
     if corners is None or len(corners) < _MIN_TRACKS:
         return None
     lk = {"winSize": (15, 15), "maxLevel": 3,
@@ -204,6 +225,16 @@ def flow_pair(prev: np.ndarray, prev_obs: FaceObservation, cur: np.ndarray,
     residual = float(np.sqrt(np.mean(np.sum((proj - dst) ** 2, axis=1))))
     bend = _similarity_rms(src, dst)
     return FlowPair(cur_obs.timestamp, bend / width, residual / width, len(src))
+
+
+def _flow_region(grey: np.ndarray, scale: float) -> np.ndarray:
+    """``grey`` scaled by ``scale`` (area averaging) and contrast-normalised."""
+    import cv2
+
+    if scale < 1.0:
+        size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return contrast_normalised(grey)
 
 
 def _similarity_rms(src: np.ndarray, dst: np.ndarray) -> float:
@@ -237,8 +268,7 @@ def banding_score(prev: np.ndarray, prev_obs: FaceObservation, cur: np.ndarray,
     # Only the face region is warped: the homography is shifted to the region's origin.
     shift = np.array([[1, 0, -cols.start], [0, 1, -rows.start], [0, 0, 1]], np.float64)
     warped = cv2.warpPerspective(prev, shift @ h, (region_w, region_h), flags=cv2.INTER_LINEAR)
-    diff = (np.log1p(cur[rows, cols].astype(np.float32))
-            - np.log1p(warped.astype(np.float32)))
+    diff = _LOG1P[cur[rows, cols]] - _LOG1P[warped]  # log1p of uint8 grey levels
     row_profile = _high_pass(diff.mean(axis=1), region_h)
     col_profile = _high_pass(diff.mean(axis=0), region_w)
     col_energy = float(np.std(col_profile))
@@ -248,25 +278,61 @@ def banding_score(prev: np.ndarray, prev_obs: FaceObservation, cur: np.ndarray,
 
 
 def _high_pass(profile: np.ndarray, length: int) -> np.ndarray:
+    """``profile`` minus its Gaussian smoothing (sigma a quarter of ``length``, reflected at
+    the ends: OpenCV's kernel and BORDER_REFLECT, as one 1-D convolution)."""
+    kernel = _smoothing_kernel(length)
+    half = len(kernel) // 2
+    values = profile.astype(np.float64)
+    padded = np.pad(values, half, mode="symmetric")
+    return values - np.convolve(padded, kernel, mode="valid")
+
+
+@lru_cache(maxsize=256)
+def _smoothing_kernel(length: int) -> np.ndarray:
+    """The Gaussian kernel OpenCV uses for a float64 blur with sigma max(2, length / 4)."""
     import cv2
 
     sigma = max(2.0, _BANDING_SIGMA_FRACTION * length)
-    smooth = cv2.GaussianBlur(profile.reshape(-1, 1).astype(np.float64), (1, 0),
-                              sigmaX=0.1, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
-    return profile - smooth.ravel()
+    size = round(sigma * 8 + 1) | 1
+    return cv2.getGaussianKernel(size, sigma, cv2.CV_64F).ravel()
 
 
 def native_moire(grey: np.ndarray, observation: FaceObservation) -> float:
     """Log10 ratio of the strongest high-frequency peak to the median, on the central face
-    region at the camera's resolution (0 when the face is too small)."""
-    from vision.face.passive import moire_score
+    region at the camera's resolution (0 when the face is too small).
 
+    The measure of :func:`vision.face.passive.moire_score` on a square crop, through a real FFT
+    (a real image's spectrum is symmetric, so each magnitude of the full spectrum is one of
+    the half it computes) with the window and the band cached per size."""
     rows, cols = observation.box.scaled(0.7).slices(grey.shape[1], grey.shape[0])
     crop = grey[rows, cols]
     side = min(crop.shape[:2]) if crop.ndim == 2 else 0
     if side < 32:
         return 0.0
-    return moire_score(crop[:side, :side])
+    window, weights, half_band = _moire_plan(side)
+    g = crop[:side, :side].astype(np.float64)
+    spec = np.abs(np.fft.rfft2((g - g.mean()) * window))
+    band = spec[half_band]
+    median = float(np.median(np.repeat(band, weights[half_band])))
+    return float(np.log10((float(band.max()) + 1e-9) / (median + 1e-9)))
+
+
+@lru_cache(maxsize=16)
+def _moire_plan(side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a ``side`` square: the 2-D Hann window, and over the half spectrum ``rfft2`` gives,
+    how many bins of :func:`vision.face.passive.moire_score`'s band (on the full, shifted
+    spectrum) each one stands for, and where that is at least one."""
+    window = np.outer(np.hanning(side), np.hanning(side))
+    yy, xx = np.mgrid[:side, :side]
+    r = np.hypot(yy - side / 2, xx - side / 2) / (side / 2)
+    full_band = np.fft.ifftshift((r > 0.35) & (r < 0.95))  # unshifted: index = frequency
+    rows, cols = np.nonzero(full_band)
+    mirrored = cols > side // 2  # the conjugate bin stands in for these
+    rows = np.where(mirrored, (-rows) % side, rows)
+    cols = np.where(mirrored, side - cols, cols)
+    weights = np.zeros((side, side // 2 + 1), np.int64)
+    np.add.at(weights, (rows, cols), 1)
+    return window, weights, weights > 0
 
 
 @dataclass(frozen=True)
