@@ -28,19 +28,24 @@ def test_a_bike_lock_unit_never_imports_the_face_stack(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
     config.write_text(unit_config("bike-lock", tmp_path / "state"), encoding="utf-8")
     notify_path = str(tmp_path / "notify.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+    # -X importtime writes a line per module to stderr: into a file, since a pipe nobody reads
+    # until the end fills up (64 KiB) and stops the unit before it is ready.
+    err_path = tmp_path / "importtime.txt"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify, \
+            err_path.open("w", encoding="utf-8") as err_file:
         notify.bind(notify_path)
         notify.settimeout(120)  # a bound on a broken run, not a timing assertion
         proc = subprocess.Popen(
             [sys.executable, "-X", "importtime", "-m", "terminal.cli.main", "run", "--config",
              str(config)], cwd=REPO, env={**os.environ, "NOTIFY_SOCKET": notify_path},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=err_file, text=True)
         try:
             assert notify.recv(4096).startswith(b"READY=1")
             assert notify.recv(4096) == b"WATCHDOG=1"  # the scan loop is running
         finally:
             proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=60)
+            proc.wait(timeout=60)
+    err = err_path.read_text(encoding="utf-8")
     assert proc.returncode == 0, err[-500:]
     imported = {line.rsplit("|", 1)[1].strip() for line in err.splitlines()
                 if line.startswith("import time:") and "|" in line}
