@@ -37,8 +37,10 @@ from typing import Any
 
 from backend.fleet.state import (
     BATTERY_CLEAR_PCT,
-    HEARTBEATS_KEPT,
+    HEARTBEAT_SLOT_SQL,
+    LOCKED_CLEARS,
     clear_alarms,
+    heartbeat_slot,
     new_gbfs_id,
 )
 from payments.fleet_messages import (
@@ -52,16 +54,7 @@ from payments.fleet_messages import (
 
 # Vehicle rows read per statement (bounded: a statement's parameters are limited).
 CHUNK = 500
-# Alarms a heartbeat with the latch closed ends.
-LOCKED_CLEARS: tuple[str, ...] = ("jammed", "unlock_failed", "lock_timeout")
 
-_HEARTBEAT_SLOT_SQL = (
-    "INSERT INTO fleet_heartbeats(device_id, slot, seq, at, lock_state, unit_state,"
-    " battery_pct, battery_mv, signal_dbm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (device_id, slot) DO UPDATE SET seq = excluded.seq, at = excluded.at,"
-    " lock_state = excluded.lock_state, unit_state = excluded.unit_state,"
-    " battery_pct = excluded.battery_pct, battery_mv = excluded.battery_mv,"
-    " signal_dbm = excluded.signal_dbm WHERE fleet_heartbeats.at <= excluded.at")
 _HEARTBEAT_SET = ("lock_state = ?, unit_state = ?, battery_pct = ?, battery_mv = ?,"
                   " signal_dbm = ?, interval_s = ?, heartbeat_at = ?,"
                   " in_service = CASE WHEN ? = 1 THEN 1 WHEN ? = 0 THEN 0 ELSE in_service END")
@@ -143,8 +136,7 @@ def apply_telemetry(conn: Any, telemetry: Mapping[str, VehicleTelemetry], now: f
         entry = telemetry[device_id]
         heartbeat_at, position_at, has_alarms = stored.get(device_id, (None, None, False))
         beats = sorted(entry.heartbeats, key=lambda b: (b[0], b[1].seq))
-        slots.extend((device_id, m.seq % HEARTBEATS_KEPT, m.seq, at, m.lock, m.unit_state,
-                      m.battery_pct, m.battery_mv, m.signal_dbm) for at, m in beats)
+        slots.extend(heartbeat_slot(m, at) for at, m in beats)
         applied = [(at, m) for at, m in beats if heartbeat_at is None or at >= heartbeat_at]
         position = max(entry.positions, key=lambda p: (p[0], p[1].seq), default=None)
         if position is not None and position_at is not None and position[0] < position_at:
@@ -171,7 +163,7 @@ def apply_telemetry(conn: Any, telemetry: Mapping[str, VehicleTelemetry], now: f
             if codes:
                 clears.append((device_id, codes))
     if slots:
-        conn.executemany(_HEARTBEAT_SLOT_SQL, slots)
+        conn.executemany(HEARTBEAT_SLOT_SQL, slots)
         statements += 1
     for (beat, pos), rows in sorted(updates.items()):
         sets = ["online = 1", "last_seen = ?"]

@@ -48,6 +48,8 @@ HEARTBEATS_KEPT = 20
 ALARM_HISTORY = 20
 # Who closes an alarm when the unit's own heartbeat shows it is over.
 CLEARED_BY_UNIT = "unit"
+# Alarms a heartbeat with the latch closed ends.
+LOCKED_CLEARS: tuple[str, ...] = ("jammed", "unlock_failed", "lock_timeout")
 # How far back a unit's event chain is followed to tell that a late event is older.
 CHAIN_LOOKBACK = 5000
 
@@ -209,24 +211,33 @@ def apply_heartbeat(conn: sqlite3.Connection, msg: Heartbeat, now: float) -> Non
         (msg.lock, msg.unit_state, msg.battery_pct, msg.battery_mv, msg.signal_dbm,
          msg.interval_s, at, int(msg.unit_state == SERVICE_STATE), msg.lock, msg.device_id))
     if msg.lock == "locked":
-        clear_alarms(conn, msg.device_id, ("jammed", "unlock_failed", "lock_timeout"), now)
+        clear_alarms(conn, msg.device_id, LOCKED_CLEARS, now)
     if msg.battery_pct is not None and msg.battery_pct >= BATTERY_CLEAR_PCT:
         clear_alarms(conn, msg.device_id, ("low_battery",), now)
+
+
+# Writes a heartbeat into its slot (parameters: :func:`heartbeat_slot`); a late heartbeat never
+# replaces a newer one. Shared by :func:`record_heartbeat` and the batch writer.
+HEARTBEAT_SLOT_SQL = (
+    "INSERT INTO fleet_heartbeats(device_id, slot, seq, at, lock_state, unit_state,"
+    " battery_pct, battery_mv, signal_dbm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (device_id, slot) DO UPDATE SET seq = excluded.seq, at = excluded.at,"
+    " lock_state = excluded.lock_state, unit_state = excluded.unit_state,"
+    " battery_pct = excluded.battery_pct, battery_mv = excluded.battery_mv,"
+    " signal_dbm = excluded.signal_dbm WHERE fleet_heartbeats.at <= excluded.at")
 
 
 def record_heartbeat(conn: sqlite3.Connection, msg: Heartbeat, at: float) -> None:
     """Keep the heartbeat among the vehicle's last :data:`HEARTBEATS_KEPT` (slot ``seq`` modulo
     that number, so a redelivery rewrites its own slot and the rows per vehicle are bounded; a
     late heartbeat never replaces a newer one)."""
-    conn.execute(
-        "INSERT INTO fleet_heartbeats(device_id, slot, seq, at, lock_state, unit_state,"
-        " battery_pct, battery_mv, signal_dbm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (device_id, slot) DO UPDATE SET seq = excluded.seq, at = excluded.at,"
-        " lock_state = excluded.lock_state, unit_state = excluded.unit_state,"
-        " battery_pct = excluded.battery_pct, battery_mv = excluded.battery_mv,"
-        " signal_dbm = excluded.signal_dbm WHERE fleet_heartbeats.at <= excluded.at",
-        (msg.device_id, msg.seq % HEARTBEATS_KEPT, msg.seq, at, msg.lock, msg.unit_state,
-         msg.battery_pct, msg.battery_mv, msg.signal_dbm))
+    conn.execute(HEARTBEAT_SLOT_SQL, heartbeat_slot(msg, at))
+
+
+def heartbeat_slot(msg: Heartbeat, at: float) -> tuple[Any, ...]:
+    """The parameters of :data:`HEARTBEAT_SLOT_SQL` for ``msg`` sent at ``at``."""
+    return (msg.device_id, msg.seq % HEARTBEATS_KEPT, msg.seq, at, msg.lock, msg.unit_state,
+            msg.battery_pct, msg.battery_mv, msg.signal_dbm)
 
 
 def heartbeats(conn: sqlite3.Connection, device_id: str) -> list[dict[str, Any]]:
