@@ -39,11 +39,11 @@ motion kernel given (an oracle), Wiener deconvolution of the 6-20 pixel hand-sha
 benchmark sequences read no frame that the steadier frames of the same sequence did not
 already read (`scanpay bench qr --live` docstring, analysis of the misses).
 
-Measured (``scanpay bench qr --live --seeds 2``, 120 sequences per renderer): against
-zxing-cpp on every frame, +8.3 pp decoded within 1 s on the scene renderer and +5.0 pp on the
-independent one, medians earlier on both; against the one-frame cascade, the same share within
-1 s and medians 0.01-0.02 s earlier. The remaining misses are frames no step can read (see
-that benchmark's docstring).
+Measured (``scanpay bench qr --live --seeds 2``, 120 sequences per renderer, shared 2-core
+machine): against zxing-cpp on every frame, +10.8 pp decoded within 1 s on the scene renderer
+and +8.4 pp on the independent one (before the grid sampler: +8.3 and +5.0), medians earlier
+on both; against the one-frame cascade, +2.5 and +3.4 pp within 1 s. The remaining misses are
+mostly frames in which no symbol is detected at all (see that benchmark's docstring).
 
 Every step is timed against the per-frame ``budget_ms`` (the cascade's), so the scanner keeps
 up with the camera; a step whose running-average cost would overrun the budget waits for the
