@@ -114,8 +114,9 @@ class StreamSettings:
     stack: int = 3
 
 
-# A rescue step: its name and its function of (image, module size in that image's pixels).
-Step = tuple[str, Callable[[np.ndarray, float], list[QrCode]]]
+# A rescue step: its name and its function of (image, module size in that image's pixels),
+# returning the codes read, or None when the step does not apply to that image.
+Step = tuple[str, Callable[[np.ndarray, float], list[QrCode] | None]]
 
 
 class StreamDecoder:
@@ -231,7 +232,8 @@ class StreamDecoder:
         """Run untried steps: the cheap one on the newest region, then every step on the
         sharpest regions first, then the stack; stop at the budget or the first decode."""
         over = False
-        plan: list[tuple[Snapshot | None, str, Callable[[np.ndarray, float], list[QrCode]]]] = [
+        plan: list[tuple[Snapshot | None, str,
+                         Callable[[np.ndarray, float], list[QrCode] | None]]] = [
             (newest, *self._steps[0])]
         for snap in self._history.sharpest():
             plan.extend((snap, name, fn) for name, fn in self._steps)
@@ -267,6 +269,10 @@ class StreamDecoder:
             except Exception as exc:  # a preparation failing on an odd crop loses nothing
                 logger.debug("QR rescue step %s failed: %s", name, exc)
                 found = []
+            if found is None:
+                # Not applicable to this image (WeChat on a large crop): no cost to learn, or
+                # its near-zero time would hide what the step costs when it does run.
+                continue
             cost = (self._clock() - t0) * 1000.0
             previous = self._cost_ms.get(name)
             self._cost_ms[name] = cost if previous is None else 0.8 * previous + 0.2 * cost
@@ -362,8 +368,8 @@ def _steps(e: EngineSet, votes: grid.GridVotes) -> tuple[Step, ...]:
             return tag, lambda g, _m: e.zxing(g, tag=tag)
         return tag, lambda g, _m: e.zxing(prep(g), binarizer=binarizer, tag=tag)
 
-    def wechat(g: np.ndarray, _module: float) -> list[QrCode]:
-        return e.wechat(g, tag="region:wechat") if max(g.shape) <= _WECHAT_MAX_SIDE else []
+    def wechat(g: np.ndarray, _module: float) -> list[QrCode] | None:
+        return e.wechat(g, tag="region:wechat") if max(g.shape) <= _WECHAT_MAX_SIDE else None
 
     return (
         zx(None, "region:zxing"),
