@@ -32,13 +32,12 @@ from backend.console.web import (
     REASONS,
     SignInNeeded,
     backend_of,
-    check_csrf,
     clear_session_cookie,
     guarded,
     read_form,
     redirect,
     set_session_cookie,
-    signed_in,
+    signed_in_form,
 )
 from backend.context import Backend
 
@@ -119,9 +118,7 @@ async def link_sign_in(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     """End the session (CSRF-checked) and clear its cookie."""
     backend = backend_of(request)
-    session = await signed_in(request)
-    form = await read_form(request)
-    check_csrf(session, form)
+    session, _ = await signed_in_form(request)
     with backend.store.transaction() as conn:
         end_session(conn, session.token, backend.now())
     response = redirect(f"{PREFIX}/login", msg="signed_out")

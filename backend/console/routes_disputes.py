@@ -16,12 +16,11 @@ from backend.console.web import (
     PREFIX,
     Refused,
     backend_of,
-    check_csrf,
     guarded,
-    read_form,
     redirect,
     service_refused,
     signed_in,
+    signed_in_form,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -72,9 +71,7 @@ async def dispute_page(request: Request, dispute_id: str, decided: str = "",
 @guarded
 async def decide(request: Request, dispute_id: str) -> Response:
     """Uphold or correct a disputed record with a note; show the person's score afterwards."""
-    session = await signed_in(request)
-    form = await read_form(request)
-    check_csrf(session, form)
+    session, form = await signed_in_form(request)
     outcome, note = form.get("outcome", ""), form.get("note", "").strip()
     if outcome not in ("upheld", "corrected"):
         raise Refused(400, "error.choose_outcome")

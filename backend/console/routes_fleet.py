@@ -22,12 +22,11 @@ from backend.console.web import (
     PREFIX,
     Refused,
     backend_of,
-    check_csrf,
     guarded,
-    read_form,
     redirect,
     service_refused,
     signed_in,
+    signed_in_form,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -45,9 +44,7 @@ async def fleet_page(request: Request, state: str = "") -> Response:
     backend = backend_of(request)
     state = state if state in fleet_view.MDS_STATES else ""
     lang = language(request)
-    rows, problem = await run_in_threadpool(_rows, backend, state)
-    letters = await run_in_threadpool(fleet_view.dead_letter_count, backend) \
-        if problem is None else None
+    rows, problem, letters = await run_in_threadpool(_fleet, backend, state)
     return render_page(request, "fleet.html", {
         "title": text(lang, "fleet.title"), "section": "fleet", "session": session,
         "states": fleet_view.MDS_STATES, "state": state, "rows": rows, "refresh_s": REFRESH_S,
@@ -65,9 +62,7 @@ async def fleet_rows(request: Request, state: str = "") -> Response:
     await signed_in(request)
     backend = backend_of(request)
     state = state if state in fleet_view.MDS_STATES else ""
-    rows, problem = await run_in_threadpool(_rows, backend, state)
-    letters = await run_in_threadpool(fleet_view.dead_letter_count, backend) \
-        if problem is None else None
+    rows, _, letters = await run_in_threadpool(_fleet, backend, state)
     now, lang = backend.now(), language(request)
     html = render_fragment(request, "fleet_rows.html", {"rows": rows, "state": state}, now=now)
     caption = text(lang, "fleet.caption_state" if state else "fleet.caption", n=len(rows),
@@ -109,9 +104,7 @@ async def vehicle_page(request: Request, device_id: str, command: str = "",
 @guarded
 async def send_command(request: Request, device_id: str) -> Response:
     """Send unlock / lock / find to a unit; the unit page then follows its acknowledgement."""
-    session = await signed_in(request)
-    form = await read_form(request)
-    check_csrf(session, form)
+    session, form = await signed_in_form(request)
     backend = backend_of(request)
     name = form.get("command", "")
     if name not in fleet_view.COMMANDS or not _DEVICE_RE.fullmatch(device_id):
@@ -128,9 +121,7 @@ async def send_command(request: Request, device_id: str) -> Response:
 @guarded
 async def clear_alarm(request: Request, device_id: str, code: str) -> Response:
     """Close a unit's open alarm (who and when recorded); back to the unit page."""
-    session = await signed_in(request)
-    form = await read_form(request)
-    check_csrf(session, form)
+    session, _ = await signed_in_form(request)
     if not _DEVICE_RE.fullmatch(device_id) or not _ALARM_RE.fullmatch(code):
         raise Refused(404, "error.no_such_unit")
     try:
@@ -162,9 +153,12 @@ async def command_status(request: Request, command_id: str) -> Response:
                          "detail_lang": "en" if own else ""}, headers=dict(SECURITY_HEADERS))
 
 
-def _rows(backend: Any, state: str
-          ) -> tuple[list[dict[str, Any]], fleet_view.FleetProblem | None]:
+def _fleet(backend: Any, state: str
+           ) -> tuple[list[dict[str, Any]], fleet_view.FleetProblem | None, int | None]:
+    """The fleet list's rows (only ``state`` when set), the service's problem if it failed,
+    and the dead-letter count (None after a problem, or when the service cannot tell)."""
     try:
-        return fleet_view.vehicles(backend, state or None), None
+        rows = fleet_view.vehicles(backend, state or None)
     except fleet_view.FleetProblem as exc:
-        return [], exc
+        return [], exc, None
+    return rows, None, fleet_view.dead_letter_count(backend)

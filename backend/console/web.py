@@ -2,7 +2,7 @@
 
 Pages call :func:`signed_in` first: it answers the live :class:`~.sessions.ConsoleSession` or
 raises :class:`SignInNeeded`, which the router turns into a redirect to the sign-in page with
-a plain reason. POSTs call :func:`read_form` and :func:`check_csrf`.
+a plain reason. POSTs call :func:`signed_in_form` (the session, the form, its CSRF check).
 """
 
 from __future__ import annotations
@@ -118,6 +118,15 @@ async def read_form(request: Request) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         raise Refused(400, "error.form_unreadable") from None
     return {name: values[0] for name, values in fields.items()}
+
+
+async def signed_in_form(request: Request) -> tuple[ConsoleSession, dict[str, str]]:
+    """What every console POST does first: the live session (:func:`signed_in`), the form
+    (:func:`read_form`) and its CSRF token checked (:func:`check_csrf`)."""
+    session = await signed_in(request)
+    form = await read_form(request)
+    check_csrf(session, form)
+    return session, form
 
 
 def check_csrf(session: ConsoleSession, form: dict[str, Any]) -> None:
