@@ -7,7 +7,9 @@ import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -24,14 +26,16 @@ def _table(store: Store) -> None:
         conn.execute("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER)")
 
 
-def test_a_brief_write_refuses_while_another_thread_writes_long(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "w.sqlite3"))
-    _table(store)
+@contextlib.contextmanager
+def _held_write(store: Any, key: str | None = None) -> Iterator[threading.Event]:
+    """A write transaction (inserting ``key`` into ``t``) held open on another thread for the
+    block; yields the event that ends it sooner."""
     in_write, release = threading.Event(), threading.Event()
 
     def writer() -> None:
         with store.transaction() as conn:
-            conn.execute("INSERT INTO t VALUES ('held', 1)")
+            if key is not None:
+                conn.execute("INSERT INTO t VALUES (?, 0)", (key,))
             in_write.set()
             release.wait(30)
 
@@ -39,12 +43,18 @@ def test_a_brief_write_refuses_while_another_thread_writes_long(tmp_path: Path) 
     thread.start()
     try:
         assert in_write.wait(10)
-        with pytest.raises(StoreBusy), store.waiting_briefly(), \
-                store.transaction() as conn:
-            conn.execute("INSERT INTO t VALUES ('refused', 2)")
+        yield release
     finally:
         release.set()
         thread.join()
+
+
+def test_a_brief_write_refuses_while_another_thread_writes_long(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "w.sqlite3"))
+    _table(store)
+    with _held_write(store, "held"), pytest.raises(StoreBusy), store.waiting_briefly(), \
+            store.transaction() as conn:
+        conn.execute("INSERT INTO t VALUES ('refused', 2)")
     with store.waiting_briefly(), store.transaction() as conn:  # free now: it writes
         conn.execute("INSERT INTO t VALUES ('inline', 3)")
     with store.read() as conn:
@@ -55,27 +65,16 @@ def test_a_brief_write_refuses_while_another_thread_writes_long(tmp_path: Path) 
 def test_only_the_first_transaction_of_a_call_refuses(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "w.sqlite3"))
     _table(store)
-    in_write, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with store.transaction() as conn:
-            conn.execute("INSERT INTO t VALUES ('other', 0)")
-            in_write.set()
-            release.wait(30)
-
     with store.waiting_briefly():
         with store.transaction() as conn:
             conn.execute("INSERT INTO t VALUES ('first', 1)")
-        thread = threading.Thread(target=writer)
-        thread.start()
-        assert in_write.wait(10)
-        timer = threading.Timer(0.2, release.set)
-        timer.start()
-        # The second follows a committed write: it waits for the other writer, never
-        # refuses (a retry elsewhere would run the first write twice).
-        with store.transaction() as conn:
-            conn.execute("INSERT INTO t VALUES ('second', 2)")
-    thread.join()
+        with _held_write(store, "other") as release:
+            timer = threading.Timer(0.2, release.set)
+            timer.start()
+            # The second follows a committed write: it waits for the other writer, never
+            # refuses (a retry elsewhere would run the first write twice).
+            with store.transaction() as conn:
+                conn.execute("INSERT INTO t VALUES ('second', 2)")
     timer.join()
     with store.read() as conn:
         assert sorted(r[0] for r in conn.execute("SELECT k FROM t")) == [
@@ -88,18 +87,7 @@ def test_processes_sharing_a_file_take_turns_through_the_writer_lock(tmp_path: P
     first, second = Store(path, shared=True), Store(path, shared=True)
     _table(first)
     assert os.path.exists(path + "-writer")
-    in_write, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with first.transaction() as conn:
-            conn.execute("INSERT INTO t VALUES ('first', 1)")
-            in_write.set()
-            release.wait(30)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert in_write.wait(10)
+    with _held_write(first, "first"):
         # Another worker process's write is waited for, even by a write that waits only
         # briefly for threads: the kernel wakes it the moment the lock is free.
         waited: list[str] = []
@@ -108,9 +96,6 @@ def test_processes_sharing_a_file_take_turns_through_the_writer_lock(tmp_path: P
         waiter.start()
         waiter.join(0.3)
         assert waiter.is_alive() and not waited  # blocked on the lock, not failed
-    finally:
-        release.set()
-        thread.join()
     waiter.join(10)
     assert waited == ["second"]
     first.close()
@@ -188,23 +173,10 @@ def test_score_reads_and_writes_go_on_while_another_thread_holds_a_write(
     settings = BackendSettings(database=str(tmp_path / "b.sqlite3"))
     with BackendServer(settings).start() as server:
         auth = {"Authorization": f"Bearer {server.api_key_for('bike-0001')}"}
-        in_write, release = threading.Event(), threading.Event()
-
-        def writer() -> None:
-            with server.backend.store.transaction():
-                in_write.set()
-                release.wait(30)
-
-        thread = threading.Thread(target=writer)
-        thread.start()
-        try:
-            assert in_write.wait(10)
+        with _held_write(server.backend.store):
             # The read's own answer and a second read both come back while the write is
             # open: nothing on the event loop waits for the lock.
             for subject in ("rider-good", "rider-low", "rider-good"):
                 reply = requests.get(f"{server.url}/v1/subjects/{subject}/score",
                                      headers=auth, timeout=5)
                 assert reply.status_code == 200
-        finally:
-            release.set()
-            thread.join()
