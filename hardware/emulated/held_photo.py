@@ -16,6 +16,16 @@ from typing import Literal
 import numpy as np
 
 from hardware.cameras.base import CameraBase, Clock, as_bgr, check_size, load_image, resize_to
+from hardware.emulated.held_plane import (
+    camera_frame,
+    first_pose,
+    next_pose,
+    noise_field,
+    plane_homography,
+    room,
+    rounded_mask,
+    warp,
+)
 from hardware.errors import CameraError
 
 Medium = Literal["print", "screen"]
@@ -26,7 +36,6 @@ _FOCAL = 1.1  # focal length as a multiple of the frame width (about 49 degrees 
 _AMPLITUDE = np.array([10.0, 8.0, 5.0, 0.04, 0.03, 0.06])
 _SMOOTHING = 0.8  # AR(1) coefficient of the pose random walk
 _SENSOR_NOISE = 2.0
-_NOISE_MARGIN = 32  # the noise field is this much larger than a frame; frames use a window
 
 
 class HeldPhotoCamera(CameraBase):
@@ -68,16 +77,14 @@ class HeldPhotoCamera(CameraBase):
         photo = _as_image(image, "image")
         width, height = checked
         self._background = (
-            _synthetic_background(self._rng, width, height)
+            room(self._rng, width, height)
             if background is None
             else resize_to(_as_image(background, "background"), checked).astype(np.float32)
         )
-        noise_shape = (height + _NOISE_MARGIN, width + _NOISE_MARGIN, 3)
-        self._noise = self._rng.standard_normal(noise_shape, dtype=np.float32) * _SENSOR_NOISE
+        self._noise = noise_field(self._rng, width, height, _SENSOR_NOISE)
         plane_h = round(_PLANE_HEIGHT * height * 1.25)  # slightly supersampled texture
         self._plane, self._alpha = _plane_texture(photo, plane_h, medium, self._rng)
-        self._pose = np.clip(self._rng.normal(0.0, 0.5, 6) * self._amplitude,
-                             -self._amplitude, self._amplitude)
+        self._pose = first_pose(self._rng, self._amplitude)
         self.last_homography: np.ndarray | None = None
 
     @property
@@ -96,54 +103,27 @@ class HeldPhotoCamera(CameraBase):
         return self._alpha
 
     def _grab(self) -> np.ndarray | None:
-        import cv2
-
         if self._limit is not None and self.frames_read >= self._limit:
             return None
         if self.frames_read > 0:
-            step = self._rng.normal(0.0, 0.5, 6) * self._amplitude
-            self._pose = _SMOOTHING * self._pose + math.sqrt(1 - _SMOOTHING**2) * step
-            self._pose = np.clip(self._pose, -self._amplitude, self._amplitude)
+            self._pose = next_pose(self._rng, self._pose, self._amplitude, _SMOOTHING)
         homography = self._homography(self._pose)
-        width, height = self.size
-        warped = cv2.warpPerspective(self._plane, homography, (width, height),
-                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        alpha = cv2.warpPerspective(self._alpha, homography, (width, height),
-                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        alpha = alpha[..., None]
+        warped = warp(self._plane, homography, self.size)
+        alpha = warp(self._alpha, homography, self.size)[..., None]
         gain = 1.0 + float(np.clip(self._rng.normal(0.0, 0.02), -0.05, 0.05))
-        frame = self._background * (1.0 - alpha)
-        frame += warped.astype(np.float32) * (alpha * np.float32(gain))
-        oy, ox = (int(v) for v in self._rng.integers(0, _NOISE_MARGIN, 2))
-        frame += self._noise[oy:oy + height, ox:ox + width]
         self.last_homography = homography
-        return np.clip(frame + 0.5, 0, 255).astype(np.uint8)
+        return camera_frame(self._background, warped.astype(np.float32), alpha, self._noise,
+                            self._rng, gain=gain)
 
     def _homography(self, pose: np.ndarray) -> np.ndarray:
-        import cv2
-
         yaw, pitch, roll, tx, ty, dz = (float(v) for v in pose)
         width, height = self.size
         th, tw = self._plane.shape[:2]
         focal = _FOCAL * width
-        metres_per_px = _PLANE_HEIGHT * height / th  # world units: frame pixels at depth=focal
-        corners = np.array([[0, 0], [tw, 0], [tw, th], [0, th]], dtype=np.float64)
-        plane = np.column_stack([(corners[:, 0] - tw / 2) * metres_per_px,
-                                 (corners[:, 1] - th / 2) * metres_per_px,
-                                 np.zeros(4)])
-        cam = plane @ _rotation(yaw, pitch, roll).T
-        cam += np.array([tx * width, ty * height, focal * (1.0 + dz)])
-        projected = focal * cam[:, :2] / cam[:, 2:3] + np.array([width / 2, height / 2])
-        return cv2.getPerspectiveTransform(corners.astype(np.float32),
-                                           projected.astype(np.float32))
-
-
-def _rotation(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
-    y, p, r = (math.radians(v) for v in (yaw_deg, pitch_deg, roll_deg))
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return rz @ rx @ ry
+        # World units: frame pixels at depth = focal.
+        return plane_homography((tw, th), th / (_PLANE_HEIGHT * height), (yaw, pitch, roll),
+                                np.array([tx * width, ty * height, focal * (1.0 + dz)]), focal,
+                                (width, height))
 
 
 def _as_image(image: np.ndarray | str | Path, what: str) -> np.ndarray:
@@ -193,29 +173,6 @@ def _plane_texture(
         glare = np.exp(-(((xx - yy * 0.7) - inner_w * 0.6) / (inner_w * 0.12)) ** 2)
         screen += (45.0 * glare)[..., None]
         plane[border:border + inner_h, border:border + inner_w] = screen
-        radius = border * 2
-        mask = np.zeros((h, w), np.uint8)
-        cv2.rectangle(mask, (radius, 0), (w - 1 - radius, h - 1), 255, -1)
-        cv2.rectangle(mask, (0, radius), (w - 1, h - 1 - radius), 255, -1)
-        for cx, cy in ((radius, radius), (w - 1 - radius, radius),
-                       (radius, h - 1 - radius), (w - 1 - radius, h - 1 - radius)):
-            cv2.circle(mask, (cx, cy), radius, 255, -1, lineType=cv2.LINE_AA)
-        alpha = mask.astype(np.float32) / 255.0
+        alpha = rounded_mask(w, h, border * 2).astype(np.float32) / 255.0
     return np.clip(plane, 0, 255).astype(np.uint8), alpha
 
-
-def _synthetic_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """A plain, slightly cluttered room (float32 BGR), the same for the same seed."""
-    import cv2
-
-    base = rng.uniform(70, 180, 3)
-    ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
-    img = np.empty((height, width, 3), np.float32)
-    img[:] = base + ramp * rng.uniform(-40, 40, 3)
-    canvas = np.clip(img, 0, 255).astype(np.uint8)
-    for _ in range(10):
-        colour = tuple(int(c) for c in rng.integers(30, 230, 3))
-        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
-        w, h = (int(v) for v in rng.integers(width // 16, width // 3, 2))
-        cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, -1)
-    return cv2.GaussianBlur(canvas, (0, 0), 3.0).astype(np.float32)

@@ -30,6 +30,16 @@ from typing import Literal
 
 import numpy as np
 
+from hardware.emulated.held_plane import (
+    camera_frame,
+    first_pose,
+    next_pose,
+    noise_field,
+    plane_homography,
+    room,
+    rounded_mask,
+    warp,
+)
 from terminal.errors import TerminalError
 
 Device = Literal["phone", "monitor"]
@@ -117,7 +127,7 @@ class ReplayRenderer:
         self._rng = np.random.default_rng(seed)
         self._focal = _FOCAL * width
         self._amp = _TREMOR * tremor
-        self._pose = np.clip(self._rng.normal(0, 0.5, 6) * self._amp, -self._amp, self._amp)
+        self._pose = first_pose(self._rng, self._amp)
         # Texture resolution: about 1.5 texels per camera pixel of the panel's projection.
         px_per_m = self._focal / distance_m
         self._tex_scale = 1.5 * px_per_m  # texels per metre
@@ -141,10 +151,8 @@ class ReplayRenderer:
         self._transfer = np.clip(np.stack([curve * g for g in spec.white], axis=1), 0, 255
                                  ).astype(np.uint8).reshape(256, 1, 3)
         self._glare_pos = self._rng.uniform([0.55, 0.15], [0.85, 0.45])
-        self._background = _room(self._rng, width, height)
-        margin = 32
-        self._noise = self._rng.standard_normal((height + margin, width + margin, 3),
-                                                dtype=np.float32) * _SENSOR_NOISE
+        self._background = room(self._rng, width, height)
+        self._noise = noise_field(self._rng, width, height, _SENSOR_NOISE)
         self._pwm_phase = float(self._rng.uniform(0, 1))
         self._sub_phase = self._rng.uniform(0, 1, 2)
         self.last_homography: np.ndarray | None = None
@@ -158,36 +166,23 @@ class ReplayRenderer:
     def render(self, image: np.ndarray, t: float, *, tilt_deg: tuple[float, float] = (0.0, 0.0)
                ) -> np.ndarray:
         """The camera frame at time ``t`` (seconds) showing ``image`` (BGR) on the screen."""
-        import cv2
-
         if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
             raise TerminalError(f"render needs a BGR image, got shape {image.shape}")
         if self._frames > 0:
-            step = self._rng.normal(0.0, 0.5, 6) * self._amp
-            self._pose = (_TREMOR_SMOOTHING * self._pose
-                          + math.sqrt(1 - _TREMOR_SMOOTHING**2) * step)
-            self._pose = np.clip(self._pose, -self._amp, self._amp)
+            self._pose = next_pose(self._rng, self._pose, self._amp, _TREMOR_SMOOTHING)
         self._frames += 1
         pose = self._pose.copy()
         pose[0] += tilt_deg[0]
         pose[1] += tilt_deg[1]
         homography = self._homography(pose)
         texture = self._texture(image, pose)
-        width, height = self.size
-        warped = cv2.warpPerspective(texture, homography, (width, height),
-                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        alpha = cv2.warpPerspective(self._alpha, homography, (width, height),
-                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        panel = cv2.warpPerspective(self._panel_mask(), homography, (width, height),
-                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        warped = warp(texture, homography, self.size)
+        alpha = warp(self._alpha, homography, self.size)
+        panel = warp(self._panel_mask(), homography, self.size)
         warped *= self._moire(homography, panel)
         warped *= self._banding(t, panel)[..., None]
-        a = alpha[..., None]
-        frame = self._background * (1.0 - a) + warped * a
-        oy, ox = (int(v) for v in self._rng.integers(0, 32, 2))
-        frame += self._noise[oy:oy + height, ox:ox + width]
         self.last_homography = homography
-        return np.clip(frame + 0.5, 0, 255).astype(np.uint8)
+        return camera_frame(self._background, warped, alpha[..., None], self._noise, self._rng)
 
     # -- the screen texture -------------------------------------------------------------------
 
@@ -224,12 +219,7 @@ class ReplayRenderer:
 
         w, h = self.texture_size
         radius = max(2, round(0.06 * h)) if self.spec.name == "phone" else self._bezel_px
-        mask = np.zeros((h, w), np.uint8)
-        cv2.rectangle(mask, (radius, 0), (w - 1 - radius, h - 1), 255, -1)
-        cv2.rectangle(mask, (0, radius), (w - 1, h - 1 - radius), 255, -1)
-        for cx, cy in ((radius, radius), (w - 1 - radius, radius), (radius, h - 1 - radius),
-                       (w - 1 - radius, h - 1 - radius)):
-            cv2.circle(mask, (cx, cy), radius, 255, -1, lineType=cv2.LINE_AA)
+        mask = rounded_mask(w, h, radius)
         tex = np.empty((h, w, 3), np.float32)
         tex[:] = (22.0, 20.0, 20.0)
         ramp = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
@@ -294,30 +284,13 @@ class ReplayRenderer:
         return band[:, None] * panel + (1.0 - panel)
 
     def _homography(self, pose: np.ndarray) -> np.ndarray:
-        import cv2
-
         yaw, pitch, roll, tx, ty, dz = (float(v) for v in pose)
         width, height = self.size
-        tw, th = self.texture_size
-        corners = np.array([[0, 0], [tw, 0], [tw, th], [0, th]], dtype=np.float64)
-        plane = np.column_stack([(corners[:, 0] - tw / 2) / self._tex_scale,
-                                 (corners[:, 1] - th / 2) / self._tex_scale, np.zeros(4)])
-        cam = plane @ rotation(yaw, pitch, roll).T
-        cam += np.array([tx * width * self.distance_m / self._focal,
-                         ty * height * self.distance_m / self._focal,
-                         self.distance_m * (1.0 + dz)])
-        projected = self._focal * cam[:, :2] / cam[:, 2:3] + np.array([width / 2, height / 2])
-        return cv2.getPerspectiveTransform(corners.astype(np.float32),
-                                           projected.astype(np.float32))
-
-
-def rotation(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
-    """The 3x3 rotation of a plane turned by yaw (about y), pitch (x) and roll (z), degrees."""
-    y, p, r = (math.radians(v) for v in (yaw_deg, pitch_deg, roll_deg))
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return rz @ rx @ ry
+        return plane_homography(self.texture_size, self._tex_scale, (yaw, pitch, roll),
+                                np.array([tx * width * self.distance_m / self._focal,
+                                          ty * height * self.distance_m / self._focal,
+                                          self.distance_m * (1.0 + dz)]),
+                                self._focal, self.size)
 
 
 def face_crop(box: tuple[float, float, float, float], image_size: tuple[int, int],
@@ -359,19 +332,3 @@ def _fit(image: np.ndarray, crop: tuple[int, int, int, int] | None, width: int, 
     out[oy:oy + nh, ox:ox + nw] = resized
     return out
 
-
-def _room(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """A plain, slightly cluttered room behind the screen (float32 BGR), fixed by the seed."""
-    import cv2
-
-    base = rng.uniform(70, 180, 3)
-    ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
-    img = np.empty((height, width, 3), np.float32)
-    img[:] = base + ramp * rng.uniform(-40, 40, 3)
-    canvas = np.clip(img, 0, 255).astype(np.uint8)
-    for _ in range(10):
-        colour = tuple(int(c) for c in rng.integers(30, 230, 3))
-        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
-        w, h = (int(v) for v in rng.integers(width // 16, width // 3, 2))
-        cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, -1)
-    return cv2.GaussianBlur(canvas, (0, 0), 3.0).astype(np.float32)
