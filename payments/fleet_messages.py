@@ -116,28 +116,32 @@ def parse_time(text: object, what: str = "time") -> float:
 
 def up_topic(device_id: str, kind: str) -> str:
     """The topic a unit publishes ``kind`` on."""
-    if kind not in UP_KINDS:
-        raise FleetMessageError(f"unknown up kind {kind!r}; one of {', '.join(UP_KINDS)}")
-    return f"{TOPIC_ROOT}/{check_device_id(device_id)}/up/{kind}"
+    return _topic(device_id, "up", kind, UP_KINDS)
 
 
 def down_topic(device_id: str, kind: str = "command") -> str:
     """The topic the back end sends ``kind`` (a command) to ``device_id`` on."""
-    if kind not in DOWN_KINDS:
-        raise FleetMessageError(f"unknown down kind {kind!r}; one of {', '.join(DOWN_KINDS)}")
-    return f"{TOPIC_ROOT}/{check_device_id(device_id)}/down/{kind}"
+    return _topic(device_id, "down", kind, DOWN_KINDS)
 
 
 def up_filter(device_id: str | None = None) -> str:
     """Subscription filter of one device's up topics, or every device's (None)."""
-    who = "+" if device_id is None else check_device_id(device_id)
-    return f"{TOPIC_ROOT}/{who}/up/#"
+    return _topic(device_id, "up", "#", None)
 
 
 def down_filter(device_id: str | None = None) -> str:
     """Subscription filter of one device's down topics, or every device's (None)."""
-    who = "+" if device_id is None else check_device_id(device_id)
-    return f"{TOPIC_ROOT}/{who}/down/#"
+    return _topic(device_id, "down", "#", None)
+
+
+def _topic(device_id: str | None, direction: str, kind: str,
+           kinds: tuple[str, ...] | None) -> str:
+    """``TOPIC_ROOT/<device>/<direction>/<kind>``: a topic (``kind`` one of ``kinds``, the
+    device id checked), or with ``kinds`` None a filter (device None: every device, ``+``)."""
+    if kinds is not None and kind not in kinds:
+        raise FleetMessageError(f"unknown {direction} kind {kind!r}; one of {', '.join(kinds)}")
+    who = "+" if device_id is None and kinds is None else check_device_id(device_id)
+    return f"{TOPIC_ROOT}/{who}/{direction}/{kind}"
 
 
 @dataclass(frozen=True)
@@ -183,14 +187,20 @@ class Status:
 
 
 @dataclass(frozen=True)
-class Heartbeat:
+class _Sent:
+    """What every message but :class:`Status` starts with: the device and the send time."""
+
+    device_id: str
+    sent_at: str
+
+
+@dataclass(frozen=True)
+class Heartbeat(_Sent):
     """``up/heartbeat``: lock state, state-machine state, battery, signal, interval.
 
     ``battery_pct`` is None (JSON null) when the unit has no battery gauge: unknown, never a
     made-up charge."""
 
-    device_id: str
-    sent_at: str
     lock: str
     unit_state: str
     battery_pct: int | None
@@ -202,11 +212,9 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
-class Position:
+class Position(_Sent):
     """``up/position``: WGS84 position with its accuracy."""
 
-    device_id: str
-    sent_at: str
     lat: float
     lon: float
     accuracy_m: float
@@ -215,25 +223,21 @@ class Position:
 
 
 @dataclass(frozen=True)
-class Events:
+class Events(_Sent):
     """``up/events``: 1..500 events exactly as in ``POST /v1/events:batch``.
 
     Only their outer shape (JSON objects) is checked here; the back end checks each event as
     the HTTP route does.
     """
 
-    device_id: str
-    sent_at: str
     events: tuple[Mapping[str, Any], ...]
     kind: str = field(default="events", init=False, repr=False)
 
 
 @dataclass(frozen=True)
-class Alarm:
+class Alarm(_Sent):
     """``up/alarm``: a snake_case code (e.g. ``jammed``) and plain words."""
 
-    device_id: str
-    sent_at: str
     code: str
     message: str
     seq: int
@@ -241,11 +245,9 @@ class Alarm:
 
 
 @dataclass(frozen=True)
-class Command:
+class Command(_Sent):
     """``down/command``: what to do, by when; the unit never runs it after ``deadline``."""
 
-    device_id: str
-    sent_at: str
     command_id: str
     command: str
     args: Mapping[str, Any]
@@ -259,11 +261,9 @@ class Command:
 
 
 @dataclass(frozen=True)
-class Ack:
+class Ack(_Sent):
     """``up/ack``: the outcome of a command and the lock state after it."""
 
-    device_id: str
-    sent_at: str
     command_id: str
     status: str
     detail: str
@@ -327,9 +327,7 @@ def encode(msg: Message) -> bytes:
     """The payload bytes of ``msg`` (compact UTF-8 JSON); checks it first."""
     data = json.dumps(to_json(msg), separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
-    if len(data) > MAX_PAYLOAD_BYTES:
-        raise FleetMessageError(f"{msg.kind} payload is {len(data)} bytes; at most "
-                                f"{MAX_PAYLOAD_BYTES}")
+    _check_size(msg.kind, data)
     return data
 
 
@@ -339,9 +337,7 @@ def decode(kind: str, payload: bytes | str) -> Message:
         raise FleetMessageError(f"unknown message kind {kind!r}; one of "
                                 f"{', '.join(_CLASSES)}")
     raw = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
-    if len(raw) > MAX_PAYLOAD_BYTES:
-        raise FleetMessageError(f"{kind} payload is {len(raw)} bytes; at most "
-                                f"{MAX_PAYLOAD_BYTES}")
+    _check_size(kind, raw)
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -400,6 +396,12 @@ _FIELDS: dict[str, frozenset[str]] = {
 _OPTIONAL: dict[str, set[str]] = {"status": {"reason"}}
 
 
+def _check_size(kind: str, payload: bytes) -> None:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise FleetMessageError(f"{kind} payload is {len(payload)} bytes; at most "
+                                f"{MAX_PAYLOAD_BYTES}")
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -422,19 +424,16 @@ def check(msg: Message) -> None:
     elif isinstance(msg, Heartbeat):
         _choice(msg.lock, LOCK_STATES, "heartbeat.lock")
         _text(msg.unit_state, "heartbeat.unit_state", empty=False, limit=64)
-        if msg.battery_pct is not None:
-            _int(msg.battery_pct, "heartbeat.battery_pct", 0, 100)
-        if msg.battery_mv is not None:
-            _int(msg.battery_mv, "heartbeat.battery_mv", 0, 100_000)
-        if msg.signal_dbm is not None:
-            _int(msg.signal_dbm, "heartbeat.signal_dbm", -200, 0)
+        _int(msg.battery_pct, "heartbeat.battery_pct", 0, 100, optional=True)
+        _int(msg.battery_mv, "heartbeat.battery_mv", 0, 100_000, optional=True)
+        _int(msg.signal_dbm, "heartbeat.signal_dbm", -200, 0, optional=True)
         _int(msg.interval_s, "heartbeat.interval_s", 1, 86_400)
-        _int(msg.seq, "heartbeat.seq", 0, MAX_SEQ)
+        _seq(msg)
     elif isinstance(msg, Position):
         _float(msg.lat, "position.lat", -90.0, 90.0)
         _float(msg.lon, "position.lon", -180.0, 180.0)
         _float(msg.accuracy_m, "position.accuracy_m", 0.0, 1e7)
-        _int(msg.seq, "position.seq", 0, MAX_SEQ)
+        _seq(msg)
     elif isinstance(msg, Events):
         events = msg.events
         if not isinstance(events, tuple | list) or not 1 <= len(events) <= MAX_EVENTS:
@@ -447,7 +446,7 @@ def check(msg: Message) -> None:
             raise FleetMessageError(f"alarm.code must be a snake_case code such as "
                                     f"{', '.join(KNOWN_ALARM_CODES)}; got {msg.code!r}")
         _text(msg.message, "alarm.message", empty=False)
-        _int(msg.seq, "alarm.seq", 0, MAX_SEQ)
+        _seq(msg)
     elif isinstance(msg, Command):
         _command_id(msg.command_id, "command.command_id")
         _choice(msg.command, COMMANDS, "command.command")
@@ -490,7 +489,14 @@ def _choice(value: object, choices: tuple[str, ...], what: str) -> None:
         raise FleetMessageError(f"{what} must be one of {', '.join(choices)}; got {value!r}")
 
 
-def _int(value: object, what: str, low: int, high: int) -> None:
+def _seq(msg: Heartbeat | Position | Alarm) -> None:
+    _int(msg.seq, f"{msg.kind}.seq", 0, MAX_SEQ)
+
+
+def _int(value: object, what: str, low: int, high: int, *, optional: bool = False) -> None:
+    """An integer ``low..high`` (``optional``: or None, JSON null)."""
+    if optional and value is None:
+        return
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise FleetMessageError(f"{what} must be an integer {low}..{high}; got {value!r}")
 
