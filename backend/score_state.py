@@ -218,7 +218,7 @@ def scorecard(conn: sqlite3.Connection, subject_id: str) -> tuple[int, list[Fact
             (subject_id, rule.factor, counted_limit(rule))).fetchall()
         points = event_points(rule, len(rows))
         ids = tuple(str(r["event_id"]) for r, p in zip(rows, points, strict=True) if p != 0)
-        factors.append(Factor(rule.factor, rule.description.format(n=n), sum(points),
+        factors.append(Factor(rule.factor, rule.describe(n), sum(points),
                               factor_text(rule, n), ids))
     factors.sort(key=lambda f: -abs(f.points))
     score, _ = score_from_counts(counts)

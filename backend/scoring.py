@@ -45,24 +45,36 @@ class Rule:
     event_type: str
     points_each: int
     cap: int
-    # Description with {n} for the number of events.
+    # Description with {n} for the number of events (the plural: 0, 2, 3 ... events).
     description: str
     # Which events of ``event_type`` count, judged by their attributes.
     applies: Callable[[Mapping[str, Any]], bool] = _always
+    # The description for exactly one event ({n} is 1); empty: ``description`` serves.
+    description_one: str = ""
 
     def matches(self, event_type: str, attributes: Mapping[str, Any]) -> bool:
         """Whether an event of ``event_type`` with ``attributes`` counts for this rule."""
         return event_type == self.event_type and self.applies(attributes)
 
+    def describe(self, n: int) -> str:
+        """The description for ``n`` events, singular for exactly one."""
+        template = self.description_one if n == 1 and self.description_one \
+            else self.description
+        return template.format(n=n)
+
 
 RULES: tuple[Rule, ...] = (
-    Rule("on_time_returns", "ride.ended", +5, +200, "Returned {n} bikes on time", _on_time),
-    Rule("late_returns", "ride.ended", -5, -100, "Returned {n} bikes late", _late),
-    Rule("payment_declines", "payment.declined", -15, -150, "{n} payments declined"),
+    Rule("on_time_returns", "ride.ended", +5, +200, "Returned {n} bikes on time", _on_time,
+         "Returned {n} bike on time"),
+    Rule("late_returns", "ride.ended", -5, -100, "Returned {n} bikes late", _late,
+         "Returned {n} bike late"),
+    Rule("payment_declines", "payment.declined", -15, -150, "{n} payments declined",
+         description_one="{n} payment declined"),
     Rule("deposits_captured", "deposit.captured", -40, -200,
-         "{n} deposits kept for damage or loss", _kept_for_damage_or_loss),
+         "{n} deposits kept for damage or loss", _kept_for_damage_or_loss,
+         "{n} deposit kept for damage or loss"),
     Rule("parking_violations", "parking.reported", -10, -100, "{n} parking violations",
-         _misparked),
+         _misparked, "{n} parking violation"),
 )
 
 # Event types that are recorded but never move the score. Being unrecognised by a camera or
@@ -120,11 +132,16 @@ def capped_points(rule: Rule, n: int) -> int:
     return min(raw, rule.cap) if rule.cap >= 0 else max(raw, rule.cap)
 
 
+def points_words(points: int) -> str:
+    """``points`` as a number of points in words: "1 point", "5 points"."""
+    return f"{points} point" if abs(points) == 1 else f"{points} points"
+
+
 def factor_text(rule: Rule, n: int) -> str:
     """Plain words for a factor: what happened and what it did to the score."""
     points = capped_points(rule, n)
     verb = "added" if points > 0 else "cost"
-    text = f"{rule.description.format(n=n)}: {verb} {abs(points)} points"
+    text = f"{rule.describe(n)}: {verb} {points_words(abs(points))}"
     if n > counted_limit(rule):
         text += (f" (at most {abs(rule.cap)} points count for this; the events after the "
                  f"first {counted_limit(rule)} are not counted)")
@@ -151,7 +168,7 @@ def score_from_counts(counts: Mapping[str, int]) -> tuple[int, list[Factor]]:
             continue
         points = capped_points(rule, n)
         total += points
-        factors.append(Factor(rule.factor, rule.description.format(n=n), points,
+        factors.append(Factor(rule.factor, rule.describe(n), points,
                               factor_text(rule, n)))
     factors.sort(key=lambda f: -abs(f.points))
     return clamp(total), factors

@@ -9,14 +9,15 @@ The English words rebuild the back end's own sentences exactly; the Chinese ones
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from backend.person_report import DECISION_EVENTS, REFERENCE_SOURCE, factor_bodies
-from backend.scoring import RULES, counted_limit, factor_text, score_from_counts
+from backend.scoring import RULES, capped_points, counted_limit, factor_text, score_from_counts
 from backend.seed import DEMO_SUBJECTS
-from payments.clients.person import PersonReport, parse_report
+from payments.clients.person import PersonReport, ReportFactor, parse_report
 from payments.policy import NO_FACTOR_CODES, RESTRICTION_TEXTS, DepositRules
 from terminal.kiosk.web.person_words import PersonWords
 from terminal.kiosk.web.texts import LANGUAGES, Texts, load_texts
@@ -98,6 +99,37 @@ def test_english_words_are_the_back_ends_sentence_and_chinese_has_no_english(
         assert str(n) in chinese and str(abs(factor.points)) in chinese
         if n > counted_limit(rule):
             assert str(abs(rule.cap)) in chinese and "最多" in chinese
+
+
+def _factor(rule, n: int) -> ReportFactor:
+    """The factor the back end would send for ``n`` events of ``rule`` (any n, 0 included)."""
+    return ReportFactor(rule.factor, factor_text(rule, n), capped_points(rule, n), (), n,
+                        rule.cap, counted_limit(rule))
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.factor for r in RULES])
+def test_english_says_one_event_and_one_point_in_the_singular_and_matches_for_any_count(
+        texts: Texts, rule) -> None:
+    words = PersonWords(texts, "en", None)
+    for n in (0, 1, 2, counted_limit(rule), counted_limit(rule) + 1):
+        assert words.factor(_factor(rule, n)) == factor_text(rule, n), n
+    one, two = factor_text(rule, 1), factor_text(rule, 2)
+    assert rule.describe(1) != rule.describe(2)
+    assert one.startswith(rule.describe(1) + ":") and two.startswith(rule.describe(2) + ":")
+    # The plural noun of the description ("bikes", "payments", "violations") only for 2.
+    plural = {w for w in rule.describe(2).split() if w.endswith("s")} - \
+        set(rule.describe(1).split())
+    assert plural and not plural & set(one.split()), (one, two)
+    # A rule worth one point each says "1 point" (none ships, but a newer back end may).
+    single = replace(rule, points_each=1 if rule.points_each > 0 else -1)
+    text = factor_text(single, 1)
+    assert text.endswith(" 1 point") and words.factor(_factor(single, 1)) == text
+    assert factor_text(single, 2).endswith(" 2 points")
+    assert words.factor(_factor(single, 2)) == factor_text(single, 2)
+    chinese = PersonWords(texts, "zh", None)
+    for n in (0, 1, 2):
+        said = chinese.factor(_factor(rule, n))
+        assert f" {n} 次" in said and not _ENGLISH_WORD.search(said), said
 
 
 def test_reasons_outcomes_and_source_are_said_from_their_codes(texts: Texts) -> None:

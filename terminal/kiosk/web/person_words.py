@@ -27,6 +27,12 @@ class PersonWords:
     def _known(self, message_id: str) -> bool:
         return self._texts.has(self._lang, message_id)
 
+    def _counted(self, message_id: str, n: int) -> str:
+        """The id of ``message_id``'s words for ``n``: ``<id>.one`` for exactly one where the
+        language has it (English: "1 bike"), else ``message_id`` (every number in Chinese)."""
+        one = f"{message_id}.one"
+        return one if n == 1 and self._known(one) else message_id
+
     def factor(self, factor: ReportFactor) -> str:
         """A factor in a sentence: what happened, what it did to the score and its cap, e.g.
         "4 parking violations: cost 40 points" (the back end's own words for an unknown code
@@ -35,9 +41,10 @@ class PersonWords:
         if factor.count is None or not self._known(what_id):
             return factor.text
         get = self._texts.get
-        what = get(self._lang, what_id, n=factor.count)
+        what = get(self._lang, self._counted(what_id, factor.count), n=factor.count)
         verb = "person.factor.added" if factor.points > 0 else "person.factor.cost"
-        words = get(self._lang, verb, what=what, points=abs(factor.points))
+        words = get(self._lang, self._counted(verb, abs(factor.points)), what=what,
+                    points=abs(factor.points))
         limit = factor.counted_limit
         if factor.cap_points is not None and limit is not None and factor.count > limit:
             words += get(self._lang, "person.factor.capped", cap=abs(factor.cap_points),
