@@ -8,28 +8,24 @@ import importlib
 import json
 from typing import Any
 
+from backend.console.service_calls import ServiceProblem, load_service
 from backend.context import Backend
-from backend.errors import ApiError, BackendError
+from backend.errors import ApiError
 
 STATUSES: tuple[str, ...] = ("under_review", "upheld", "corrected")
 
 
-class DisputesProblem(BackendError):
+class DisputesProblem(ServiceProblem):
     """The dispute service refused or is unavailable; ``status`` is the HTTP status to show,
     ``code`` the service's error code (its words are ``service.<code>`` in texts.toml)."""
 
-    def __init__(self, status: int, message: str, code: str = "disputes_error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
+    default_code = "disputes_error"
 
 
 def _service() -> Any:
-    try:
-        return importlib.import_module("backend.disputes")
-    except ImportError:
-        raise DisputesProblem(503, "the dispute service is not part of this back end",
-                              "disputes_missing") from None
+    return load_service("backend.disputes",
+                        DisputesProblem(503, "the dispute service is not part of this back end",
+                                        "disputes_missing"))
 
 
 def disputes(backend: Backend, status: str) -> list[dict[str, Any]]:
@@ -37,7 +33,7 @@ def disputes(backend: Backend, status: str) -> list[dict[str, Any]]:
     try:
         found = _service().list_disputes(backend, status=status)
     except ApiError as exc:
-        raise DisputesProblem(exc.status, exc.message, exc.code) from None
+        raise DisputesProblem.of(exc) from None
     return [_summary(d) for d in found]
 
 
@@ -52,7 +48,7 @@ def review(backend: Backend, dispute_id: str) -> dict[str, Any]:
             score = _score(conn, dispute["subject_id"])
             facts = _item_facts(conn, dispute["item"])
     except ApiError as exc:
-        raise DisputesProblem(exc.status, exc.message, exc.code) from None
+        raise DisputesProblem.of(exc) from None
     check = trail.get("verification", {})
     audit = [{"seq": r["seq"], "time": r["time"], "actor": r["actor"], "action": r["action"],
               "hash_short": str(r["hash"])[:12]} for r in trail.get("rows", [])]
@@ -70,7 +66,7 @@ def decide(backend: Backend, dispute_id: str, outcome: str, note: str,
         decided = _service().decide_dispute(backend, dispute_id, outcome, note,
                                             actor=f"operator:{operator_id}")
     except ApiError as exc:
-        raise DisputesProblem(exc.status, exc.message, exc.code) from None
+        raise DisputesProblem.of(exc) from None
     outcome_facts = decided.get("outcome") or {}
     before = outcome_facts.get("score_before")
     return int(before) if before is not None else None

@@ -3,11 +3,11 @@ into plain rows for the templates (missing values stay None, never invented)."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from backend.console.service_calls import ServiceProblem, load_service
 from backend.context import Backend
-from backend.errors import ApiError, BackendError
+from backend.errors import ApiError
 
 MDS_STATES: tuple[str, ...] = ("available", "reserved", "on_trip", "non_operational", "removed",
                                "unknown")
@@ -30,22 +30,17 @@ BACKEND_DETAILS: dict[str, str] = {
 }
 
 
-class FleetProblem(BackendError):
+class FleetProblem(ServiceProblem):
     """The fleet service refused or is unavailable; ``status`` is the HTTP status to show,
     ``code`` the service's error code (its words are ``service.<code>`` in texts.toml)."""
 
-    def __init__(self, status: int, message: str, code: str = "fleet_error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
+    default_code = "fleet_error"
 
 
 def _service() -> Any:
-    try:
-        return importlib.import_module("backend.fleet.service")
-    except ImportError:
-        raise FleetProblem(503, "the fleet service is not part of this back end",
-                           "fleet_missing") from None
+    return load_service("backend.fleet.service",
+                        FleetProblem(503, "the fleet service is not part of this back end",
+                                     "fleet_missing"))
 
 
 def vehicles(backend: Backend, state: str | None) -> list[dict[str, Any]]:
@@ -53,7 +48,7 @@ def vehicles(backend: Backend, state: str | None) -> list[dict[str, Any]]:
     try:
         body = _service().list_vehicles(backend, state)
     except ApiError as exc:
-        raise FleetProblem(exc.status, exc.message, exc.code) from None
+        raise FleetProblem.of(exc) from None
     return [_row(v) for v in body["vehicles"]]
 
 
@@ -73,7 +68,7 @@ def vehicle(backend: Backend, device_id: str) -> dict[str, Any] | None:
     except ApiError as exc:
         if exc.status == 404:
             return None
-        raise FleetProblem(exc.status, exc.message, exc.code) from None
+        raise FleetProblem.of(exc) from None
     view = _row(body)
     view.update({
         "lock": body.get("lock"), "signal_dbm": body.get("signal_dbm"),
@@ -114,7 +109,7 @@ def send(backend: Backend, device_id: str, command: str, operator_id: str) -> di
         body = _service().send_command(backend, device_id, command, {}, DEADLINE_S,
                                        issued_by=f"console:{operator_id}")
     except ApiError as exc:
-        raise FleetProblem(exc.status, exc.message, exc.code) from None
+        raise FleetProblem.of(exc) from None
     return _command(body)
 
 
@@ -125,7 +120,7 @@ def clear_alarm(backend: Backend, device_id: str, code: str, operator_id: str
         return _service().clear_alarm_now(backend, device_id, code,
                                           cleared_by=f"console:{operator_id}")
     except ApiError as exc:
-        raise FleetProblem(exc.status, exc.message, exc.code) from None
+        raise FleetProblem.of(exc) from None
 
 
 def command(backend: Backend, command_id: str) -> dict[str, Any] | None:
@@ -135,7 +130,7 @@ def command(backend: Backend, command_id: str) -> dict[str, Any] | None:
     except ApiError as exc:
         if exc.status == 404:
             return None
-        raise FleetProblem(exc.status, exc.message, exc.code) from None
+        raise FleetProblem.of(exc) from None
     return _command(body)
 
 

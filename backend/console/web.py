@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.console.operators import operator_key
 from backend.console.render import SECURITY_HEADERS, language
+from backend.console.service_calls import ServiceProblem
 from backend.console.sessions import (
     ABSOLUTE_TIMEOUT_S,
     ConsoleSession,
@@ -60,7 +61,7 @@ class Refused(BackendError):
         self.fallback = fallback
 
 
-def service_refused(problem: Any, **values: object) -> Refused:
+def service_refused(problem: ServiceProblem, **values: object) -> Refused:
     """A back-end service's refusal (a FleetProblem or DisputesProblem, with its ``status``,
     ``code`` and English message) as a page in the reader's language: the words of
     ``service.<code>`` with ``values`` (``device``, ``code``...)."""
