@@ -3,6 +3,7 @@ into plain rows for the templates (missing values stay None, never invented)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from backend.console.service_calls import ServiceProblem, load_service
@@ -63,12 +64,9 @@ def dead_letter_count(backend: Backend) -> int | None:
 
 def vehicle(backend: Backend, device_id: str) -> dict[str, Any] | None:
     """One unit with its alarms, recent events, telemetry and commands; None when unknown."""
-    try:
-        body = _service().vehicle_detail(backend, device_id)
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise FleetProblem.of(exc) from None
+    body = _known_or_none(_service().vehicle_detail, backend, device_id)
+    if body is None:
+        return None
     view = _row(body)
     view.update({
         "lock": body.get("lock"), "signal_dbm": body.get("signal_dbm"),
@@ -125,13 +123,19 @@ def clear_alarm(backend: Backend, device_id: str, code: str, operator_id: str
 
 def command(backend: Backend, command_id: str) -> dict[str, Any] | None:
     """A command's status (sent, done, failed, expired, refused, timed_out); None if unknown."""
+    body = _known_or_none(_service().command_status, backend, command_id)
+    return None if body is None else _command(body)
+
+
+def _known_or_none(call: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any] | None:
+    """The service's answer to ``call(*args)``; None when it does not know the thing asked
+    about (404), FleetProblem for any other refusal."""
     try:
-        body = _service().command_status(backend, command_id)
+        return call(*args)
     except ApiError as exc:
         if exc.status == 404:
             return None
         raise FleetProblem.of(exc) from None
-    return _command(body)
 
 
 def _row(v: dict[str, Any]) -> dict[str, Any]:
