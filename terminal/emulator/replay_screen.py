@@ -30,16 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from hardware.emulated.held_plane import (
-    camera_frame,
-    first_pose,
-    next_pose,
-    noise_field,
-    plane_homography,
-    room,
-    rounded_mask,
-    warp,
-)
+from hardware.emulated import held_plane
 from terminal.errors import TerminalError
 
 Device = Literal["phone", "monitor"]
@@ -127,7 +118,7 @@ class ReplayRenderer:
         self._rng = np.random.default_rng(seed)
         self._focal = _FOCAL * width
         self._amp = _TREMOR * tremor
-        self._pose = first_pose(self._rng, self._amp)
+        self._pose = held_plane.first_pose(self._rng, self._amp)
         # Texture resolution: about 1.5 texels per camera pixel of the panel's projection.
         px_per_m = self._focal / distance_m
         self._tex_scale = 1.5 * px_per_m  # texels per metre
@@ -151,8 +142,8 @@ class ReplayRenderer:
         self._transfer = np.clip(np.stack([curve * g for g in spec.white], axis=1), 0, 255
                                  ).astype(np.uint8).reshape(256, 1, 3)
         self._glare_pos = self._rng.uniform([0.55, 0.15], [0.85, 0.45])
-        self._background = room(self._rng, width, height)
-        self._noise = noise_field(self._rng, width, height, _SENSOR_NOISE)
+        self._background = held_plane.room(self._rng, width, height)
+        self._noise = held_plane.noise_field(self._rng, width, height, _SENSOR_NOISE)
         self._pwm_phase = float(self._rng.uniform(0, 1))
         self._sub_phase = self._rng.uniform(0, 1, 2)
         self.last_homography: np.ndarray | None = None
@@ -169,20 +160,22 @@ class ReplayRenderer:
         if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
             raise TerminalError(f"render needs a BGR image, got shape {image.shape}")
         if self._frames > 0:
-            self._pose = next_pose(self._rng, self._pose, self._amp, _TREMOR_SMOOTHING)
+            self._pose = held_plane.next_pose(self._rng, self._pose, self._amp,
+                                              _TREMOR_SMOOTHING)
         self._frames += 1
         pose = self._pose.copy()
         pose[0] += tilt_deg[0]
         pose[1] += tilt_deg[1]
         homography = self._homography(pose)
         texture = self._texture(image, pose)
-        warped = warp(texture, homography, self.size)
-        alpha = warp(self._alpha, homography, self.size)
-        panel = warp(self._panel_mask(), homography, self.size)
+        warped = held_plane.warp(texture, homography, self.size)
+        alpha = held_plane.warp(self._alpha, homography, self.size)
+        panel = held_plane.warp(self._panel_mask(), homography, self.size)
         warped *= self._moire(homography, panel)
         warped *= self._banding(t, panel)[..., None]
         self.last_homography = homography
-        return camera_frame(self._background, warped, alpha[..., None], self._noise, self._rng)
+        return held_plane.camera_frame(self._background, warped, alpha[..., None], self._noise,
+                                       self._rng)
 
     # -- the screen texture -------------------------------------------------------------------
 
@@ -219,7 +212,7 @@ class ReplayRenderer:
 
         w, h = self.texture_size
         radius = max(2, round(0.06 * h)) if self.spec.name == "phone" else self._bezel_px
-        mask = rounded_mask(w, h, radius)
+        mask = held_plane.rounded_mask(w, h, radius)
         tex = np.empty((h, w, 3), np.float32)
         tex[:] = (22.0, 20.0, 20.0)
         ramp = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
@@ -286,11 +279,11 @@ class ReplayRenderer:
     def _homography(self, pose: np.ndarray) -> np.ndarray:
         yaw, pitch, roll, tx, ty, dz = (float(v) for v in pose)
         width, height = self.size
-        return plane_homography(self.texture_size, self._tex_scale, (yaw, pitch, roll),
-                                np.array([tx * width * self.distance_m / self._focal,
-                                          ty * height * self.distance_m / self._focal,
-                                          self.distance_m * (1.0 + dz)]),
-                                self._focal, self.size)
+        offset = np.array([tx * width * self.distance_m / self._focal,
+                           ty * height * self.distance_m / self._focal,
+                           self.distance_m * (1.0 + dz)])
+        return held_plane.plane_homography(self.texture_size, self._tex_scale,
+                                           (yaw, pitch, roll), offset, self._focal, self.size)
 
 
 def face_crop(box: tuple[float, float, float, float], image_size: tuple[int, int],
