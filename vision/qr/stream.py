@@ -41,8 +41,8 @@ already read (`scanpay bench qr --live` docstring, analysis of the misses).
 
 Measured (``scanpay bench qr --live --seeds 2``, 120 sequences per renderer, shared 2-core
 machine): against zxing-cpp on every frame, +10.8 pp decoded within 1 s on the scene renderer
-and +8.4 pp on the independent one (before the grid sampler: +8.3 and +5.0), medians earlier
-on both; against the one-frame cascade, +2.5 and +3.4 pp within 1 s. The remaining misses are
+and +9.2 pp on the independent one (before the grid sampler: +8.3 and +5.0), medians earlier
+on both; against the one-frame cascade, +2.5 and +4.2 pp within 1 s. The remaining misses are
 mostly frames in which no symbol is detected at all (see that benchmark's docstring).
 
 Every step is timed against the per-frame ``budget_ms`` (the cascade's), so the scanner keeps
