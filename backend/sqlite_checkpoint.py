@@ -46,6 +46,9 @@ class Checkpointer:
         self.interval_s = interval_s
         self.truncate_bytes = truncate_bytes
         self.checkpoints = 0
+        # Several processes serve one file: only the one holding <file>-checkpointer
+        # checkpoints (two would copy the same pages and hold writers back twice as often).
+        self._role_fd: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
 
@@ -54,8 +57,25 @@ class Checkpointer:
         self._thread.start()
         return self
 
+    def owns_the_file(self) -> bool:
+        """Whether this checkpointer is the file's (it takes the role once free and keeps it
+        until it stops; a process that dies hands it to the next one)."""
+        if self._role_fd is not None:
+            return True
+        fd = os.open(f"{self.path}-checkpointer", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._role_fd = fd
+        return True
+
     def checkpoint(self, conn: sqlite3.Connection) -> None:
-        """One checkpoint: PASSIVE, or TRUNCATE when the log has grown past the limit."""
+        """One round: PASSIVE, then RESTART (TRUNCATE past the size limit) holding the
+        writers' lock; nothing when another process checkpoints this file."""
+        if not self.owns_the_file():
+            return
         try:
             size = os.path.getsize(f"{self.path}-wal")
         except OSError:
@@ -92,6 +112,9 @@ class Checkpointer:
                 self.checkpoint(conn)  # leave the log short for the next start
         finally:
             conn.close()
+            if self._role_fd is not None:
+                os.close(self._role_fd)  # hands the role on
+                self._role_fd = None
 
     def stop(self) -> None:
         """End the thread after one last checkpoint; safe to call more than once."""
