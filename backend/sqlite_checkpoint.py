@@ -121,3 +121,6 @@ class Checkpointer:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=10.0)
+        if not self._thread.is_alive() and self._role_fd is not None:  # never ran its loop
+            os.close(self._role_fd)
+            self._role_fd = None

@@ -180,3 +180,23 @@ def test_score_reads_and_writes_go_on_while_another_thread_holds_a_write(
                 reply = requests.get(f"{server.url}/v1/subjects/{subject}/score",
                                      headers=auth, timeout=5)
                 assert reply.status_code == 200
+
+
+def test_one_checkpointer_per_file_and_the_role_passes_on(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sqlite3")
+    store = Store(path)
+    _table(store)
+    first, second = Checkpointer(path).start(), Checkpointer(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert first.owns_the_file() and not second.owns_the_file()
+        second.checkpoint(conn)  # another process's turn: nothing done
+        assert second.checkpoints == 0
+        first.stop()  # a stopping (or dying) owner hands the role on
+        assert second.owns_the_file()
+        second.checkpoint(conn)
+        assert second.checkpoints == 1
+    finally:
+        conn.close()
+        second.stop()
+        store.close()
