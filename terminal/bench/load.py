@@ -502,9 +502,12 @@ def plot_latencies(latencies: Mapping[str, list[float]], summary: Mapping[str, A
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("requests")
     total = summary["total"]
+    offered = summary.get("offered_rps")
+    mode = f"offered {offered:g} req/s" if offered else "closed loop"
+    signed = "signed" if summary.get("signed", True) else "unsigned"
     ax.set_title(f"{summary['terminals']} terminals, {summary['stored_events']} stored events, "
-                 f"{summary.get('store', 'sqlite')}, {summary['workers']} worker(s): "
-                 f"{total['rps']} req/s, p99 {total['p99_ms']} ms")
+                 f"{summary.get('store', 'sqlite')}, {summary['workers']} worker(s), {mode}, "
+                 f"{signed}: {total['rps']} req/s, p99 {total['p99_ms']} ms", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
