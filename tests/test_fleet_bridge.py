@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -100,14 +101,16 @@ class FakeUnit:
             self.link.close()
 
 
-@pytest.fixture()
-def fleet() -> Iterator[dict[str, Any]]:
-    need_mosquitto()
-    clock = ManualClock(START)
-    with Broker.for_dev(["bike-0001", "bike-0002", "kiosk-0001"]) as broker, \
-            BackendServer(BackendSettings(clock=clock)) as server:
+@contextlib.contextmanager
+def fleet_stack(clock: ManualClock, devices: list[str], settings: BackendSettings,
+                **bridge_options: float) -> Iterator[dict[str, Any]]:
+    """A broker for ``devices``, a back end on ``settings`` and its bridge (``bridge_options``:
+    its poll and retry periods), with ``unit(device_id)`` connecting fake units closed at the
+    end and an operator's ``auth`` header."""
+    with Broker.for_dev(devices) as broker, BackendServer(settings) as server:
         bridge = Bridge(server.backend, broker.url,
-                        dev_mqtt_password(DEV_SIGNING_SEED_HEX, fm.BACKEND_USER), poll_s=0.05)
+                        dev_mqtt_password(DEV_SIGNING_SEED_HEX, fm.BACKEND_USER),
+                        **{"poll_s": 0.05, **bridge_options})
         bridge.start()
         units: list[FakeUnit] = []
 
@@ -125,6 +128,15 @@ def fleet() -> Iterator[dict[str, Any]]:
             for u in units:
                 u.close()
             bridge.stop()
+
+
+@pytest.fixture()
+def fleet() -> Iterator[dict[str, Any]]:
+    need_mosquitto()
+    clock = ManualClock(START)
+    with fleet_stack(clock, ["bike-0001", "bike-0002", "kiosk-0001"],
+                     BackendSettings(clock=clock)) as stack:
+        yield stack
 
 
 def eventually(check: Callable[[], Any], what: str) -> Any:

@@ -16,7 +16,6 @@ import requests
 from backend import BackendServer, BackendSettings
 from backend.fleet import dead_letters
 from backend.fleet.bridge import BATCH_TRIES, Bridge
-from backend.fleet.broker import Broker
 from backend.fleet.credentials import dev_mqtt_password
 from backend.settings import DEV_SIGNING_SEED_HEX, STORE_ENV
 from hardware.emulated.clock import ManualClock
@@ -24,7 +23,7 @@ from payments import fleet_messages as fm
 from payments.events import make_event
 from tests.console_support import sign_in
 from tests.fleet_support import need_mosquitto
-from tests.test_fleet_bridge import FakeUnit, eventually
+from tests.test_fleet_bridge import FakeUnit, eventually, fleet_stack
 
 START = 1_796_000_000.0
 POISON = "poison"
@@ -37,28 +36,9 @@ def fleet(tmp_path: Path) -> Iterator[dict[str, Any]]:
     clock = ManualClock(START)
     # A database that outlives its store (closed and opened again): a file on SQLite.
     database = os.environ.get(STORE_ENV) or str(tmp_path / "backend.db")
-    with Broker.for_dev(DEVICES) as broker, \
-            BackendServer(BackendSettings(clock=clock, database=database)) as server:
-        bridge = Bridge(server.backend, broker.url,
-                        dev_mqtt_password(DEV_SIGNING_SEED_HEX, fm.BACKEND_USER), poll_s=0.05,
-                        retry_s=0.01, retry_cap_s=0.1)
-        bridge.start()
-        units: list[FakeUnit] = []
-
-        def unit(device_id: str) -> FakeUnit:
-            u = FakeUnit(broker, device_id, clock).connect()
-            units.append(u)
-            return u
-
-        try:
-            yield {"clock": clock, "broker": broker, "server": server, "bridge": bridge,
-                   "unit": unit, "database": database,
-                   "auth": {"Authorization":
-                            f"Bearer {server.api_key_for('operator-0001')}"}}
-        finally:
-            for u in units:
-                u.close()
-            bridge.stop()
+    with fleet_stack(clock, DEVICES, BackendSettings(clock=clock, database=database),
+                     retry_s=0.01, retry_cap_s=0.1) as stack:
+        yield {**stack, "database": database}
 
 
 def _refuse_poisoned_alarms(server: BackendServer) -> None:
