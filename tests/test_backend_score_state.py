@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from backend.routes_scores import SCHEMA_SQL
 from backend.score_state import add_event, ensure_current, read_score, rebuild
 from backend.scoring import score_events
 from backend.store import Store
+from tests.store_support import held_write
 
 SUBJECTS = ("sub_a", "sub_b", "sub_c")
 _EVENT = st.fixed_dictionaries({
@@ -94,26 +94,13 @@ def file_server(tmp_path: Path) -> Iterator[BackendServer]:
 def test_score_reads_go_on_while_a_write_transaction_is_open(
         file_server: BackendServer) -> None:
     auth = {"Authorization": f"Bearer {file_server.api_key_for('bike-0001')}"}
-    in_write, done = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with file_server.backend.store.transaction() as conn:
-            conn.execute("INSERT INTO restrictions VALUES ('rider-good', 'x', 'held open')")
-            in_write.set()
-            done.wait(30)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert in_write.wait(10)
+    with held_write(file_server.backend.store,
+                    "INSERT INTO restrictions VALUES ('rider-good', 'x', 'held open')"):
         replies = [requests.get(f"{file_server.url}/v1/subjects/{s}/score", headers=auth,
                                 timeout=8) for s in ("rider-good", "rider-low")]
         # The reads see the last committed state, not the write still open.
         assert [r.json()["score"] for r in replies] == [780, 640]
         assert replies[0].json()["restrictions"] == []
-    finally:
-        done.set()
-        thread.join()
 
 
 def test_a_file_database_serves_scores_from_its_own_read_connections(

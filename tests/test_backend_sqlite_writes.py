@@ -7,9 +7,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -19,6 +17,7 @@ from backend.chain_check import SCHEMA_SQL as CHAIN_SQL
 from backend.chain_check import ChainLinker
 from backend.sqlite_checkpoint import Checkpointer
 from backend.store import Store, StoreBusy, run_script
+from tests.store_support import held_write
 
 
 def _table(store: Store) -> None:
@@ -26,34 +25,11 @@ def _table(store: Store) -> None:
         conn.execute("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER)")
 
 
-@contextlib.contextmanager
-def _held_write(store: Any, key: str | None = None) -> Iterator[threading.Event]:
-    """A write transaction (inserting ``key`` into ``t``) held open on another thread for the
-    block; yields the event that ends it sooner."""
-    in_write, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with store.transaction() as conn:
-            if key is not None:
-                conn.execute("INSERT INTO t VALUES (?, 0)", (key,))
-            in_write.set()
-            release.wait(30)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert in_write.wait(10)
-        yield release
-    finally:
-        release.set()
-        thread.join()
-
-
 def test_a_brief_write_refuses_while_another_thread_writes_long(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "w.sqlite3"))
     _table(store)
-    with _held_write(store, "held"), pytest.raises(StoreBusy), store.waiting_briefly(), \
-            store.transaction() as conn:
+    with held_write(store, "INSERT INTO t VALUES ('held', 0)"), pytest.raises(StoreBusy), \
+            store.waiting_briefly(), store.transaction() as conn:
         conn.execute("INSERT INTO t VALUES ('refused', 2)")
     with store.waiting_briefly(), store.transaction() as conn:  # free now: it writes
         conn.execute("INSERT INTO t VALUES ('inline', 3)")
@@ -68,7 +44,7 @@ def test_only_the_first_transaction_of_a_call_refuses(tmp_path: Path) -> None:
     with store.waiting_briefly():
         with store.transaction() as conn:
             conn.execute("INSERT INTO t VALUES ('first', 1)")
-        with _held_write(store, "other") as release:
+        with held_write(store, "INSERT INTO t VALUES ('other', 0)") as release:
             timer = threading.Timer(0.2, release.set)
             timer.start()
             # The second follows a committed write: it waits for the other writer, never
@@ -87,7 +63,7 @@ def test_processes_sharing_a_file_take_turns_through_the_writer_lock(tmp_path: P
     first, second = Store(path, shared=True), Store(path, shared=True)
     _table(first)
     assert os.path.exists(path + "-writer")
-    with _held_write(first, "first"):
+    with held_write(first, "INSERT INTO t VALUES ('first', 0)"):
         # Another worker process's write is waited for, even by a write that waits only
         # briefly for threads: the kernel wakes it the moment the lock is free.
         waited: list[str] = []
@@ -173,7 +149,7 @@ def test_score_reads_and_writes_go_on_while_another_thread_holds_a_write(
     settings = BackendSettings(database=str(tmp_path / "b.sqlite3"))
     with BackendServer(settings).start() as server:
         auth = {"Authorization": f"Bearer {server.api_key_for('bike-0001')}"}
-        with _held_write(server.backend.store):
+        with held_write(server.backend.store):
             # The read's own answer and a second read both come back while the write is
             # open: nothing on the event loop waits for the lock.
             for subject in ("rider-good", "rider-low", "rider-good"):
