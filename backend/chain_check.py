@@ -49,41 +49,15 @@ class ChainLinker:
     def link(self, event: Mapping[str, Any], now: float) -> None:
         """Link a well-formed event of this terminal, flagging gaps and forks; an event
         without ``prev_hash`` (a terminal's first, or a client that does not chain) starts a
-        chain."""
-        conn, terminal, prev = self._conn, self._terminal, event.get("prev_hash")
-        own = chain_hash(event, prev)
-        cur = conn.execute("INSERT INTO event_links(event_id, terminal_id, prev_hash, hash)"
-                           " VALUES (?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-                           (event["id"], terminal, prev, own))
-        if cur.rowcount != 1:
-            return  # a duplicate: linked when it first came
-        if self._open_gaps:
-            conn.execute("UPDATE chain_gaps SET closed_at = ? WHERE terminal_id = ?"
-                         " AND kind = 'gap' AND missing_hash = ? AND closed_at IS NULL",
-                         (now, terminal, own))
-        if prev is None:
-            return
-        # Is the predecessor here, and does another event name it too? One statement (one
-        # round trip on PostgreSQL), two index probes: an OR of the two conditions in one
-        # WHERE made SQLite walk every link of the terminal, 2 ms an event at 4,000 links.
-        found, forked = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM event_links WHERE terminal_id = ? AND hash = ?),"
-            " EXISTS (SELECT 1 FROM event_links WHERE terminal_id = ? AND prev_hash = ?"
-            " AND event_id != ?)",
-            (terminal, prev, terminal, prev, event["id"])).fetchone()
-        if not found:
-            _flag(conn, terminal, "gap", prev, event["id"], now)
-            self._open_gaps = True
-        if forked:
-            _flag(conn, terminal, "fork", prev, event["id"], now)
-
+        chain. (:meth:`link_all` for one event.)"""
+        self.link_all([(event, chain_hash(event, event.get("prev_hash")))], now)
 
     def link_all(self, items: Sequence[tuple[Mapping[str, Any], str]], now: float) -> None:
-        """:meth:`link` for a batch of well-formed events with their chain hashes, in order,
-        with the same outcome, in four statements (plus one per gap, fork or closed gap)
-        instead of two or three per event: the predecessors and the events naming them are
-        looked up for the whole batch at once, and the batch's own links count as they
-        come."""
+        """Link a batch of well-formed events with their chain hashes, in order, as one by
+        one, in four statements (plus one per gap, fork or closed gap): the predecessors and
+        the events naming them are looked up for the whole batch at once (two index probes
+        each; an OR of both conditions made SQLite walk every link of the terminal, 2 ms an
+        event at 4,000 links), and the batch's own links count as they come."""
         if not items:
             return
         conn, terminal = self._conn, self._terminal
@@ -133,11 +107,6 @@ class ChainLinker:
 
 def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
-
-
-def link_event(conn: sqlite3.Connection, event: Mapping[str, Any], now: float) -> None:
-    """Link one well-formed event into its terminal's chain (see :class:`ChainLinker`)."""
-    ChainLinker(conn, event["terminal_id"]).link(event, now)
 
 
 def _flag(conn: sqlite3.Connection, terminal: str, kind: str, missing: str, event_id: str,

@@ -71,19 +71,9 @@ def add_event(conn: sqlite3.Connection, event: Mapping[str, Any], *, now: float)
     """Store ``event`` (wire form) once and count it towards its subject's score; False when
     an event with its id is already stored (nothing changes then)."""
     attributes = event.get("attributes") or {}
-    cur = conn.execute(
-        "INSERT INTO events(event_id, type, time, terminal_id, subject_id,"
-        " attributes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (event_id) DO NOTHING",
-        (event["id"], event["type"], event["time"], event["terminal_id"],
-         event.get("subject_id"), json.dumps(attributes, sort_keys=True), now))
-    if cur.rowcount != 1:
-        return False
-    subject = event.get("subject_id")
-    if subject is not None:
-        _count(conn, subject, factors_of(event["type"], attributes), event["id"],
-               event["time"])
-    return True
+    return event["id"] in add_events(
+        conn, [(event, json.dumps(attributes, sort_keys=True),
+                factors_of(event["type"], attributes))], now=now)
 
 
 # Rows per multi-row INSERT (7 values each: far below either database's parameter limit).
