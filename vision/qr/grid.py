@@ -78,7 +78,7 @@ class Sample:
     values: np.ndarray
 
 
-def _finder_template(module: float) -> np.ndarray:
+def finder_template(module: float) -> np.ndarray:
     """A finder pattern with its one-module light separator, ``module`` pixels per module,
     zero-mean (dark = +1)."""
     n = 9
@@ -102,7 +102,7 @@ def _alignment_template(module: float) -> np.ndarray:
     return cv2.resize(cells, (side, side), interpolation=cv2.INTER_AREA)
 
 
-def _peaks(score: np.ndarray, min_dist: float, count: int, floor: float
+def peaks(score: np.ndarray, min_dist: float, count: int, floor: float
            ) -> list[tuple[float, float, float]]:
     """Local maxima of ``score`` above ``floor``, at least ``min_dist`` apart, strongest first,
     with sub-pixel positions: (x, y, value)."""
@@ -144,13 +144,13 @@ def find_finders(gray: np.ndarray, module: float,
     found: list[tuple[float, float, float, float]] = []
     for step in steps:
         m = module * step
-        tpl = _finder_template(m)
+        tpl = finder_template(m)
         if tpl.shape[0] >= min(img.shape) // 2:
             continue
         # Dark modules are +1 in the template: correlate with the negated image.
         score = cv2.matchTemplate(-img, tpl, cv2.TM_CCOEFF_NORMED)
         half = (tpl.shape[1] - 1) / 2.0
-        for x, y, v in _peaks(score, 5.0 * m, _CANDIDATES, _MIN_PEAK):
+        for x, y, v in peaks(score, 5.0 * m, _CANDIDATES, _MIN_PEAK):
             found.append((x + half, y + half, m, v))
     # Keep the best module size per location.
     found.sort(key=lambda f: -f[3])
@@ -161,7 +161,7 @@ def find_finders(gray: np.ndarray, module: float,
     return kept[:_CANDIDATES]
 
 
-def _triples(cands: list[tuple[float, float, float, float]]
+def finder_triples(cands: list[tuple[float, float, float, float]]
              ) -> list[tuple[Point, Point, Point, float]]:
     """(top-left, top-right, bottom-left, module) triples of candidates shaped like a QR
     symbol's finders, best first."""
@@ -192,7 +192,7 @@ def _triples(cands: list[tuple[float, float, float, float]]
     return [(t[0], t[1], t[2], t[3]) for t in out[:4]]
 
 
-def _affine(tl: Point, tr: Point, bl: Point, size: int) -> np.ndarray:
+def affine_grid(tl: Point, tr: Point, bl: Point, size: int) -> np.ndarray:
     """Homography (affine) from module coordinates to pixels through the finder centres."""
     d = size - 7
     src = np.float32([[3, 3], [3 + d, 3], [3, 3 + d]])
@@ -203,7 +203,8 @@ def _affine(tl: Point, tr: Point, bl: Point, size: int) -> np.ndarray:
     return np.vstack([a, [0.0, 0.0, 1.0]])
 
 
-def _map(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+def map_points(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """``pts`` (N x 2, module coordinates) mapped through the homography ``h``."""
     p = np.c_[pts, np.ones(len(pts))] @ h.T
     return p[:, :2] / p[:, 2:3]
 
@@ -215,7 +216,7 @@ def _refine_alignment(img: np.ndarray, h: np.ndarray, size: int,
     import cv2
 
     ax = ay = size - 7.0
-    px, py = _map(h, np.array([[ax, ay]]))[0]
+    px, py = map_points(h, np.array([[ax, ay]]))[0]
     tpl = _alignment_template(module)
     half = tpl.shape[0] / 2.0
     r = 4.0 * module + half
@@ -225,13 +226,13 @@ def _refine_alignment(img: np.ndarray, h: np.ndarray, size: int,
     if win.shape[0] <= tpl.shape[0] + 2 or win.shape[1] <= tpl.shape[1] + 2:
         return None
     score = cv2.matchTemplate(-win, tpl, cv2.TM_CCOEFF_NORMED)
-    peaks = _peaks(score, 2.0 * module, 1, 0.3)
-    if not peaks:
+    found = peaks(score, 2.0 * module, 1, 0.3)
+    if not found:
         return None
-    x, y, _ = peaks[0]
+    x, y, _ = found[0]
     centre = (x + x0 + (tpl.shape[1] - 1) / 2.0, y + y0 + (tpl.shape[0] - 1) / 2.0)
     src = np.float32([[3, 3], [size - 4, 3], [3, size - 4], [ax, ay]])
-    dst = np.float32([*_map(h, src[:3].astype(np.float64)), centre])
+    dst = np.float32([*map_points(h, src[:3].astype(np.float64)), centre])
     return cv2.getPerspectiveTransform(src, dst).astype(np.float64)
 
 
@@ -265,14 +266,14 @@ def sample(gray: np.ndarray, grid: Grid) -> tuple[np.ndarray, float]:
     n = grid.size
     img = gray.astype(np.float32)
     h = grid.homography
-    ends = _map(h, np.array([[0.0, 0.0], [n - 1.0, 0.0]]))
+    ends = map_points(h, np.array([[0.0, 0.0], [n - 1.0, 0.0]]))
     module = float(np.hypot(*(ends[1] - ends[0]))) / (n - 1)
     if module > 1.2:
         img = cv2.GaussianBlur(img, (0, 0), 0.15 * module)
     # One ring of the quiet zone too: it is known light, and anchors the edge modules.
     coords = np.arange(-1, n + 1, dtype=np.float64)
     cols, rows = np.meshgrid(coords, coords)
-    pts = _map(h, np.c_[cols.ravel(), rows.ravel()]).astype(np.float32)
+    pts = map_points(h, np.c_[cols.ravel(), rows.ravel()]).astype(np.float32)
     vals = cv2.remap(img, pts[:, 0].reshape(n + 2, n + 2), pts[:, 1].reshape(n + 2, n + 2),
                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return equalise(-vals.astype(np.float64), n)  # darkness: dark modules high
@@ -291,7 +292,7 @@ def _known(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=64)
-def _design(size: int, reach: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+def known_design(size: int, reach: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The least-squares design of :func:`equalise` for ``size``: the positions whose whole
     neighbourhood is known, their regressors (offset, gradient, neighbour states) and its
     pseudo-inverse (None when too few positions)."""
@@ -328,7 +329,7 @@ def equalise(vals: np.ndarray, size: int, iterations: int = 20,
     n2 = size + 2
     known, state = _known(size)
     r = reach
-    full, a, pinv = _design(size, reach)
+    full, a, pinv = known_design(size, reach)
     if a is None:
         return np.zeros((size, size)), 0.0
     coef = pinv @ vals[full]
@@ -383,12 +384,12 @@ def fit_grids(gray: np.ndarray, module: float) -> list[Sample]:
     each triple's versions best fit first; only fits scoring at least _MIN_FIT."""
     factor = _WORK_MODULE_PX / max(module, 0.3)
     work, factor = _resized(gray, factor)
-    triples = _triples(find_finders(work, _WORK_MODULE_PX))
+    triples = finder_triples(find_finders(work, _WORK_MODULE_PX))
     if triples and abs(triples[0][3] / _WORK_MODULE_PX - 1.0) > 0.15:
         # The hint was off (a blurred finder measures wide, an outline fragment small): look
         # again at the resolution the finders found give, around their module size.
         work, factor = _resized(gray, factor * _WORK_MODULE_PX / triples[0][3])
-        triples = _triples(find_finders(work, _WORK_MODULE_PX, _FINE_STEPS))
+        triples = finder_triples(find_finders(work, _WORK_MODULE_PX, _FINE_STEPS))
     img = work.astype(np.float32)
     out: list[Sample] = []
     back = np.diag([1.0 / factor, 1.0 / factor, 1.0])
@@ -404,7 +405,7 @@ def fit_grids(gray: np.ndarray, module: float) -> list[Sample]:
             if not 1 <= v <= 40:
                 continue
             size = 17 + 4 * v
-            h = _affine(tl, tr, bl, size)
+            h = affine_grid(tl, tr, bl, size)
             if v >= 2:
                 refined = _refine_alignment(img, h, size, dist / (size - 7))
                 if refined is not None:
@@ -439,7 +440,7 @@ def read(values: np.ndarray, grid: Grid, tag: str = "grid", *, soft: bool = Fals
     if not codes:
         return []
     n = grid.size
-    corners = _map(grid.homography, np.array([[-0.5, -0.5], [n - 0.5, -0.5],
+    corners = map_points(grid.homography, np.array([[-0.5, -0.5], [n - 0.5, -0.5],
                                               [n - 0.5, n - 0.5], [-0.5, n - 0.5]]))
     pts = tuple((float(x), float(y)) for x, y in corners)
     return [QrCode(c.payload, c.text, pts, c.engine) for c in codes]

@@ -5,8 +5,11 @@ A camera delivers 15-30 frames a second of the same phone, so a frame need not s
 
 1. **Every frame, cheap.** zxing-cpp on the whole frame, asked for located-but-unread symbols
    too, then (when it found nothing) the finder-pattern gate. Either gives the region of a
-   symbol and its module size; so does a decoded code. Frames with no evidence and no tracked
-   region stop here (code-free frames cost what the cascade's reject costs).
+   symbol and its module size; so does a decoded code. When neither saw anything and
+   something in view moved in the last frames (:class:`vision.qr.track.MotionGate`), the
+   whole-frame finder sweep (:mod:`vision.qr.sweep`) looks for small symbols smeared by a
+   shaking hand, verified on their fixed modules. Frames with no evidence and no tracked
+   region stop here (a still, code-free view costs what the cascade's reject costs).
 2. **A tracked region** (:class:`vision.qr.track.RegionTrack`): the region where a symbol was
    seen stays for a few frames. A hand moves the phone by a few pixels a frame, so the frames
    too blurred or defocused to show finder patterns are still searched where the code was.
@@ -46,10 +49,10 @@ on both; against the one-frame cascade, +2.5 and +4.2 pp within 1 s. The remaini
 mostly frames in which no symbol is detected at all (see that benchmark's docstring).
 
 Every step is timed against the per-frame ``budget_ms`` (the cascade's), so the scanner keeps
-up with the camera; a step whose running-average cost would overrun the budget waits for the
-next frame, and its estimate decays while it waits (an estimate only fell when the step ran,
-so a single slow run on a large region used to bar a step for good; a step costlier than 1.5
-budgets on average, such as WeChat on some machines, stays off). Every decode still comes
+up with the camera; a step whose expected cost would overrun the budget waits for the next
+frame (:class:`vision.qr.costs.StepCosts`: a first run counts as warm-up, a waiting step's
+estimate decays, a step whose last two runs each cost over 1.5 budgets, such as WeChat on
+some machines, stays off). Every decode still comes
 from zxing-cpp, zbar or WeChat, which verify the symbol's Reed-Solomon error correction (the
 grid sampler's symbols too: it draws the modules, zxing-cpp reads them); a stacked or older
 frame can only yield a code that was in one of the last few frames.
@@ -72,11 +75,14 @@ from vision.qr.cascade import (
     QrDecoder,
     zxing_with_outlines,
 )
+from vision.qr.costs import StepCosts
 from vision.qr.engines import EngineSet, to_gray
 from vision.qr.gate import code_evidence
 from vision.qr.result import DecodeResult, QrCode
+from vision.qr.sweep import sweep
 from vision.qr.track import (
     FrameHistory,
+    MotionGate,
     Region,
     RegionTrack,
     Snapshot,
@@ -93,8 +99,6 @@ _MAX_UPSCALE = 4.0
 _MAX_SIDE = 640  # longest side of a scaled region
 _WECHAT_MAX_SIDE = 400
 _STACK_FOCUS = 0.7  # frames stacked must be at least this sharp relative to the sharpest
-_SKIP_DECAY = 0.9  # a skipped step's cost estimate shrinks by this factor...
-_RETRY_WITHIN = 1.5  # ...unless it is above this many budgets (it stays off: e.g. WeChat)
 _NATIVE = frozenset({"region:grid"})  # steps run on the region unscaled...
 _NATIVE_MARGIN = 0.2  # ...and grown by this much of its side on each side
 _FRAGMENT_MARGIN = 0.5  # a located outline grown by this much of its side on each side
@@ -137,9 +141,10 @@ class StreamDecoder:
         self._own = cascade is None
         self._clock = clock
         self._track = RegionTrack(self.settings.track_frames)
+        self._motion = MotionGate()
         self._history = FrameHistory(self.settings.history)
         self._frames = 0
-        self._cost_ms: dict[str, float] = {}
+        self._costs = StepCosts(self._cascade.settings.budget_ms)
         self._votes = grid.GridVotes(self.settings.history)
         self._steps = _steps(self._cascade.engines, self._votes)
 
@@ -162,6 +167,7 @@ class StreamDecoder:
     def reset(self) -> None:
         """Forget the tracked region and the kept frames."""
         self._track.reset()
+        self._motion.reset()
         self._history.clear()
         self._votes.clear()
 
@@ -183,9 +189,11 @@ class StreamDecoder:
             self._history.clear()  # a decoded frame's code is never read again from the past
             self._votes.clear()
             return self._result(start, codes, attempts)
-        region, note = self._evidence(gray, located)
-        if note == "finders":
+        region, note = self._evidence(gray, located, self._motion.update(gray))
+        if note in ("finders", "sweep"):
             attempts.append("gate")
+        if note == "sweep":
+            attempts.append("sweep")
         if region is not None:
             self._track.see(region)
         else:
@@ -206,8 +214,8 @@ class StreamDecoder:
             self._votes.clear()
         return self._result(start, found, attempts, over_budget=over, notes=notes)
 
-    def _evidence(self, gray: np.ndarray,
-                  located: list[tuple[tuple[float, float], ...]]) -> tuple[Region | None, str]:
+    def _evidence(self, gray: np.ndarray, located: list[tuple[tuple[float, float], ...]],
+                  moving: bool) -> tuple[Region | None, str]:
         if located:
             box = box_of_points([p for quad in located for p in quad], gray.shape)
             if box is not None:
@@ -218,6 +226,9 @@ class StreamDecoder:
         evidence = code_evidence(gray)
         if evidence.region is not None:
             return Region(evidence.region, evidence.module), "finders"
+        seen = sweep(gray) if moving else None
+        if seen is not None:
+            return Region(seen.box, seen.module), "sweep"
         return None, "none"
 
     def _snapshot(self, gray: np.ndarray, region: Region) -> Snapshot:
@@ -243,14 +254,8 @@ class StreamDecoder:
             key = name
             if snap is not None and key in snap.tried:
                 continue
-            elapsed = (self._clock() - start) * 1000.0
-            estimate = self._cost_ms.get(name, 0.0)
-            if elapsed + estimate > self.budget_ms:
+            if not self._costs.fits(name, (self._clock() - start) * 1000.0):
                 over = True
-                if estimate <= _RETRY_WITHIN * self.budget_ms:
-                    # A cost estimate only falls when the step runs: let a skipped step's
-                    # estimate decay, or one slow run (a large region) would bar it for good.
-                    self._cost_ms[name] = estimate * _SKIP_DECAY
                 continue
             t0 = self._clock()
             if snap is None:
@@ -273,9 +278,7 @@ class StreamDecoder:
                 # Not applicable to this image (WeChat on a large crop): no cost to learn, or
                 # its near-zero time would hide what the step costs when it does run.
                 continue
-            cost = (self._clock() - t0) * 1000.0
-            previous = self._cost_ms.get(name)
-            self._cost_ms[name] = cost if previous is None else 0.8 * previous + 0.2 * cost
+            self._costs.learn(name, (self._clock() - t0) * 1000.0)
             age = 0 if snap is None else self._frames - snap.index
             attempts.append(f"{name}@-{age}" if age else name)
             if found:
