@@ -78,3 +78,18 @@ def test_noise_is_never_decoded() -> None:
     for n in (25, 33, 41):
         assert erasures.decode_soft(rng.normal(0, 1, (n, n))) is None
     assert erasures.decode_soft(np.zeros((20, 20))) is None  # not a QR size
+
+
+def test_the_vectorised_evaluation_agrees_with_horner_evaluation() -> None:
+    """Syndromes and the Chien search evaluate polynomials at many powers of alpha at once;
+    every value must be what the one-point Horner evaluation gives."""
+    from vision.qr.erasures import _poly_eval, _poly_eval_powers, _pow
+
+    rng = np.random.default_rng(8)
+    for _ in range(50):
+        poly = [int(v) for v in rng.integers(0, 256, int(rng.integers(1, 60)))]
+        poly[int(rng.integers(0, len(poly)))] = 0  # zero coefficients too
+        powers = np.arange(0, 300, dtype=np.int64)
+        fast = _poly_eval_powers(poly, powers)
+        assert [int(v) for v in fast] == [_poly_eval(poly, _pow(2, int(k))) for k in powers]
+    assert list(_poly_eval_powers([0, 0], np.arange(3, dtype=np.int64))) == [0, 0, 0]

@@ -56,6 +56,8 @@ def _tables() -> tuple[list[int], list[int]]:
 
 
 _EXP, _LOG = _tables()
+_EXP_NP = np.array(_EXP, dtype=np.int64)
+_LOG_NP = np.array(_LOG, dtype=np.int64)
 
 
 def _mul(x: int, y: int) -> int:
@@ -78,6 +80,19 @@ def _pow(x: int, power: int) -> int:
 
 def _inverse(x: int) -> int:
     return _EXP[255 - _LOG[x]]
+
+
+def _poly_eval_powers(p: list[int], powers: np.ndarray) -> np.ndarray:
+    """``p`` (highest degree first) evaluated at alpha^k for every k in ``powers``, at once:
+    sum over terms c_d * alpha^(k d), as logarithms added and XOR-reduced."""
+    coef = np.asarray(p, dtype=np.int64)
+    degrees = np.arange(len(coef) - 1, -1, -1, dtype=np.int64)
+    nonzero = coef != 0
+    if not nonzero.any():
+        return np.zeros(len(powers), dtype=np.int64)
+    logs = _LOG_NP[coef[nonzero]]
+    expo = (logs[None, :] + np.outer(powers, degrees[nonzero])) % 255
+    return np.bitwise_xor.reduce(_EXP_NP[expo], axis=1)
 
 
 def _poly_scale(p: list[int], x: int) -> list[int]:
@@ -123,7 +138,7 @@ def _poly_div(dividend: list[int], divisor: list[int]) -> tuple[list[int], list[
 # --- Reed-Solomon, errors and erasures -----------------------------------------------------
 
 def _syndromes(msg: list[int], nsym: int) -> list[int]:
-    return [0] + [_poly_eval(msg, _pow(2, i)) for i in range(nsym)]
+    return [0, *(int(v) for v in _poly_eval_powers(msg, np.arange(nsym, dtype=np.int64)))]
 
 
 def _errata_locator(positions: list[int]) -> list[int]:
@@ -181,7 +196,8 @@ def _error_locator(synd: list[int], nsym: int, erase_count: int) -> list[int]:
 
 def _find_errors(loc: list[int], n: int) -> list[int]:
     errs = len(loc) - 1
-    pos = [n - 1 - i for i in range(n) if _poly_eval(loc, _pow(2, i)) == 0]
+    values = _poly_eval_powers(loc, np.arange(n, dtype=np.int64))
+    pos = [n - 1 - int(i) for i in np.flatnonzero(values == 0)]
     if len(pos) != errs:
         raise RsError("error locator roots do not match")
     return pos
