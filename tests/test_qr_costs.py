@@ -37,26 +37,33 @@ def test_a_step_that_does_not_fit_decays_so_it_runs_again_later() -> None:
     costs.learn("grid", 25.0)
     assert not costs.fits("grid", 10.0)
     assert costs.estimate("grid") == pytest.approx(22.5)
-    tries = 0
+    assert not costs.fits("grid", 10.0)  # offered again in the same frame: no second decay
+    assert costs.estimate("grid") == pytest.approx(22.5)
+    frames = 0
     while not costs.fits("grid", 10.0):
-        tries += 1
-        assert tries < 10
+        costs.start_frame()
+        frames += 1
+        assert frames < 10
     assert costs.estimate("grid") <= 20.0
 
 
-def test_one_slow_run_does_not_bar_a_step_but_two_in_a_row_do() -> None:
+def test_a_few_slow_runs_do_not_bar_a_step_but_a_slow_average_does() -> None:
     costs = StepCosts(30.0)
-    costs.learn("wechat", 10.0)
-    costs.learn("wechat", 80.0)
-    assert not costs.barred("wechat")
-    costs.learn("wechat", 10.0)
-    costs.learn("wechat", 80.0)
-    assert not costs.barred("wechat")  # the last two were 10 and 80
-    costs.learn("wechat", 80.0)
-    assert costs.barred("wechat")
+    costs.learn("grid", 60.0)  # warm-up
+    for cost in (15.0, 70.0, 12.0, 70.0, 14.0, 16.0, 65.0):  # large regions now and then
+        costs.learn("grid", cost)
+        assert not costs.barred("grid")
+    costs = StepCosts(30.0)
+    costs.learn("wechat", 100.0)  # warm-up: counted as one budget
+    runs = 1
+    while not costs.barred("wechat"):
+        costs.learn("wechat", 100.0)
+        runs += 1
+        assert runs < 10
     assert not costs.fits("wechat", 0.0)
     estimate = costs.estimate("wechat")
     for _ in range(50):
+        costs.start_frame()
         assert not costs.fits("wechat", 0.0)
     assert costs.estimate("wechat") == estimate  # a barred step's estimate does not decay
 

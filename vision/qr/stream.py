@@ -51,11 +51,11 @@ mostly frames in which no symbol is detected at all (see that benchmark's docstr
 Every step is timed against the per-frame ``budget_ms`` (the cascade's), so the scanner keeps
 up with the camera; a step whose expected cost would overrun the budget waits for the next
 frame (:class:`vision.qr.costs.StepCosts`: a first run counts as warm-up, a waiting step's
-estimate decays, a step whose last two runs each cost over 1.5 budgets, such as WeChat on
-some machines, stays off). Every decode still comes
-from zxing-cpp, zbar or WeChat, which verify the symbol's Reed-Solomon error correction (the
-grid sampler's symbols too: it draws the modules, zxing-cpp reads them); a stacked or older
-frame can only yield a code that was in one of the last few frames.
+estimate decays once a frame, a step whose runs cost over 1.5 budgets by their median, such
+as WeChat on some machines, stays off). Every decode still comes from zxing-cpp, zbar or
+WeChat, which verify the symbol's Reed-Solomon error correction (the grid sampler's symbols
+too: it draws the modules, zxing-cpp reads them); a stacked or older frame can only yield a
+code that was in one of the last few frames.
 """
 
 from __future__ import annotations
@@ -243,6 +243,7 @@ class StreamDecoder:
         """Run untried steps: the cheap one on the newest region, then every step on the
         sharpest regions first, then the stack; stop at the budget or the first decode."""
         over = False
+        self._costs.start_frame()
         plan: list[tuple[Snapshot | None, str,
                          Callable[[np.ndarray, float], list[QrCode] | None]]] = [
             (newest, *self._steps[0])]
