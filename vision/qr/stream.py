@@ -42,11 +42,12 @@ motion kernel given (an oracle), Wiener deconvolution of the 6-20 pixel hand-sha
 benchmark sequences read no frame that the steadier frames of the same sequence did not
 already read (`scanpay bench qr --live` docstring, analysis of the misses).
 
-Measured (``scanpay bench qr --live --seeds 2``, 120 sequences per renderer, shared 2-core
-machine): against zxing-cpp on every frame, +10.8 pp decoded within 1 s on the scene renderer
-and +9.2 pp on the independent one (before the grid sampler: +8.3 and +5.0), medians earlier
-on both; against the one-frame cascade, +2.5 and +4.2 pp within 1 s. The remaining misses are
-mostly frames in which no symbol is detected at all (see that benchmark's docstring).
+Measured (``scanpay bench qr --live --seeds 2``, 120 sequences per renderer, 2-core
+machine): against zxing-cpp on every frame, +12.5 pp decoded within 1 s on the scene renderer
+and +10.8 pp on the independent one (before the sweep and the step-cost fixes: +10.8 and
++9.2; before the grid sampler: +8.3 and +5.0), medians earlier on both; against the one-frame
+cascade, +4.2 and +5.8 pp within 1 s. The remaining misses are codes no frame of their first
+second can give (see that benchmark's docstring).
 
 Every step is timed against the per-frame ``budget_ms`` (the cascade's), so the scanner keeps
 up with the camera; a step whose expected cost would overrun the budget waits for the next
