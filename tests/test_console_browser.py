@@ -200,6 +200,12 @@ def test_the_chinese_console_says_the_services_messages_in_chinese(stack, page_f
     screenshot(page, "console-vehicle-zh", "landscape", full_page=True)
     shown = page.locator("main").inner_text()
     assert [w for w in ENGLISH_SERVICE_WORDS if w in shown] == []
+    # The unit's state, the telemetry kinds and field names are said in Chinese too.
+    assert not page.locator("#vehicle-state").inner_text().isascii()
+    telemetry = page.locator("section[aria-labelledby=telemetry]")
+    expect(telemetry).to_contain_text("报警已解除")
+    expect(telemetry).to_contain_text("在线 是")
+    assert "alarm_cleared" not in shown and "online True" not in shown
 
     # Clearing it again from a page opened before (the service refuses): the refusal in Chinese.
     # The 409 is the point, and Chromium logs it.

@@ -43,7 +43,15 @@ def test_a_heartbeat_shows_the_unit_in_the_list_with_its_state_and_battery(stack
     detail = http.get(f"{stack.server.url}/console/fleet/bike-0007", timeout=5)
     assert detail.status_code == 200
     assert "<dd>64 %</dd>" in detail.text and "<dd>-71 dBm</dd>" in detail.text
-    assert "<td>status</td><td>online True</td>" in detail.text  # the unit's retained status
+    assert "<td>status</td><td>online yes</td>" in detail.text  # the unit's retained status
+    assert '<span class="state state-available" id="vehicle-state">available</span>' in detail.text
+    chinese = http.get(f"{stack.server.url}/console/fleet/bike-0007?lang=zh", timeout=5).text
+    assert "<td>状态</td><td>在线 是</td>" in chinese
+    assert '<span class="state state-available" id="vehicle-state">可用</span>' in chinese
+    zh_rows = http.get(f"{stack.server.url}/console/fleet/rows?state=available&lang=zh",
+                       headers={"X-Console-Poll": "1"}, timeout=5).json()
+    assert ">可用</span>" in zh_rows["rows_html"] and "可用" in zh_rows["caption"]
+    http.get(f"{stack.server.url}/console/fleet?lang=en", timeout=5)  # remembered: back
     assert "<p>No heartbeats yet.</p>" not in detail.text and "battery-line" not in detail.text
     stack.clock.now += 60
     unit.heartbeat(battery_pct=61)

@@ -40,6 +40,9 @@ def test_both_languages_have_the_same_messages_and_every_used_one() -> None:
     used |= {f"disputes.{s}" for s in disputes_view.STATUSES}
     used |= {f"unit.cmd_{c}" for c in fleet_view.COMMANDS}
     used |= {"dispute.kind_event", "dispute.kind_restriction"}
+    used |= {f"state.{s}" for s in fleet_view.MDS_STATES}
+    used |= {f"kind.{k}" for k in fleet_view.TELEMETRY_KINDS}
+    used |= {f"field.{f}" for f in fleet_view.TELEMETRY_FIELDS}
     assert len(used) > 100
     assert sorted(used - set(words["en"])) == []
     for message_id, english in words["en"].items():

@@ -17,9 +17,11 @@ COMMANDS: tuple[str, ...] = ("unlock", "lock", "find")
 # How long a unit has to act on a console command before it must not (the command's deadline).
 DEADLINE_S = 60
 # Telemetry fields shown per entry, in this order (the rest of an entry is left out).
-_TELEMETRY_FIELDS = ("type", "id", "command", "status", "detail", "lock", "unit_state",
+TELEMETRY_FIELDS = ("type", "id", "command", "status", "detail", "lock", "unit_state",
                      "battery_pct", "battery_mv", "signal_dbm", "interval_s", "lat", "lon",
                      "accuracy_m", "online", "reason", "code", "message", "seq")
+# The kinds of telemetry the fleet keeps (backend/fleet), each said by ``kind.<name>``.
+TELEMETRY_KINDS: tuple[str, ...] = ("status", "alarm", "alarm_cleared", "ack", "event")
 
 
 # What the back end itself writes as a command's detail when it closes the command (see
@@ -159,9 +161,11 @@ def _telemetry(entry: dict[str, Any]) -> dict[str, Any]:
     alarm = str(entry.get("code") or "") if entry.get("kind") == "alarm" else ""
     skip = ("code", "message") if alarm else ()
     return {"time": entry.get("at"), "kind": entry.get("kind", ""), "alarm": alarm,
-            "message": str(entry.get("message") or ""), "detail": _fields(entry, skip)}
+            "message": str(entry.get("message") or ""), "fields": _fields(entry, skip)}
 
 
-def _fields(entry: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
-    return ", ".join(f"{name} {entry[name]}" for name in _TELEMETRY_FIELDS
-                     if entry.get(name) is not None and name not in skip)
+def _fields(entry: dict[str, Any], skip: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
+    """The entry's known fields in a fixed order, as (name, value): the page says each name
+    (``field.<name>``) and a true or false value in the reader's language."""
+    return [(name, entry[name]) for name in TELEMETRY_FIELDS
+            if entry.get(name) is not None and name not in skip]

@@ -17,7 +17,7 @@ from backend.console.render import (
     render_fragment,
     render_page,
 )
-from backend.console.texts import service_text, text
+from backend.console.texts import service_text, text, text_or
 from backend.console.web import (
     PREFIX,
     Refused,
@@ -66,7 +66,7 @@ async def fleet_rows(request: Request, state: str = "") -> Response:
     now, lang = backend.now(), language(request)
     html = render_fragment(request, "fleet_rows.html", {"rows": rows, "state": state}, now=now)
     caption = text(lang, "fleet.caption_state" if state else "fleet.caption", n=len(rows),
-                   state=state)
+                   state=text_or(lang, f"state.{state}", state))
     return JSONResponse({"rows_html": html, "caption": caption, "count": len(rows),
                          "updated": text(lang, "fleet.updated", time=format_time(now),
                                          n=REFRESH_S),
