@@ -134,10 +134,11 @@ def peaks(score: np.ndarray, min_dist: float, count: int, floor: float
 
 
 def find_finders(gray: np.ndarray, module: float,
-                 steps: tuple[float, ...] = _MODULE_STEPS) -> list[tuple[float, float, float,
-                                                                     float]]:
+                 steps: tuple[float, ...] = _MODULE_STEPS, *, floor: float = _MIN_PEAK,
+                 count: int = _CANDIDATES) -> list[tuple[float, float, float, float]]:
     """Finder candidates in ``gray`` (a region with modules of about ``module`` pixels, times
-    one of ``steps``): (x, y, module, score), strongest first, in ``gray``'s pixels."""
+    one of ``steps``): (x, y, module, score), strongest first, in ``gray``'s pixels; at most
+    ``count``, each with a normalised correlation of at least ``floor``."""
     import cv2
 
     img = gray.astype(np.float32)
@@ -150,7 +151,7 @@ def find_finders(gray: np.ndarray, module: float,
         # Dark modules are +1 in the template: correlate with the negated image.
         score = cv2.matchTemplate(-img, tpl, cv2.TM_CCOEFF_NORMED)
         half = (tpl.shape[1] - 1) / 2.0
-        for x, y, v in peaks(score, 5.0 * m, _CANDIDATES, _MIN_PEAK):
+        for x, y, v in peaks(score, 5.0 * m, count, floor):
             found.append((x + half, y + half, m, v))
     # Keep the best module size per location.
     found.sort(key=lambda f: -f[3])
@@ -158,7 +159,7 @@ def find_finders(gray: np.ndarray, module: float,
     for f in found:
         if all((f[0] - k[0]) ** 2 + (f[1] - k[1]) ** 2 >= (3.0 * k[2]) ** 2 for k in kept):
             kept.append(f)
-    return kept[:_CANDIDATES]
+    return kept[:count]
 
 
 def finder_triples(cands: list[tuple[float, float, float, float]]
@@ -261,22 +262,30 @@ def _fixed_mask(size: int) -> tuple[np.ndarray, np.ndarray]:
 def sample(gray: np.ndarray, grid: Grid) -> tuple[np.ndarray, float]:
     """Signed darkness of every module of ``grid`` in ``gray`` (positive = dark, -1..1),
     equalised for blur by :func:`equalise`, and the blur model's fit (R^2, 0..1)."""
+    return equalise(module_darkness(gray, grid), grid.size)
+
+
+def module_darkness(gray: np.ndarray, grid: Grid, *, smooth: bool = True) -> np.ndarray:
+    """The image at every module centre of ``grid`` and one ring of its quiet zone (the
+    (size + 2)-square, bilinear), negated so dark modules are high; with ``smooth``, on a
+    copy lightly blurred for modules over 1.2 pixels (sampling noise down)."""
     import cv2
 
     n = grid.size
     img = gray.astype(np.float32)
     h = grid.homography
-    ends = map_points(h, np.array([[0.0, 0.0], [n - 1.0, 0.0]]))
-    module = float(np.hypot(*(ends[1] - ends[0]))) / (n - 1)
-    if module > 1.2:
-        img = cv2.GaussianBlur(img, (0, 0), 0.15 * module)
+    if smooth:
+        ends = map_points(h, np.array([[0.0, 0.0], [n - 1.0, 0.0]]))
+        module = float(np.hypot(*(ends[1] - ends[0]))) / (n - 1)
+        if module > 1.2:
+            img = cv2.GaussianBlur(img, (0, 0), 0.15 * module)
     # One ring of the quiet zone too: it is known light, and anchors the edge modules.
     coords = np.arange(-1, n + 1, dtype=np.float64)
     cols, rows = np.meshgrid(coords, coords)
     pts = map_points(h, np.c_[cols.ravel(), rows.ravel()]).astype(np.float32)
     vals = cv2.remap(img, pts[:, 0].reshape(n + 2, n + 2), pts[:, 1].reshape(n + 2, n + 2),
                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return equalise(-vals.astype(np.float64), n)  # darkness: dark modules high
+    return -vals.astype(np.float64)
 
 
 @lru_cache(maxsize=64)

@@ -64,19 +64,10 @@ class Sighting:
 def pattern_evidence(gray: np.ndarray, g: grid.Grid) -> float:
     """How much of the variance of the known modules of ``g`` in ``gray`` the symbol's fixed
     pattern explains beyond an offset and a light gradient (0..1)."""
-    import cv2
-
-    n = g.size
-    full, a, pinv = grid.known_design(n, 1)
+    full, a, pinv = grid.known_design(g.size, 1)
     if a is None or pinv is None:
         return 0.0
-    coords = np.arange(-1, n + 1, dtype=np.float64)
-    cols, rows = np.meshgrid(coords, coords)
-    pts = grid.map_points(g.homography, np.c_[cols.ravel(), rows.ravel()]).astype(np.float32)
-    vals = cv2.remap(gray.astype(np.float32), pts[:, 0].reshape(n + 2, n + 2),
-                     pts[:, 1].reshape(n + 2, n + 2), cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
-    y = -vals[full]
+    y = grid.module_darkness(gray, g, smooth=False)[full]
     resid_full = float(((y - a @ (pinv @ y)) ** 2).sum())
     ramp = a[:, :3]
     coef, *_ = np.linalg.lstsq(ramp, y, rcond=None)
@@ -94,23 +85,10 @@ def sweep(gray: np.ndarray) -> Sighting | None:
     if gray.ndim != 2 or min(gray.shape) < 40:
         return None
     work = cv2.resize(gray, None, fx=_SCALE, fy=_SCALE, interpolation=cv2.INTER_AREA)
-    neg = -work.astype(np.float32)
-    cands: list[tuple[float, float, float, float]] = []
-    for m in _MODULES:
-        tpl = grid.finder_template(m * _SCALE)
-        if tpl.shape[0] >= min(neg.shape) // 2:
-            continue
-        score = cv2.matchTemplate(neg, tpl, cv2.TM_CCOEFF_NORMED)
-        half = (tpl.shape[1] - 1) / 2.0
-        for x, y, v in grid.peaks(score, 5.0 * m * _SCALE, _CANDIDATES, _MIN_PEAK):
-            cands.append(((x + half) / _SCALE, (y + half) / _SCALE, m, v))
-    cands.sort(key=lambda c: -c[3])
-    kept: list[tuple[float, float, float, float]] = []
-    for c in cands:
-        if all((c[0] - k[0]) ** 2 + (c[1] - k[1]) ** 2 >= (3.0 * k[2]) ** 2 for k in kept):
-            kept.append(c)
+    found = grid.find_finders(work, _SCALE, _MODULES, floor=_MIN_PEAK, count=_CANDIDATES)
+    kept = [(x / _SCALE, y / _SCALE, m / _SCALE, v) for x, y, m, v in found]  # frame pixels
     best: Sighting | None = None
-    for tl, tr, bl, m in grid.finder_triples(kept[:_CANDIDATES])[:_TRIPLES]:
+    for tl, tr, bl, m in grid.finder_triples(kept)[:_TRIPLES]:
         dist = (math.hypot(tr[0] - tl[0], tr[1] - tl[1])
                 + math.hypot(bl[0] - tl[0], bl[1] - tl[1])) / 2.0
         version = round((dist / m + 7.0 - 17.0) / 4.0)
