@@ -45,6 +45,7 @@ class StepCosts:
         self._ms: dict[str, float] = {}
         self._decayed: set[str] = set()  # steps whose estimate decayed in this frame
         self._runs: dict[str, list[float]] = {}  # costs of the last runs after the first
+        self._barred: set[str] = set()  # judged when a step runs, not each time it is offered
 
     def start_frame(self) -> None:
         """A new frame: each skipped step's estimate may decay once more."""
@@ -70,9 +71,7 @@ class StepCosts:
     def barred(self, name: str) -> bool:
         """Whether ``name`` stays off: the median of its last runs after the first (three or
         more) is over ``retry_within`` budgets."""
-        runs = self._runs.get(name, [])
-        return (len(runs) >= _MIN_RUNS
-                and float(np.median(runs)) > self.retry_within * self.budget_ms)
+        return name in self._barred
 
     def learn(self, name: str, cost_ms: float) -> None:
         """Record a run of ``name`` that took ``cost_ms``."""
@@ -81,4 +80,6 @@ class StepCosts:
             self._ms[name] = min(cost_ms, self.budget_ms)
             return
         self._ms[name] = (1.0 - _LEARN) * previous + _LEARN * cost_ms
-        self._runs[name] = [*self._runs.get(name, []), cost_ms][-_KEPT_RUNS:]
+        runs = self._runs[name] = [*self._runs.get(name, []), cost_ms][-_KEPT_RUNS:]
+        if len(runs) >= _MIN_RUNS and float(np.median(runs)) > self.retry_within * self.budget_ms:
+            self._barred.add(name)
